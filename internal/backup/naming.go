@@ -1,0 +1,70 @@
+package backup
+
+import (
+	"strings"
+	"time"
+)
+
+// DefaultNamingTemplate names a backup after its job and the local start time.
+const DefaultNamingTemplate = "{job_name}_yyyy-MM-dd_HH-mm-ss"
+
+// dateTokens are replaced longest first, before the {…} placeholders, so
+// letters inside job or database names are never read as date tokens.
+var dateTokens = []struct{ token, layout string }{
+	{"MMMM", "January"}, {"MMM", "Jan"}, {"yyyy", "2006"}, {"MM", "01"},
+	{"dd", "02"}, {"HH", "15"}, {"mm", "04"}, {"ss", "05"},
+}
+
+// SafeName maps a name to a string that is safe as one path segment on every
+// storage: letters, digits, '-', '_' and '.' are kept, anything else becomes
+// '_', and a leading dot is replaced so the result is never hidden or "..".
+func SafeName(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		switch {
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r == '-', r == '_', r == '.':
+			b.WriteRune(r)
+		default:
+			b.WriteByte('_')
+		}
+	}
+	out := b.String()
+	if strings.HasPrefix(out, ".") {
+		out = "_" + out[1:]
+	}
+	if out == "" {
+		out = "_"
+	}
+	if len(out) > 120 {
+		out = out[:120]
+	}
+	return out
+}
+
+// BackupName renders a naming template for one backup, without extension.
+// Tokens: {job_name} (also {name}), {db_name}, and the date tokens yyyy MM
+// MMM MMMM dd HH mm ss formatted in loc. The result is always a safe name.
+func BackupName(template, jobName string, dbs []string, at time.Time, loc *time.Location) string {
+	if template == "" {
+		template = DefaultNamingTemplate
+	}
+	if loc == nil {
+		loc = time.UTC
+	}
+	t := at.In(loc)
+	// Protect placeholders from date-token replacement.
+	s := strings.NewReplacer("{job_name}", "\x00J", "{name}", "\x00J", "{db_name}", "\x00D").Replace(template)
+	for _, d := range dateTokens {
+		s = strings.ReplaceAll(s, d.token, t.Format(d.layout))
+	}
+	db := "all"
+	if len(dbs) > 0 {
+		db = strings.Join(dbs, "_")
+	}
+	s = strings.NewReplacer("\x00J", SafeName(jobName), "\x00D", SafeName(db)).Replace(s)
+	s = SafeName(s)
+	if strings.Trim(s, "_") == "" {
+		return BackupName(DefaultNamingTemplate, jobName, dbs, at, loc)
+	}
+	return s
+}

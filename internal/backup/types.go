@@ -1,0 +1,179 @@
+// Package backup holds dbackup's domain types and rules. It does no I/O and
+// imports nothing of ours, so every other package can depend on it.
+package backup
+
+import (
+	"encoding/json"
+	"time"
+)
+
+// Endpoint is a configured plugin instance: a database source, a storage
+// destination, or (later) a notification channel. Config is the plugin's
+// non-secret JSON; Secrets holds plaintext secrets in memory only. The store
+// encrypts Secrets at rest and the API never returns them.
+type Endpoint struct {
+	ID        string            `json:"id"`
+	Name      string            `json:"name"`
+	Type      string            `json:"type"`
+	Config    json.RawMessage   `json:"config"`
+	Secrets   map[string]string `json:"-"`
+	CreatedAt time.Time         `json:"created_at"`
+	UpdatedAt time.Time         `json:"updated_at"`
+}
+
+// SecretNames lists which secrets are set, for display ("password": "set").
+func (e *Endpoint) SecretNames() map[string]string {
+	out := make(map[string]string, len(e.Secrets))
+	for k, v := range e.Secrets {
+		if v != "" {
+			out[k] = "set"
+		}
+	}
+	return out
+}
+
+// Profile is an encryption profile: a 32-byte master key from which every
+// backup derives its own key. Key never leaves the process unencrypted.
+type Profile struct {
+	ID        string    `json:"id"`
+	Name      string    `json:"name"`
+	Key       []byte    `json:"-"`
+	CreatedAt time.Time `json:"created_at"`
+}
+
+// JobDestination is one entry of a job's ordered destination list.
+type JobDestination struct {
+	DestinationID string `json:"destination_id"`
+	// Retention is stored now and interpreted by the retention feature.
+	Retention json.RawMessage `json:"retention,omitempty"`
+}
+
+// Job connects one source to one or more destinations.
+type Job struct {
+	ID               string           `json:"id"`
+	Name             string           `json:"name"`
+	SourceID         string           `json:"source_id"`
+	Databases        []string         `json:"databases"` // empty = all user databases
+	Destinations     []JobDestination `json:"destinations"`
+	Compression      Compression      `json:"compression"`
+	CompressionLevel int              `json:"compression_level"` // 0 = algorithm default
+	ProfileID        string           `json:"encryption_profile_id,omitempty"`
+	NamingTemplate   string           `json:"naming_template,omitempty"`
+	Schedule         string           `json:"schedule,omitempty"`
+	Enabled          bool             `json:"enabled"`
+	CreatedAt        time.Time        `json:"created_at"`
+	UpdatedAt        time.Time        `json:"updated_at"`
+}
+
+// Status is an execution's state. Only the transitions in CanTransition are allowed.
+type Status string
+
+const (
+	StatusQueued    Status = "queued"
+	StatusRunning   Status = "running"
+	StatusSuccess   Status = "success"
+	StatusPartial   Status = "partial"
+	StatusFailed    Status = "failed"
+	StatusCancelled Status = "cancelled"
+)
+
+// Terminal reports whether s is a final state.
+func (s Status) Terminal() bool {
+	switch s {
+	case StatusSuccess, StatusPartial, StatusFailed, StatusCancelled:
+		return true
+	}
+	return false
+}
+
+// CanTransition reports whether an execution may move from s to next.
+func (s Status) CanTransition(next Status) bool {
+	switch s {
+	case StatusQueued:
+		return next == StatusRunning || next == StatusCancelled || next == StatusFailed
+	case StatusRunning:
+		return next.Terminal()
+	}
+	return false
+}
+
+// Trigger says what started an execution.
+type Trigger string
+
+const (
+	TriggerManual   Trigger = "manual"
+	TriggerSchedule Trigger = "schedule"
+	TriggerAPI      Trigger = "api"
+)
+
+// Kind distinguishes backups from restores in the history.
+type Kind string
+
+const (
+	KindBackup  Kind = "backup"
+	KindRestore Kind = "restore"
+)
+
+// Stage is a step of the pipeline, shown live and tagged on every log entry.
+type Stage string
+
+const (
+	StageQueued     Stage = "queued"
+	StageInitialize Stage = "initialize"
+	StageDump       Stage = "dump"
+	StageUpload     Stage = "upload"
+	StageVerify     Stage = "verify"
+	StageComplete   Stage = "complete"
+	StageDownload   Stage = "download"
+	StageRestore    Stage = "restore"
+)
+
+// DestResult is the outcome of one execution at one destination.
+type DestResult struct {
+	DestinationID string `json:"destination_id"`
+	Name          string `json:"name"`
+	Status        Status `json:"status"` // success or failed
+	Key           string `json:"key,omitempty"`
+	Size          int64  `json:"size,omitempty"`
+	Verified      bool   `json:"verified"`
+	Error         string `json:"error,omitempty"`
+}
+
+// Execution is one run of a job (or one restore), as the history shows it.
+type Execution struct {
+	ID           string       `json:"id"`
+	JobID        string       `json:"job_id,omitempty"`
+	JobName      string       `json:"job_name,omitempty"`
+	Kind         Kind         `json:"kind"`
+	Status       Status       `json:"status"`
+	Trigger      Trigger      `json:"trigger"`
+	Stage        Stage        `json:"stage"`
+	CreatedAt    time.Time    `json:"created_at"`
+	StartedAt    *time.Time   `json:"started_at,omitempty"`
+	EndedAt      *time.Time   `json:"ended_at,omitempty"`
+	BytesDumped  int64        `json:"bytes_dumped"`
+	BytesStored  int64        `json:"bytes_stored"`
+	BackupName   string       `json:"backup_name,omitempty"`
+	SHA256       string       `json:"sha256,omitempty"`
+	Error        string       `json:"error,omitempty"`
+	Destinations []DestResult `json:"destinations"`
+	Lock         bool         `json:"lock,omitempty"`
+}
+
+// Level is a log entry's severity.
+type Level string
+
+const (
+	LevelInfo  Level = "info"
+	LevelWarn  Level = "warn"
+	LevelError Level = "error"
+)
+
+// LogEntry is one line of an execution's log.
+type LogEntry struct {
+	Seq     int64     `json:"seq"`
+	Time    time.Time `json:"time"`
+	Level   Level     `json:"level"`
+	Stage   Stage     `json:"stage"`
+	Message string    `json:"message"`
+}

@@ -1,0 +1,64 @@
+// Package dest defines the storage destination interface every backend
+// implements, and the helpers they share.
+package dest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"path"
+	"strings"
+	"time"
+)
+
+// ObjectInfo describes one stored object.
+type ObjectInfo struct {
+	Key     string    `json:"key"`
+	Size    int64     `json:"size"`
+	ModTime time.Time `json:"mod_time"`
+}
+
+// Destination is one storage location. Keys are slash-separated paths
+// relative to the destination's root.
+type Destination interface {
+	// Check verifies the destination is reachable and usable, writing nothing.
+	Check(ctx context.Context) error
+	// Put stores everything read from r under key. The object becomes visible
+	// only if r reached a clean io.EOF and every byte was stored; otherwise
+	// nothing is left behind. Existing keys are never overwritten.
+	Put(ctx context.Context, key string, r io.Reader) (ObjectInfo, error)
+	Open(ctx context.Context, key string) (io.ReadCloser, error)
+	Stat(ctx context.Context, key string) (ObjectInfo, error)
+	// List returns every object under prefix, complete and sorted by key.
+	List(ctx context.Context, prefix string) ([]ObjectInfo, error)
+	Delete(ctx context.Context, key string) error
+	Close() error
+}
+
+// Errors shared by every destination.
+var (
+	ErrNotFound = errors.New("object not found")
+	ErrExists   = errors.New("object already exists")
+	ErrBadKey   = errors.New("invalid object key")
+)
+
+// CleanKey validates a key and returns it in canonical form. It refuses keys
+// that are empty, absolute, or that climb out of the destination's root.
+func CleanKey(key string) (string, error) {
+	if key == "" || strings.HasPrefix(key, "/") || strings.Contains(key, "\\") || strings.ContainsRune(key, 0) {
+		return "", fmt.Errorf("%w: %q", ErrBadKey, key)
+	}
+	for _, seg := range strings.Split(key, "/") {
+		if seg == ".." || seg == "." || seg == "" {
+			return "", fmt.Errorf("%w: %q escapes or is not canonical", ErrBadKey, key)
+		}
+	}
+	return path.Clean(key), nil
+}
+
+// TempPrefix starts the name of every in-flight upload; listings skip it.
+const TempPrefix = ".dbackup-tmp-"
+
+// IsTemp reports whether a key names an in-flight (uncommitted) upload.
+func IsTemp(key string) bool { return strings.HasPrefix(path.Base(key), TempPrefix) }

@@ -1,0 +1,120 @@
+// Package memdest is an in-memory destination for tests. It can be told to
+// fail, to simulate a full disk or a dropped connection.
+package memdest
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/dbackup/dbackup/internal/dest"
+)
+
+// Mem keeps objects in a map.
+type Mem struct {
+	mu      sync.Mutex
+	objects map[string][]byte
+	times   map[string]time.Time
+	// FailAfter makes Put fail once this many bytes were written; -1 never.
+	FailAfter int64
+}
+
+var _ dest.Destination = (*Mem)(nil)
+
+// New returns an empty destination.
+func New() *Mem {
+	return &Mem{objects: map[string][]byte{}, times: map[string]time.Time{}, FailAfter: -1}
+}
+
+func (m *Mem) Check(context.Context) error { return nil }
+
+func (m *Mem) Put(ctx context.Context, key string, r io.Reader) (dest.ObjectInfo, error) {
+	k, err := dest.CleanKey(key)
+	if err != nil {
+		return dest.ObjectInfo{}, err
+	}
+	var buf bytes.Buffer
+	src := r
+	if m.FailAfter >= 0 {
+		src = io.LimitReader(r, m.FailAfter)
+	}
+	if _, err := io.Copy(&buf, src); err != nil {
+		return dest.ObjectInfo{}, err
+	}
+	if m.FailAfter >= 0 {
+		// Anything beyond the limit is a full disk.
+		if n, _ := r.Read(make([]byte, 1)); n > 0 {
+			return dest.ObjectInfo{}, fmt.Errorf("write %s: no space left on device", key)
+		}
+	}
+	if err := ctx.Err(); err != nil {
+		return dest.ObjectInfo{}, err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if _, ok := m.objects[k]; ok {
+		return dest.ObjectInfo{}, fmt.Errorf("%w: %s", dest.ErrExists, key)
+	}
+	m.objects[k] = buf.Bytes()
+	m.times[k] = time.Now()
+	return dest.ObjectInfo{Key: k, Size: int64(buf.Len()), ModTime: m.times[k]}, nil
+}
+
+func (m *Mem) Open(_ context.Context, key string) (io.ReadCloser, error) {
+	if _, err := dest.CleanKey(key); err != nil {
+		return nil, err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	b, ok := m.objects[key]
+	if !ok {
+		return nil, fmt.Errorf("%w: %s", dest.ErrNotFound, key)
+	}
+	return io.NopCloser(bytes.NewReader(b)), nil
+}
+
+func (m *Mem) Stat(_ context.Context, key string) (dest.ObjectInfo, error) {
+	if _, err := dest.CleanKey(key); err != nil {
+		return dest.ObjectInfo{}, err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	b, ok := m.objects[key]
+	if !ok {
+		return dest.ObjectInfo{}, fmt.Errorf("%w: %s", dest.ErrNotFound, key)
+	}
+	return dest.ObjectInfo{Key: key, Size: int64(len(b)), ModTime: m.times[key]}, nil
+}
+
+func (m *Mem) List(_ context.Context, prefix string) ([]dest.ObjectInfo, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []dest.ObjectInfo
+	for k, b := range m.objects {
+		if strings.HasPrefix(k, prefix) {
+			out = append(out, dest.ObjectInfo{Key: k, Size: int64(len(b)), ModTime: m.times[k]})
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Key < out[j].Key })
+	return out, nil
+}
+
+func (m *Mem) Delete(_ context.Context, key string) error {
+	if _, err := dest.CleanKey(key); err != nil {
+		return err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if _, ok := m.objects[key]; !ok {
+		return fmt.Errorf("%w: %s", dest.ErrNotFound, key)
+	}
+	delete(m.objects, key)
+	return nil
+}
+
+func (m *Mem) Close() error { return nil }

@@ -1,0 +1,178 @@
+// Package pipeline streams one dump through compression, encryption and
+// hashing to several destinations at once, with no temporary file.
+package pipeline
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+	"sync/atomic"
+)
+
+// ErrNoConsumers is returned by Fanout.Write once every consumer has failed.
+var ErrNoConsumers = errors.New("every destination failed")
+
+const (
+	fanoutBlock = 256 << 10 // bytes per queued block
+	fanoutDepth = 16        // queued blocks per consumer: 4 MiB at most
+)
+
+// Fanout copies one byte stream to several consumers running concurrently.
+// Each consumer reads through its own bounded queue, so a slow one holds the
+// producer back by at most its queue, and a consumer that returns an error is
+// dropped while the others go on. A consumer sees io.EOF only after Close; on
+// Abort it sees the abort error, so it must never commit on anything but EOF.
+type Fanout struct {
+	branches []*branch
+	pending  []byte
+	abort    chan struct{}
+	abortErr error
+	wg       sync.WaitGroup
+	closed   bool
+}
+
+type branch struct {
+	ch   chan []byte
+	done chan struct{}
+	err  error
+	eof  bool // the consumer read the clean end of the stream
+	cur  []byte
+	f    *Fanout
+}
+
+// Consumer reads the whole stream from r; returning nil commits its copy.
+type Consumer func(r io.Reader) error
+
+// NewFanout starts one goroutine per consumer.
+func NewFanout(consumers ...Consumer) *Fanout {
+	f := &Fanout{abort: make(chan struct{}), pending: make([]byte, 0, fanoutBlock)}
+	for _, c := range consumers {
+		b := &branch{ch: make(chan []byte, fanoutDepth), done: make(chan struct{}), f: f}
+		f.branches = append(f.branches, b)
+		f.wg.Add(1)
+		go func() {
+			defer f.wg.Done()
+			defer close(b.done)
+			b.err = c(b)
+			if b.err == nil && !b.eof {
+				b.err = errors.New("destination stopped reading before the end of the stream")
+			}
+		}()
+	}
+	return f
+}
+
+// Read implements io.Reader for one consumer.
+func (b *branch) Read(p []byte) (int, error) {
+	for len(b.cur) == 0 {
+		select {
+		case <-b.f.abort:
+			return 0, b.f.abortErr
+		case blk, ok := <-b.ch:
+			if !ok {
+				b.eof = true
+				return 0, io.EOF
+			}
+			b.cur = blk
+		}
+	}
+	n := copy(p, b.cur)
+	b.cur = b.cur[n:]
+	return n, nil
+}
+
+// Write queues p for every consumer still alive.
+func (f *Fanout) Write(p []byte) (int, error) {
+	n := len(p)
+	for len(p) > 0 {
+		k := copy(f.pending[len(f.pending):cap(f.pending)], p)
+		f.pending = f.pending[:len(f.pending)+k]
+		p = p[k:]
+		if len(f.pending) == cap(f.pending) {
+			if err := f.send(); err != nil {
+				return n - len(p), err
+			}
+		}
+	}
+	return n, nil
+}
+
+func (f *Fanout) send() error {
+	blk := f.pending
+	f.pending = make([]byte, 0, fanoutBlock)
+	alive := 0
+	var last error
+	for _, b := range f.branches {
+		select {
+		case <-b.done:
+		default:
+			select {
+			case b.ch <- blk:
+			case <-b.done:
+			}
+		}
+		select {
+		case <-b.done:
+			last = b.err
+		default:
+			alive++
+		}
+	}
+	if alive == 0 {
+		return fmt.Errorf("%w: %v", ErrNoConsumers, last)
+	}
+	return nil
+}
+
+// Close ends the stream, waits for every consumer and returns their results
+// in order. A nil entry means that consumer read everything and committed.
+func (f *Fanout) Close() []error {
+	if !f.closed {
+		f.closed = true
+		if len(f.pending) > 0 {
+			f.send() // errors are reported per consumer below
+		}
+		for _, b := range f.branches {
+			close(b.ch)
+		}
+	}
+	return f.wait()
+}
+
+// Abort makes every consumer's next read fail with err and waits for them.
+func (f *Fanout) Abort(err error) []error {
+	if err == nil {
+		err = errors.New("aborted")
+	}
+	if !f.closed {
+		f.closed = true
+		f.abortErr = err
+		close(f.abort)
+	}
+	return f.wait()
+}
+
+func (f *Fanout) wait() []error {
+	f.wg.Wait()
+	errs := make([]error, len(f.branches))
+	for i, b := range f.branches {
+		errs[i] = b.err
+	}
+	return errs
+}
+
+// Counter counts bytes written through it; safe to read while writing.
+type Counter struct {
+	W io.Writer
+	n atomic.Int64
+}
+
+func (c *Counter) Write(p []byte) (int, error) {
+	n, err := c.W.Write(p)
+	c.n.Add(int64(n))
+	return n, err
+}
+
+// N returns the bytes written so far.
+func (c *Counter) N() int64 { return c.n.Load() }

@@ -1,0 +1,94 @@
+// Package plugin holds what every plugin family shares: strict config
+// decoding and an explicit registry of constructors.
+package plugin
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"sort"
+
+	"github.com/dbackup/dbackup/internal/backup"
+)
+
+// DecodeStrict decodes raw into v, refusing unknown fields and trailing data.
+func DecodeStrict(raw json.RawMessage, v any) error {
+	if len(bytes.TrimSpace(raw)) == 0 {
+		raw = json.RawMessage("{}")
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return fmt.Errorf("%w: config: %v", backup.ErrInvalid, err)
+	}
+	if dec.More() {
+		return fmt.Errorf("%w: config: trailing data", backup.ErrInvalid)
+	}
+	return nil
+}
+
+// Factory builds a plugin instance from its stored config and secrets.
+type Factory[T any] struct {
+	Type    string
+	Label   string
+	Secrets []string // names of the secrets it accepts
+	New     func(config json.RawMessage, secrets map[string]string) (T, error)
+}
+
+// Registry is the explicit list of a family's plugins.
+type Registry[T any] struct {
+	family    string
+	factories map[string]Factory[T]
+}
+
+// NewRegistry builds a registry from an explicit list.
+func NewRegistry[T any](family string, fs ...Factory[T]) *Registry[T] {
+	r := &Registry[T]{family: family, factories: map[string]Factory[T]{}}
+	for _, f := range fs {
+		r.factories[f.Type] = f
+	}
+	return r
+}
+
+// Lookup returns the factory of a plugin type.
+func (r *Registry[T]) Lookup(typ string) (Factory[T], error) {
+	f, ok := r.factories[typ]
+	if !ok {
+		return f, fmt.Errorf("%w: unknown %s type %q (known: %v)", backup.ErrInvalid, r.family, typ, r.Types())
+	}
+	return f, nil
+}
+
+// Types lists the registered types, sorted.
+func (r *Registry[T]) Types() []string {
+	var out []string
+	for t := range r.factories {
+		out = append(out, t)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// New builds an instance for an endpoint, rejecting unknown secret names.
+func (r *Registry[T]) New(e *backup.Endpoint) (T, error) {
+	var zero T
+	f, err := r.Lookup(e.Type)
+	if err != nil {
+		return zero, err
+	}
+	for name := range e.Secrets {
+		if !contains(f.Secrets, name) {
+			return zero, fmt.Errorf("%w: %s %q does not take a secret named %q (accepts %v)", backup.ErrInvalid, r.family, e.Type, name, f.Secrets)
+		}
+	}
+	return f.New(e.Config, e.Secrets)
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}

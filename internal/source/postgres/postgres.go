@@ -1,0 +1,388 @@
+// Package postgres backs up and restores PostgreSQL with pg_dump and
+// pg_restore, and talks to the server with pgx for everything else.
+package postgres
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/dbackup/dbackup/internal/backup"
+	"github.com/dbackup/dbackup/internal/plugin"
+	"github.com/dbackup/dbackup/internal/source"
+	"github.com/dbackup/dbackup/internal/source/dbtar"
+	"github.com/dbackup/dbackup/internal/source/proc"
+)
+
+// Type is the source type name.
+const Type = "postgres"
+
+// Config is a PostgreSQL source's configuration. The password is a secret.
+type Config struct {
+	Host string `json:"host"`
+	Port int    `json:"port"`
+	User string `json:"user"`
+	// MaintenanceDB is where dbackup connects to list and create databases.
+	MaintenanceDB string `json:"maintenance_db"`
+	SSLMode       string `json:"sslmode"`
+	// BinDir holds pg_dump and pg_restore; empty means PATH.
+	BinDir string `json:"bin_dir,omitempty"`
+}
+
+// Validate fills defaults and checks the configuration.
+func (c *Config) Validate() error {
+	if c.Host == "" {
+		return fmt.Errorf("%w: host is required", backup.ErrInvalid)
+	}
+	if c.Port == 0 {
+		c.Port = 5432
+	}
+	if c.Port < 1 || c.Port > 65535 {
+		return fmt.Errorf("%w: port %d out of range", backup.ErrInvalid, c.Port)
+	}
+	if c.User == "" {
+		c.User = "postgres"
+	}
+	if c.MaintenanceDB == "" {
+		c.MaintenanceDB = "postgres"
+	}
+	switch c.SSLMode {
+	case "":
+		c.SSLMode = "prefer"
+	case "disable", "allow", "prefer", "require", "verify-ca", "verify-full":
+	default:
+		return fmt.Errorf("%w: sslmode %q", backup.ErrInvalid, c.SSLMode)
+	}
+	return nil
+}
+
+// Source is one PostgreSQL server.
+type Source struct {
+	cfg      Config
+	password string
+}
+
+var _ source.Source = (*Source)(nil)
+
+// Factory registers the PostgreSQL source.
+var Factory = plugin.Factory[source.Source]{
+	Type: Type, Label: "PostgreSQL", Secrets: []string{"password"},
+	New: func(raw json.RawMessage, secrets map[string]string) (source.Source, error) {
+		var c Config
+		if err := plugin.DecodeStrict(raw, &c); err != nil {
+			return nil, err
+		}
+		return New(c, secrets["password"])
+	},
+}
+
+// New validates c and returns the source.
+func New(c Config, password string) (*Source, error) {
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	return &Source{cfg: c, password: password}, nil
+}
+
+func (s *Source) connect(ctx context.Context, db string) (*pgx.Conn, error) {
+	cs := strings.Join([]string{
+		conninfo("host", s.cfg.Host), conninfo("port", strconv.Itoa(s.cfg.Port)), conninfo("user", s.cfg.User),
+		conninfo("dbname", db), conninfo("sslmode", s.cfg.SSLMode), "connect_timeout=15",
+	}, " ")
+	pc, err := pgx.ParseConfig(cs)
+	if err != nil {
+		return nil, err
+	}
+	pc.Password = s.password
+	conn, err := pgx.ConnectConfig(ctx, pc)
+	if err != nil {
+		return nil, explain(err, s.cfg, db)
+	}
+	return conn, nil
+}
+
+// explain turns a connection error into a message a user can act on.
+func explain(err error, c Config, db string) error {
+	var pe *pgconn.PgError
+	var ne net.Error
+	switch {
+	case errors.As(err, &pe) && pe.Code == "28P01":
+		return fmt.Errorf("authentication failed for user %q at %s:%d: wrong password", c.User, c.Host, c.Port)
+	case errors.As(err, &pe) && pe.Code == "3D000":
+		return fmt.Errorf("database %q does not exist on %s:%d", db, c.Host, c.Port)
+	case errors.As(err, &pe):
+		return fmt.Errorf("postgres %s:%d: %s (SQLSTATE %s)", c.Host, c.Port, pe.Message, pe.Code)
+	case errors.As(err, &ne) || strings.Contains(err.Error(), "connect"):
+		return fmt.Errorf("cannot reach postgres at %s:%d: %w", c.Host, c.Port, err)
+	}
+	return fmt.Errorf("postgres %s:%d: %w", c.Host, c.Port, err)
+}
+
+// Check connects to the maintenance database.
+func (s *Source) Check(ctx context.Context) error {
+	conn, err := s.connect(ctx, s.cfg.MaintenanceDB)
+	if err != nil {
+		return err
+	}
+	return conn.Close(ctx)
+}
+
+// Version returns the server version, e.g. "15.20".
+func (s *Source) Version(ctx context.Context) (string, error) {
+	conn, err := s.connect(ctx, s.cfg.MaintenanceDB)
+	if err != nil {
+		return "", err
+	}
+	defer conn.Close(ctx)
+	var v string
+	if err := conn.QueryRow(ctx, "SHOW server_version").Scan(&v); err != nil {
+		return "", err
+	}
+	return strings.Fields(v)[0], nil
+}
+
+// ListDatabases lists every database that accepts connections, no templates.
+func (s *Source) ListDatabases(ctx context.Context) ([]string, error) {
+	conn, err := s.connect(ctx, s.cfg.MaintenanceDB)
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Close(ctx)
+	rows, err := conn.Query(ctx, "SELECT datname FROM pg_database WHERE NOT datistemplate AND datallowconn ORDER BY datname")
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, pgx.RowTo[string])
+}
+
+// Plan resolves the databases; one is dumped as is, several into a tar.
+func (s *Source) Plan(ctx context.Context, dbs []string) (source.Plan, error) {
+	all, err := s.ListDatabases(ctx)
+	if err != nil {
+		return source.Plan{}, err
+	}
+	if len(dbs) == 0 {
+		dbs = all
+	}
+	for _, db := range dbs {
+		if !contains(all, db) {
+			return source.Plan{}, fmt.Errorf("database %q does not exist on %s:%d", db, s.cfg.Host, s.cfg.Port)
+		}
+	}
+	if len(dbs) == 0 {
+		return source.Plan{}, fmt.Errorf("no database to back up on %s:%d", s.cfg.Host, s.cfg.Port)
+	}
+	v, err := s.Version(ctx)
+	if err != nil {
+		return source.Plan{}, err
+	}
+	p := source.Plan{Databases: dbs, Format: "pg_custom", Ext: "dump", EngineVersion: v}
+	if len(dbs) > 1 {
+		p.Format, p.Ext = "tar", "tar"
+	}
+	return p, nil
+}
+
+// Dump runs pg_dump for each planned database.
+func (s *Source) Dump(ctx context.Context, p source.Plan, w io.Writer, log *slog.Logger) error {
+	if p.Format == "pg_custom" {
+		return s.dumpOne(ctx, p.Databases[0], w, log)
+	}
+	m := dbtar.Manifest{SourceType: Type, EngineVersion: p.EngineVersion, CreatedAt: time.Now().UTC()}
+	for i, db := range p.Databases {
+		m.Databases = append(m.Databases, dbtar.Database{Name: db, File: fmt.Sprintf("%03d-%s.dump", i+1, backup.SafeName(db)), Format: "pg_custom"})
+	}
+	tw, err := dbtar.NewWriter(w, m)
+	if err != nil {
+		return err
+	}
+	for _, db := range p.Databases {
+		dw, err := tw.Database()
+		if err != nil {
+			return err
+		}
+		if err := s.dumpOne(ctx, db, dw, log); err != nil {
+			return err
+		}
+		if err := dw.Close(); err != nil {
+			return err
+		}
+	}
+	return tw.Close()
+}
+
+func (s *Source) dumpOne(ctx context.Context, db string, w io.Writer, log *slog.Logger) error {
+	cmd := DumpCommand(s.cfg, s.password, db)
+	log.Info("dumping database " + db + ": " + cmd.String())
+	cw := &countWriter{w: w}
+	if err := proc.Run(ctx, cmd, nil, cw, log); err != nil {
+		return fmt.Errorf("dump of database %s: %w", db, err)
+	}
+	if cw.n == 0 {
+		return fmt.Errorf("dump of database %s: pg_dump wrote nothing", db)
+	}
+	log.Info(fmt.Sprintf("database %s dumped: %d bytes", db, cw.n))
+	return nil
+}
+
+type countWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
+}
+
+// Restore restores a single dump or a multi-database tar.
+func (s *Source) Restore(ctx context.Context, format string, r io.Reader, opts source.RestoreOptions, log *slog.Logger) error {
+	switch format {
+	case "pg_custom":
+		return s.restoreOne(ctx, r, opts, log, "")
+	case "tar":
+		tr, err := dbtar.NewReader(r)
+		if err != nil {
+			return err
+		}
+		if st := tr.Manifest().SourceType; st != Type {
+			return fmt.Errorf("the tar holds %s databases, not postgres", st)
+		}
+		for _, want := range keys(opts.Targets) {
+			if !hasDB(tr.Manifest().Databases, want) {
+				return fmt.Errorf("database %q is not in this backup", want)
+			}
+		}
+		restored := 0
+		for {
+			db, dr, err := tr.Next()
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				return err
+			}
+			if _, ok := opts.Target(db.Name); !ok {
+				log.Info("skipping database " + db.Name)
+				continue
+			}
+			if err := s.restoreOne(ctx, dr, opts, log, db.Name); err != nil {
+				return err
+			}
+			restored++
+		}
+		if restored == 0 {
+			return errors.New("no database was selected for restore")
+		}
+		return nil
+	}
+	return fmt.Errorf("%w: postgres cannot restore format %q", backup.ErrUnsupported, format)
+}
+
+// restoreOne restores one custom-format dump; name is its database name in
+// a multi-database backup, "" for a single dump (then Targets has one entry).
+func (s *Source) restoreOne(ctx context.Context, r io.Reader, opts source.RestoreOptions, log *slog.Logger, name string) error {
+	target := name
+	if name == "" {
+		if len(opts.Targets) != 1 {
+			return errors.New("restore of a single-database backup needs exactly one target database")
+		}
+		for k, v := range opts.Targets {
+			target = v
+			if target == "" {
+				target = k
+			}
+		}
+	} else {
+		target, _ = opts.Target(name)
+	}
+	created, err := s.prepareTarget(ctx, target, opts.Overwrite)
+	if err != nil {
+		return err
+	}
+	if created {
+		log.Info("created database " + target)
+	}
+	cmd := RestoreCommand(s.cfg, s.password, target, opts.Overwrite && !created)
+	log.Info("restoring into database " + target + ": " + cmd.String())
+	if err := proc.Run(ctx, cmd, r, nil, log); err != nil {
+		return fmt.Errorf("restore into database %s: %w", target, err)
+	}
+	log.Info("database " + target + " restored")
+	return nil
+}
+
+// prepareTarget creates db if it is missing and refuses one that already
+// holds tables unless overwrite is set.
+func (s *Source) prepareTarget(ctx context.Context, db string, overwrite bool) (bool, error) {
+	conn, err := s.connect(ctx, s.cfg.MaintenanceDB)
+	if err != nil {
+		return false, err
+	}
+	defer conn.Close(ctx)
+	var exists bool
+	if err := conn.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)", db).Scan(&exists); err != nil {
+		return false, err
+	}
+	if !exists {
+		if _, err := conn.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{db}.Sanitize()); err != nil {
+			return false, fmt.Errorf("create database %s: %w", db, err)
+		}
+		return true, nil
+	}
+	tconn, err := s.connect(ctx, db)
+	if err != nil {
+		return false, err
+	}
+	defer tconn.Close(ctx)
+	var tables int
+	err = tconn.QueryRow(ctx, `SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+		WHERE c.relkind IN ('r','p','v','m','S') AND n.nspname NOT IN ('pg_catalog','information_schema') AND n.nspname NOT LIKE 'pg_toast%'`).Scan(&tables)
+	if err != nil {
+		return false, err
+	}
+	if tables > 0 && !overwrite {
+		return false, fmt.Errorf("database %s already exists and holds %d relations; choose a new name or allow overwrite", db, tables)
+	}
+	return false, nil
+}
+
+// Close releases nothing: connections are opened per call.
+func (s *Source) Close() error { return nil }
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+func keys(m map[string]string) []string {
+	var out []string
+	for k := range m {
+		out = append(out, k)
+	}
+	return out
+}
+
+func hasDB(dbs []dbtar.Database, name string) bool {
+	for _, d := range dbs {
+		if d.Name == name {
+			return true
+		}
+	}
+	return false
+}

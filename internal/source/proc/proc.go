@@ -1,0 +1,169 @@
+// Package proc runs the external dump and restore tools. A child gets a clean
+// environment (secrets only through the variables we pass), its own process
+// group (cancel kills the whole group), and its stderr in the log with every
+// secret masked. It succeeds only if the tool exited 0 and every byte of its
+// output was written.
+package proc
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"syscall"
+)
+
+// Cmd is a command line built by a pure function, never by a shell.
+type Cmd struct {
+	Path string
+	Args []string
+	// Env holds KEY=VALUE pairs added to a minimal base environment.
+	Env []string
+	// Secrets are masked wherever the command's output is logged.
+	Secrets []string
+}
+
+// String renders the command for logs: arguments only, never Env.
+func (c Cmd) String() string { return strings.Join(append([]string{c.Path}, c.Args...), " ") }
+
+// baseEnv is all a child inherits: nothing of ours, such as the server key.
+func baseEnv() []string {
+	env := []string{"LANG=C.UTF-8", "LC_ALL=C.UTF-8"}
+	for _, k := range []string{"PATH", "HOME", "TMPDIR", "TZ"} {
+		if v, ok := os.LookupEnv(k); ok {
+			env = append(env, k+"="+v)
+		}
+	}
+	return env
+}
+
+// Run runs c with stdin from in (may be nil) and stdout to out (may be nil).
+func Run(ctx context.Context, c Cmd, in io.Reader, out io.Writer, log *slog.Logger) error {
+	name := c.Path
+	cmd := exec.Command(c.Path, c.Args...)
+	cmd.Env = append(baseEnv(), c.Env...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		return err
+	}
+	var stdout io.ReadCloser
+	if out != nil {
+		if stdout, err = cmd.StdoutPipe(); err != nil {
+			return err
+		}
+	}
+	var stdin io.WriteCloser
+	if in != nil {
+		if stdin, err = cmd.StdinPipe(); err != nil {
+			return err
+		}
+	}
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("start %s: %w", name, err)
+	}
+	kill := func() { syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	stop := context.AfterFunc(ctx, kill)
+	defer stop()
+
+	var wg sync.WaitGroup
+	var tail stderrTail
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		tail.consume(stderr, c.Secrets, name, log)
+	}()
+	var inErr error
+	if stdin != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := io.Copy(stdin, in); err != nil && !errors.Is(err, syscall.EPIPE) {
+				inErr = err
+				kill() // never let the tool finish on a partial input
+			}
+			stdin.Close()
+		}()
+	}
+	var outErr error
+	if stdout != nil {
+		if _, err := io.Copy(out, stdout); err != nil {
+			outErr = err
+			kill()
+			io.Copy(io.Discard, stdout)
+		}
+	}
+	wg.Wait()
+	waitErr := cmd.Wait()
+
+	switch {
+	case ctx.Err() != nil:
+		return fmt.Errorf("%s: %w", name, ctx.Err())
+	case outErr != nil:
+		return fmt.Errorf("%s output could not be written: %w", name, outErr)
+	case inErr != nil:
+		return fmt.Errorf("%s input failed: %w", name, inErr)
+	case waitErr != nil:
+		var ee *exec.ExitError
+		if errors.As(waitErr, &ee) {
+			if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+				return fmt.Errorf("%s was killed by signal %v%s", name, ws.Signal(), tail.suffix())
+			}
+			return fmt.Errorf("%s exited with status %d%s", name, ee.ExitCode(), tail.suffix())
+		}
+		return fmt.Errorf("%s: %w", name, waitErr)
+	}
+	return nil
+}
+
+// stderrTail logs every stderr line and keeps the last few for the error.
+type stderrTail struct {
+	mu    sync.Mutex
+	lines []string
+}
+
+func (t *stderrTail) consume(r io.Reader, secrets []string, name string, log *slog.Logger) {
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		line := Mask(sc.Text(), secrets)
+		if strings.TrimSpace(line) == "" {
+			continue
+		}
+		if log != nil {
+			log.Warn(name + ": " + line)
+		}
+		t.mu.Lock()
+		t.lines = append(t.lines, line)
+		if len(t.lines) > 5 {
+			t.lines = t.lines[1:]
+		}
+		t.mu.Unlock()
+	}
+	io.Copy(io.Discard, r)
+}
+
+func (t *stderrTail) suffix() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if len(t.lines) == 0 {
+		return ""
+	}
+	return ": " + strings.Join(t.lines, " / ")
+}
+
+// Mask replaces every occurrence of a secret in s.
+func Mask(s string, secrets []string) string {
+	for _, sec := range secrets {
+		if len(sec) >= 3 {
+			s = strings.ReplaceAll(s, sec, "***")
+		}
+	}
+	return s
+}

@@ -1,0 +1,186 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/dbackup/dbackup/internal/backup"
+	"github.com/dbackup/dbackup/internal/store"
+)
+
+// CreateExecution stores a new execution.
+func (s *DB) CreateExecution(ctx context.Context, e *backup.Execution) error {
+	if e.ID == "" {
+		e.ID = uuid.Must(uuid.NewV7()).String()
+	}
+	if e.CreatedAt.IsZero() {
+		e.CreatedAt = time.Now().UTC()
+	}
+	dests, _ := json.Marshal(nonNilDests(e.Destinations))
+	_, err := s.exec(ctx, `INSERT INTO executions (id, job_id, job_name, kind, status, trigger_type, stage, created_at, started_at, ended_at,
+		bytes_dumped, bytes_stored, backup_name, sha256, error, destinations, locked) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		e.ID, nullString(e.JobID), e.JobName, string(e.Kind), string(e.Status), string(e.Trigger), string(e.Stage),
+		micros(e.CreatedAt), nullMicros(e.StartedAt), nullMicros(e.EndedAt), e.BytesDumped, e.BytesStored,
+		e.BackupName, e.SHA256, e.Error, string(dests), boolInt(e.Lock))
+	return classify(err, "create execution")
+}
+
+func nonNilDests(d []backup.DestResult) []backup.DestResult {
+	if d == nil {
+		return []backup.DestResult{}
+	}
+	return d
+}
+
+const executionColumns = `id, job_id, job_name, kind, status, trigger_type, stage, created_at, started_at, ended_at,
+	bytes_dumped, bytes_stored, backup_name, sha256, error, destinations, locked`
+
+func scanExecution(row interface{ Scan(...any) error }) (*backup.Execution, error) {
+	var e backup.Execution
+	var jobID sql.NullString
+	var created int64
+	var started, ended sql.NullInt64
+	var dests string
+	var locked int
+	err := row.Scan(&e.ID, &jobID, &e.JobName, &e.Kind, &e.Status, &e.Trigger, &e.Stage, &created, &started, &ended,
+		&e.BytesDumped, &e.BytesStored, &e.BackupName, &e.SHA256, &e.Error, &dests, &locked)
+	if err != nil {
+		return nil, err
+	}
+	e.JobID = jobID.String
+	e.CreatedAt = fromMicros(created)
+	e.StartedAt, e.EndedAt = fromNullMicros(started), fromNullMicros(ended)
+	if err := json.Unmarshal([]byte(dests), &e.Destinations); err != nil {
+		return nil, fmt.Errorf("execution %s destinations: %w", e.ID, err)
+	}
+	e.Lock = locked != 0
+	return &e, nil
+}
+
+// GetExecution reads one execution.
+func (s *DB) GetExecution(ctx context.Context, id string) (*backup.Execution, error) {
+	e, err := scanExecution(s.queryRow(ctx, "SELECT "+executionColumns+" FROM executions WHERE id = ?", id))
+	return e, notFound(err, "execution", id)
+}
+
+// ListExecutions lists executions, newest first.
+func (s *DB) ListExecutions(ctx context.Context, f store.ExecutionFilter) ([]*backup.Execution, error) {
+	var where []string
+	var args []any
+	if f.JobID != "" {
+		where, args = append(where, "job_id = ?"), append(args, f.JobID)
+	}
+	if f.Status != "" {
+		where, args = append(where, "status = ?"), append(args, string(f.Status))
+	}
+	if f.Kind != "" {
+		where, args = append(where, "kind = ?"), append(args, string(f.Kind))
+	}
+	q := "SELECT " + executionColumns + " FROM executions"
+	if len(where) > 0 {
+		q += " WHERE " + strings.Join(where, " AND ")
+	}
+	if f.Limit <= 0 {
+		f.Limit = 100
+	}
+	q += " ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?"
+	args = append(args, f.Limit, f.Offset)
+	rows, err := s.query(ctx, q, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []*backup.Execution
+	for rows.Next() {
+		e, err := scanExecution(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, e)
+	}
+	return out, rows.Err()
+}
+
+// UpdateExecution writes progress and results; status changes go through Transition.
+func (s *DB) UpdateExecution(ctx context.Context, e *backup.Execution) error {
+	dests, _ := json.Marshal(nonNilDests(e.Destinations))
+	res, err := s.exec(ctx, `UPDATE executions SET stage = ?, bytes_dumped = ?, bytes_stored = ?, backup_name = ?, sha256 = ?,
+		error = ?, destinations = ? WHERE id = ?`,
+		string(e.Stage), e.BytesDumped, e.BytesStored, e.BackupName, e.SHA256, e.Error, string(dests), e.ID)
+	if err != nil {
+		return err
+	}
+	return mustAffect(res, "execution", e.ID)
+}
+
+// Transition changes status from one value to another, atomically.
+func (s *DB) Transition(ctx context.Context, id string, from, to backup.Status, at time.Time, errMsg string) (bool, error) {
+	if !from.CanTransition(to) {
+		return false, fmt.Errorf("%w: execution cannot go from %s to %s", backup.ErrInvalid, from, to)
+	}
+	var res sql.Result
+	var err error
+	switch {
+	case to == backup.StatusRunning:
+		res, err = s.exec(ctx, "UPDATE executions SET status = ?, started_at = ? WHERE id = ? AND status = ?",
+			string(to), micros(at), id, string(from))
+	default:
+		res, err = s.exec(ctx, `UPDATE executions SET status = ?, ended_at = ?, error = CASE WHEN ? = '' THEN error ELSE ? END
+			WHERE id = ? AND status = ?`, string(to), micros(at), errMsg, errMsg, id, string(from))
+	}
+	if err != nil {
+		return false, err
+	}
+	n, err := res.RowsAffected()
+	return n == 1, err
+}
+
+// AppendLogs adds log entries in one transaction.
+func (s *DB) AppendLogs(ctx context.Context, executionID string, entries []backup.LogEntry) error {
+	if len(entries) == 0 {
+		return nil
+	}
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		stmt, err := tx.PrepareContext(ctx, s.q("INSERT INTO execution_logs (execution_id, seq, ts, level, stage, message) VALUES (?, ?, ?, ?, ?, ?)"))
+		if err != nil {
+			return err
+		}
+		defer stmt.Close()
+		for _, l := range entries {
+			if _, err := stmt.ExecContext(ctx, executionID, l.Seq, micros(l.Time), string(l.Level), string(l.Stage), l.Message); err != nil {
+				return classify(err, "append log")
+			}
+		}
+		return nil
+	})
+}
+
+// ListLogs returns entries with seq > afterSeq in order.
+func (s *DB) ListLogs(ctx context.Context, executionID string, afterSeq int64, limit int) ([]backup.LogEntry, error) {
+	if limit <= 0 {
+		limit = 10000
+	}
+	rows, err := s.query(ctx, "SELECT seq, ts, level, stage, message FROM execution_logs WHERE execution_id = ? AND seq > ? ORDER BY seq LIMIT ?",
+		executionID, afterSeq, limit)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []backup.LogEntry
+	for rows.Next() {
+		var l backup.LogEntry
+		var ts int64
+		if err := rows.Scan(&l.Seq, &ts, &l.Level, &l.Stage, &l.Message); err != nil {
+			return nil, err
+		}
+		l.Time = fromMicros(ts)
+		out = append(out, l)
+	}
+	return out, rows.Err()
+}

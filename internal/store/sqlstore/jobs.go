@@ -1,0 +1,257 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/dbackup/dbackup/internal/backup"
+)
+
+// CreateProfile stores a profile; its key is sealed with the server key.
+func (s *DB) CreateProfile(ctx context.Context, p *backup.Profile) error {
+	if p.ID == "" {
+		p.ID = uuid.Must(uuid.NewV7()).String()
+	}
+	p.CreatedAt = time.Now().UTC()
+	sealed, err := s.box.Seal(p.Key, "profile:"+p.ID)
+	if err != nil {
+		return err
+	}
+	_, err = s.exec(ctx, "INSERT INTO encryption_profiles (id, name, key_sealed, created_at) VALUES (?, ?, ?, ?)",
+		p.ID, p.Name, sealed, micros(p.CreatedAt))
+	return classify(err, fmt.Sprintf("create encryption profile %q", p.Name))
+}
+
+func (s *DB) scanProfile(row interface{ Scan(...any) error }) (*backup.Profile, error) {
+	var p backup.Profile
+	var sealed []byte
+	var created int64
+	if err := row.Scan(&p.ID, &p.Name, &sealed, &created); err != nil {
+		return nil, err
+	}
+	p.CreatedAt = fromMicros(created)
+	key, err := s.box.Open(sealed, "profile:"+p.ID)
+	if err != nil {
+		return nil, fmt.Errorf("encryption profile %q: %w", p.Name, err)
+	}
+	p.Key = key
+	return &p, nil
+}
+
+// GetProfile finds a profile by id or name.
+func (s *DB) GetProfile(ctx context.Context, ref string) (*backup.Profile, error) {
+	p, err := s.scanProfile(s.queryRow(ctx, "SELECT id, name, key_sealed, created_at FROM encryption_profiles WHERE id = ? OR name = ? ORDER BY (id = ?) DESC LIMIT 1", ref, ref, ref))
+	return p, notFound(err, "encryption profile", ref)
+}
+
+// ListProfiles lists every profile by name.
+func (s *DB) ListProfiles(ctx context.Context) ([]*backup.Profile, error) {
+	rows, err := s.query(ctx, "SELECT id, name, key_sealed, created_at FROM encryption_profiles ORDER BY name")
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []*backup.Profile
+	for rows.Next() {
+		p, err := s.scanProfile(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, p)
+	}
+	return out, rows.Err()
+}
+
+// DeleteProfile deletes a profile no job uses.
+func (s *DB) DeleteProfile(ctx context.Context, id string) error {
+	var n int
+	if err := s.queryRow(ctx, "SELECT count(*) FROM jobs WHERE profile_id = ?", id).Scan(&n); err != nil {
+		return err
+	}
+	if n > 0 {
+		return fmt.Errorf("encryption profile is used by %d job(s): %w", n, backup.ErrInUse)
+	}
+	res, err := s.exec(ctx, "DELETE FROM encryption_profiles WHERE id = ?", id)
+	if err != nil {
+		return err
+	}
+	return mustAffect(res, "encryption profile", id)
+}
+
+func nullString(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// CreateJob stores a job and its ordered destinations.
+func (s *DB) CreateJob(ctx context.Context, j *backup.Job) error {
+	if j.ID == "" {
+		j.ID = uuid.Must(uuid.NewV7()).String()
+	}
+	now := time.Now().UTC()
+	j.CreatedAt, j.UpdatedAt = now, now
+	dbs, _ := json.Marshal(nonNil(j.Databases))
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, s.q(`INSERT INTO jobs (id, name, source_id, databases, compression, compression_level, profile_id,
+			naming_template, schedule, enabled, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+			j.ID, j.Name, j.SourceID, string(dbs), string(j.Compression), j.CompressionLevel, nullString(j.ProfileID),
+			j.NamingTemplate, j.Schedule, boolInt(j.Enabled), micros(now), micros(now))
+		if err != nil {
+			return classify(err, fmt.Sprintf("create job %q", j.Name))
+		}
+		return s.writeJobDestinations(ctx, tx, j)
+	})
+}
+
+func (s *DB) writeJobDestinations(ctx context.Context, tx *sql.Tx, j *backup.Job) error {
+	if _, err := tx.ExecContext(ctx, s.q("DELETE FROM job_destinations WHERE job_id = ?"), j.ID); err != nil {
+		return err
+	}
+	for i, d := range j.Destinations {
+		ret := string(d.Retention)
+		if ret == "" {
+			ret = "{}"
+		}
+		_, err := tx.ExecContext(ctx, s.q("INSERT INTO job_destinations (job_id, ord, destination_id, retention) VALUES (?, ?, ?, ?)"),
+			j.ID, i, d.DestinationID, ret)
+		if err != nil {
+			return classify(err, fmt.Sprintf("job %q destination %s", j.Name, d.DestinationID))
+		}
+	}
+	return nil
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+const jobColumns = `id, name, source_id, databases, compression, compression_level, profile_id, naming_template, schedule, enabled, created_at, updated_at`
+
+func scanJob(row interface{ Scan(...any) error }) (*backup.Job, error) {
+	var j backup.Job
+	var dbs string
+	var profile sql.NullString
+	var enabled int
+	var created, updated int64
+	err := row.Scan(&j.ID, &j.Name, &j.SourceID, &dbs, &j.Compression, &j.CompressionLevel, &profile,
+		&j.NamingTemplate, &j.Schedule, &enabled, &created, &updated)
+	if err != nil {
+		return nil, err
+	}
+	json.Unmarshal([]byte(dbs), &j.Databases)
+	j.ProfileID = profile.String
+	j.Enabled = enabled != 0
+	j.CreatedAt, j.UpdatedAt = fromMicros(created), fromMicros(updated)
+	return &j, nil
+}
+
+func (s *DB) loadJobDestinations(ctx context.Context, jobs ...*backup.Job) error {
+	for _, j := range jobs {
+		rows, err := s.query(ctx, "SELECT destination_id, retention FROM job_destinations WHERE job_id = ? ORDER BY ord", j.ID)
+		if err != nil {
+			return err
+		}
+		j.Destinations = nil
+		for rows.Next() {
+			var d backup.JobDestination
+			var ret string
+			if err := rows.Scan(&d.DestinationID, &ret); err != nil {
+				rows.Close()
+				return err
+			}
+			if ret != "{}" {
+				d.Retention = json.RawMessage(ret)
+			}
+			j.Destinations = append(j.Destinations, d)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// GetJob finds a job by id or name.
+func (s *DB) GetJob(ctx context.Context, ref string) (*backup.Job, error) {
+	j, err := scanJob(s.queryRow(ctx, "SELECT "+jobColumns+" FROM jobs WHERE id = ? OR name = ? ORDER BY (id = ?) DESC LIMIT 1", ref, ref, ref))
+	if err != nil {
+		return nil, notFound(err, "job", ref)
+	}
+	return j, s.loadJobDestinations(ctx, j)
+}
+
+// ListJobs lists every job by name.
+func (s *DB) ListJobs(ctx context.Context) ([]*backup.Job, error) {
+	rows, err := s.query(ctx, "SELECT "+jobColumns+" FROM jobs ORDER BY name")
+	if err != nil {
+		return nil, err
+	}
+	var out []*backup.Job
+	for rows.Next() {
+		j, err := scanJob(rows)
+		if err != nil {
+			rows.Close()
+			return nil, err
+		}
+		out = append(out, j)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return out, s.loadJobDestinations(ctx, out...)
+}
+
+// UpdateJob rewrites a job and its destinations.
+func (s *DB) UpdateJob(ctx context.Context, j *backup.Job) error {
+	j.UpdatedAt = time.Now().UTC()
+	dbs, _ := json.Marshal(nonNil(j.Databases))
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, s.q(`UPDATE jobs SET name = ?, source_id = ?, databases = ?, compression = ?, compression_level = ?,
+			profile_id = ?, naming_template = ?, schedule = ?, enabled = ?, updated_at = ? WHERE id = ?`),
+			j.Name, j.SourceID, string(dbs), string(j.Compression), j.CompressionLevel, nullString(j.ProfileID),
+			j.NamingTemplate, j.Schedule, boolInt(j.Enabled), micros(j.UpdatedAt), j.ID)
+		if err != nil {
+			return classify(err, fmt.Sprintf("update job %q", j.Name))
+		}
+		if err := mustAffect(res, "job", j.ID); err != nil {
+			return err
+		}
+		return s.writeJobDestinations(ctx, tx, j)
+	})
+}
+
+// DeleteJob deletes a job; its history stays, detached.
+func (s *DB) DeleteJob(ctx context.Context, id string) error {
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, s.q("UPDATE executions SET job_id = NULL WHERE job_id = ?"), id); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, s.q("DELETE FROM job_destinations WHERE job_id = ?"), id); err != nil {
+			return err
+		}
+		res, err := tx.ExecContext(ctx, s.q("DELETE FROM jobs WHERE id = ?"), id)
+		if err != nil {
+			return err
+		}
+		return mustAffect(res, "job", id)
+	})
+}

@@ -1,0 +1,89 @@
+package sqlstore
+
+// migrations are applied in order, each in its own transaction, and recorded
+// in schema_migrations. Never edit an applied one: append a new one.
+// {BLOB} and {BIGINT} are replaced per dialect.
+var migrations = []string{
+	`CREATE TABLE sources (
+		id TEXT PRIMARY KEY,
+		name TEXT NOT NULL UNIQUE,
+		type TEXT NOT NULL,
+		config TEXT NOT NULL,
+		secrets {BLOB},
+		created_at {BIGINT} NOT NULL,
+		updated_at {BIGINT} NOT NULL
+	);
+	CREATE TABLE destinations (
+		id TEXT PRIMARY KEY,
+		name TEXT NOT NULL UNIQUE,
+		type TEXT NOT NULL,
+		config TEXT NOT NULL,
+		secrets {BLOB},
+		created_at {BIGINT} NOT NULL,
+		updated_at {BIGINT} NOT NULL
+	);
+	CREATE TABLE encryption_profiles (
+		id TEXT PRIMARY KEY,
+		name TEXT NOT NULL UNIQUE,
+		key_sealed {BLOB} NOT NULL,
+		created_at {BIGINT} NOT NULL
+	);
+	CREATE TABLE jobs (
+		id TEXT PRIMARY KEY,
+		name TEXT NOT NULL UNIQUE,
+		source_id TEXT NOT NULL REFERENCES sources(id),
+		databases TEXT NOT NULL,
+		compression TEXT NOT NULL,
+		compression_level INTEGER NOT NULL,
+		profile_id TEXT REFERENCES encryption_profiles(id),
+		naming_template TEXT NOT NULL,
+		schedule TEXT NOT NULL,
+		enabled INTEGER NOT NULL,
+		created_at {BIGINT} NOT NULL,
+		updated_at {BIGINT} NOT NULL
+	);
+	CREATE TABLE job_destinations (
+		job_id TEXT NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
+		ord INTEGER NOT NULL,
+		destination_id TEXT NOT NULL REFERENCES destinations(id),
+		retention TEXT NOT NULL,
+		PRIMARY KEY (job_id, ord),
+		UNIQUE (job_id, destination_id)
+	);
+	CREATE INDEX job_destinations_dest ON job_destinations(destination_id);
+	CREATE TABLE executions (
+		id TEXT PRIMARY KEY,
+		job_id TEXT REFERENCES jobs(id) ON DELETE SET NULL,
+		job_name TEXT NOT NULL,
+		kind TEXT NOT NULL,
+		status TEXT NOT NULL,
+		trigger_type TEXT NOT NULL,
+		stage TEXT NOT NULL,
+		created_at {BIGINT} NOT NULL,
+		started_at {BIGINT},
+		ended_at {BIGINT},
+		bytes_dumped {BIGINT} NOT NULL,
+		bytes_stored {BIGINT} NOT NULL,
+		backup_name TEXT NOT NULL,
+		sha256 TEXT NOT NULL,
+		error TEXT NOT NULL,
+		destinations TEXT NOT NULL,
+		locked INTEGER NOT NULL
+	);
+	CREATE INDEX executions_created ON executions(created_at, id);
+	CREATE INDEX executions_job ON executions(job_id, created_at);
+	CREATE INDEX executions_status ON executions(status, created_at);
+	CREATE TABLE execution_logs (
+		execution_id TEXT NOT NULL REFERENCES executions(id) ON DELETE CASCADE,
+		seq {BIGINT} NOT NULL,
+		ts {BIGINT} NOT NULL,
+		level TEXT NOT NULL,
+		stage TEXT NOT NULL,
+		message TEXT NOT NULL,
+		PRIMARY KEY (execution_id, seq)
+	);
+	CREATE TABLE settings (
+		name TEXT PRIMARY KEY,
+		value TEXT NOT NULL
+	);`,
+}

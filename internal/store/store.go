@@ -1,0 +1,67 @@
+// Package store defines the metadata store. sqlstore implements it over
+// SQLite and PostgreSQL; storetest is the suite both must pass.
+package store
+
+import (
+	"context"
+	"time"
+
+	"github.com/dbackup/dbackup/internal/backup"
+)
+
+// Endpoints stores one family of configured plugins (sources or
+// destinations). Secrets are encrypted at rest and decrypted on read.
+type Endpoints interface {
+	Create(ctx context.Context, e *backup.Endpoint) error
+	// Get finds an endpoint by id or by name.
+	Get(ctx context.Context, ref string) (*backup.Endpoint, error)
+	List(ctx context.Context) ([]*backup.Endpoint, error)
+	Update(ctx context.Context, e *backup.Endpoint) error
+	// Delete refuses (backup.ErrInUse) an endpoint a job still uses.
+	Delete(ctx context.Context, id string) error
+}
+
+// ExecutionFilter selects executions, newest first.
+type ExecutionFilter struct {
+	JobID  string
+	Status backup.Status
+	Kind   backup.Kind
+	Limit  int
+	Offset int
+}
+
+// Store is all of dbackup's persistent state except the backups themselves.
+type Store interface {
+	Sources() Endpoints
+	Destinations() Endpoints
+
+	CreateProfile(ctx context.Context, p *backup.Profile) error
+	GetProfile(ctx context.Context, ref string) (*backup.Profile, error)
+	ListProfiles(ctx context.Context) ([]*backup.Profile, error)
+	// DeleteProfile refuses a profile a job uses: its jobs would silently
+	// stop encrypting.
+	DeleteProfile(ctx context.Context, id string) error
+
+	CreateJob(ctx context.Context, j *backup.Job) error
+	GetJob(ctx context.Context, ref string) (*backup.Job, error)
+	ListJobs(ctx context.Context) ([]*backup.Job, error)
+	UpdateJob(ctx context.Context, j *backup.Job) error
+	// DeleteJob keeps the job's executions (their job_id becomes empty).
+	DeleteJob(ctx context.Context, id string) error
+
+	CreateExecution(ctx context.Context, e *backup.Execution) error
+	GetExecution(ctx context.Context, id string) (*backup.Execution, error)
+	ListExecutions(ctx context.Context, f ExecutionFilter) ([]*backup.Execution, error)
+	// UpdateExecution writes the progress fields of a running execution.
+	UpdateExecution(ctx context.Context, e *backup.Execution) error
+	// Transition moves an execution from one status to another atomically;
+	// false means it was not in status from.
+	Transition(ctx context.Context, id string, from, to backup.Status, at time.Time, errMsg string) (bool, error)
+	AppendLogs(ctx context.Context, executionID string, entries []backup.LogEntry) error
+	ListLogs(ctx context.Context, executionID string, afterSeq int64, limit int) ([]backup.LogEntry, error)
+
+	GetSetting(ctx context.Context, name string) (string, bool, error)
+	SetSetting(ctx context.Context, name, value string) error
+
+	Close() error
+}

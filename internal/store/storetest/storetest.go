@@ -1,0 +1,266 @@
+// Package storetest is the conformance suite of store.Store: every
+// implementation (SQLite, PostgreSQL) must pass it unchanged.
+package storetest
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/dbackup/dbackup/internal/backup"
+	"github.com/dbackup/dbackup/internal/store"
+)
+
+// Harness opens a fresh, empty store and can read its raw stored bytes.
+type Harness struct {
+	Open func(t *testing.T) store.Store
+	// RawDump returns every stored value as text, to prove secrets are not in it.
+	RawDump func(t *testing.T, s store.Store) string
+}
+
+// Run runs the suite.
+func Run(t *testing.T, h Harness) {
+	ctx := context.Background()
+
+	t.Run("EndpointsCRUDAndSecrets", func(t *testing.T) {
+		s := h.Open(t)
+		for _, eps := range []store.Endpoints{s.Sources(), s.Destinations()} {
+			e := &backup.Endpoint{Name: "prod", Type: "postgres", Config: json.RawMessage(`{"host":"db"}`),
+				Secrets: map[string]string{"password": "canary-pw-91x"}}
+			if err := eps.Create(ctx, e); err != nil {
+				t.Fatal(err)
+			}
+			if err := eps.Create(ctx, &backup.Endpoint{Name: "prod", Type: "postgres"}); !errors.Is(err, backup.ErrConflict) {
+				t.Fatalf("duplicate name: %v, want ErrConflict", err)
+			}
+			for _, ref := range []string{e.ID, "prod"} {
+				got, err := eps.Get(ctx, ref)
+				if err != nil {
+					t.Fatalf("get %s: %v", ref, err)
+				}
+				if got.Secrets["password"] != "canary-pw-91x" || string(got.Config) != `{"host":"db"}` {
+					t.Fatalf("get %s: %+v", ref, got)
+				}
+			}
+			e.Name, e.Secrets = "prod2", map[string]string{"password": "canary-pw-2"}
+			if err := eps.Update(ctx, e); err != nil {
+				t.Fatal(err)
+			}
+			list, _ := eps.List(ctx)
+			if len(list) != 1 || list[0].Name != "prod2" || list[0].Secrets["password"] != "canary-pw-2" {
+				t.Fatalf("list after update: %+v", list)
+			}
+			if _, err := eps.Get(ctx, "nope"); !errors.Is(err, backup.ErrNotFound) {
+				t.Fatalf("get missing: %v", err)
+			}
+		}
+		if raw := h.RawDump(t, s); contains(raw, "canary-pw") {
+			t.Fatal("a secret is stored in clear text")
+		}
+	})
+
+	t.Run("ProfilesKeyAtRest", func(t *testing.T) {
+		s := h.Open(t)
+		key := []byte("0123456789abcdef0123456789ABCDEF")
+		p := &backup.Profile{Name: "main", Key: key}
+		if err := s.CreateProfile(ctx, p); err != nil {
+			t.Fatal(err)
+		}
+		got, err := s.GetProfile(ctx, "main")
+		if err != nil || string(got.Key) != string(key) {
+			t.Fatalf("get profile: %v", err)
+		}
+		if raw := h.RawDump(t, s); contains(raw, string(key)) {
+			t.Fatal("profile key stored in clear text")
+		}
+		if err := s.CreateProfile(ctx, &backup.Profile{Name: "main", Key: key}); !errors.Is(err, backup.ErrConflict) {
+			t.Fatalf("duplicate profile: %v", err)
+		}
+	})
+
+	t.Run("JobsAndReferences", func(t *testing.T) {
+		s := h.Open(t)
+		src := &backup.Endpoint{Name: "src", Type: "postgres"}
+		d1 := &backup.Endpoint{Name: "d1", Type: "local"}
+		d2 := &backup.Endpoint{Name: "d2", Type: "local"}
+		must(t, s.Sources().Create(ctx, src))
+		must(t, s.Destinations().Create(ctx, d1))
+		must(t, s.Destinations().Create(ctx, d2))
+		p := &backup.Profile{Name: "k", Key: make([]byte, 32)}
+		must(t, s.CreateProfile(ctx, p))
+		j := &backup.Job{Name: "nightly", SourceID: src.ID, Databases: []string{"a", "b"}, Compression: backup.CompressionZstd,
+			CompressionLevel: 5, ProfileID: p.ID, Schedule: "0 3 * * *", Enabled: true,
+			Destinations: []backup.JobDestination{{DestinationID: d2.ID, Retention: json.RawMessage(`{"mode":"simple","keep":3}`)}, {DestinationID: d1.ID}}}
+		must(t, s.CreateJob(ctx, j))
+		got, err := s.GetJob(ctx, "nightly")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got.Destinations) != 2 || got.Destinations[0].DestinationID != d2.ID || got.Destinations[1].DestinationID != d1.ID ||
+			string(got.Destinations[0].Retention) != `{"mode":"simple","keep":3}` || got.ProfileID != p.ID ||
+			fmt.Sprint(got.Databases) != "[a b]" || !got.Enabled || got.CompressionLevel != 5 {
+			t.Fatalf("job read back wrong: %+v", got)
+		}
+		if err := s.CreateJob(ctx, &backup.Job{Name: "nightly", SourceID: src.ID, Compression: "none"}); !errors.Is(err, backup.ErrConflict) {
+			t.Fatalf("duplicate job name: %v", err)
+		}
+		dup := &backup.Job{Name: "twice", SourceID: src.ID, Compression: "none",
+			Destinations: []backup.JobDestination{{DestinationID: d1.ID}, {DestinationID: d1.ID}}}
+		if err := s.CreateJob(ctx, dup); !errors.Is(err, backup.ErrConflict) {
+			t.Fatalf("same destination twice: %v", err)
+		}
+		if _, err := s.GetJob(ctx, "twice"); !errors.Is(err, backup.ErrNotFound) {
+			t.Fatal("a failed job create left a job behind")
+		}
+		if err := s.CreateJob(ctx, &backup.Job{Name: "ghost", SourceID: "missing", Compression: "none"}); err == nil {
+			t.Fatal("job with a missing source accepted")
+		}
+		// Referenced things cannot be deleted.
+		if err := s.Sources().Delete(ctx, src.ID); !errors.Is(err, backup.ErrInUse) {
+			t.Fatalf("delete used source: %v", err)
+		}
+		if err := s.Destinations().Delete(ctx, d1.ID); !errors.Is(err, backup.ErrInUse) {
+			t.Fatalf("delete used destination: %v", err)
+		}
+		if err := s.DeleteProfile(ctx, p.ID); !errors.Is(err, backup.ErrInUse) {
+			t.Fatalf("delete used profile: %v", err)
+		}
+		got.Destinations = got.Destinations[1:]
+		got.Enabled = false
+		must(t, s.UpdateJob(ctx, got))
+		again, _ := s.GetJob(ctx, got.ID)
+		if len(again.Destinations) != 1 || again.Enabled {
+			t.Fatalf("update not applied: %+v", again)
+		}
+		must(t, s.Destinations().Delete(ctx, d2.ID))
+		// Deleting a job keeps its history.
+		e := &backup.Execution{JobID: j.ID, JobName: j.Name, Kind: backup.KindBackup, Status: backup.StatusQueued, Trigger: backup.TriggerManual, Stage: backup.StageQueued}
+		must(t, s.CreateExecution(ctx, e))
+		must(t, s.DeleteJob(ctx, j.ID))
+		kept, err := s.GetExecution(ctx, e.ID)
+		if err != nil || kept.JobID != "" || kept.JobName != "nightly" {
+			t.Fatalf("execution after job delete: %+v %v", kept, err)
+		}
+		must(t, s.Sources().Delete(ctx, src.ID))
+		must(t, s.DeleteProfile(ctx, p.ID))
+	})
+
+	t.Run("ExecutionsLifecycle", func(t *testing.T) {
+		s := h.Open(t)
+		src := &backup.Endpoint{Name: "src", Type: "postgres"}
+		must(t, s.Sources().Create(ctx, src))
+		j := &backup.Job{Name: "j", SourceID: src.ID, Compression: "none"}
+		must(t, s.CreateJob(ctx, j))
+		var ids []string
+		for i := range 5 {
+			e := &backup.Execution{JobID: j.ID, JobName: "j", Kind: backup.KindBackup, Status: backup.StatusQueued,
+				Trigger: backup.TriggerAPI, Stage: backup.StageQueued, CreatedAt: time.Now().UTC().Add(time.Duration(i) * time.Second)}
+			must(t, s.CreateExecution(ctx, e))
+			ids = append(ids, e.ID)
+		}
+		now := time.Now().UTC()
+		ok, err := s.Transition(ctx, ids[0], backup.StatusQueued, backup.StatusRunning, now, "")
+		if err != nil || !ok {
+			t.Fatalf("claim: %v %v", ok, err)
+		}
+		if ok, _ := s.Transition(ctx, ids[0], backup.StatusQueued, backup.StatusRunning, now, ""); ok {
+			t.Fatal("claimed twice")
+		}
+		e, _ := s.GetExecution(ctx, ids[0])
+		e.Stage, e.BytesDumped, e.BytesStored, e.SHA256 = backup.StageUpload, 1<<40, 12345, "ab"
+		e.Destinations = []backup.DestResult{{DestinationID: "d", Name: "disk", Status: backup.StatusSuccess, Key: "j/x.dump", Size: 12345, Verified: true}}
+		must(t, s.UpdateExecution(ctx, e))
+		if ok, _ := s.Transition(ctx, ids[0], backup.StatusRunning, backup.StatusPartial, now, "one destination failed"); !ok {
+			t.Fatal("finish failed")
+		}
+		got, _ := s.GetExecution(ctx, ids[0])
+		if got.Status != backup.StatusPartial || got.BytesDumped != 1<<40 || got.EndedAt == nil || got.StartedAt == nil ||
+			got.Error != "one destination failed" || len(got.Destinations) != 1 || !got.Destinations[0].Verified {
+			t.Fatalf("execution read back wrong: %+v", got)
+		}
+		if _, err := s.Transition(ctx, ids[0], backup.StatusSuccess, backup.StatusRunning, now, ""); err == nil {
+			t.Fatal("a finished execution was allowed back to running")
+		}
+		list, _ := s.ListExecutions(ctx, store.ExecutionFilter{JobID: j.ID, Limit: 3})
+		if len(list) != 3 || list[0].ID != ids[4] {
+			t.Fatalf("list newest first with limit: got %d, first %v", len(list), list[0].ID)
+		}
+		queued, _ := s.ListExecutions(ctx, store.ExecutionFilter{Status: backup.StatusQueued})
+		if len(queued) != 4 {
+			t.Fatalf("%d queued, want 4", len(queued))
+		}
+	})
+
+	t.Run("LogsAppendAndTail", func(t *testing.T) {
+		s := h.Open(t)
+		e := &backup.Execution{JobName: "j", Kind: backup.KindRestore, Status: backup.StatusRunning, Trigger: backup.TriggerManual, Stage: backup.StageInitialize}
+		must(t, s.CreateExecution(ctx, e))
+		var entries []backup.LogEntry
+		for i := 1; i <= 250; i++ {
+			entries = append(entries, backup.LogEntry{Seq: int64(i), Time: time.Now(), Level: backup.LevelInfo, Stage: backup.StageDump, Message: fmt.Sprintf("line %d ünïcode", i)})
+		}
+		must(t, s.AppendLogs(ctx, e.ID, entries[:100]))
+		must(t, s.AppendLogs(ctx, e.ID, entries[100:]))
+		tail, _ := s.ListLogs(ctx, e.ID, 240, 0)
+		if len(tail) != 10 || tail[0].Seq != 241 || tail[9].Message != "line 250 ünïcode" {
+			t.Fatalf("tail: %+v", tail)
+		}
+		if err := s.AppendLogs(ctx, e.ID, entries[:1]); err == nil {
+			t.Fatal("a duplicate log sequence number was accepted")
+		}
+	})
+
+	t.Run("ConcurrentClaimsExactlyOnce", func(t *testing.T) {
+		s := h.Open(t)
+		e := &backup.Execution{JobName: "j", Kind: backup.KindBackup, Status: backup.StatusQueued, Trigger: backup.TriggerManual, Stage: backup.StageQueued}
+		must(t, s.CreateExecution(ctx, e))
+		var wg sync.WaitGroup
+		var mu sync.Mutex
+		wins := 0
+		for range 8 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				ok, err := s.Transition(ctx, e.ID, backup.StatusQueued, backup.StatusRunning, time.Now(), "")
+				if err != nil {
+					t.Error(err)
+				}
+				if ok {
+					mu.Lock()
+					wins++
+					mu.Unlock()
+				}
+			}()
+		}
+		wg.Wait()
+		if wins != 1 {
+			t.Fatalf("%d claims won, want exactly 1", wins)
+		}
+	})
+
+	t.Run("Settings", func(t *testing.T) {
+		s := h.Open(t)
+		if _, ok, _ := s.GetSetting(ctx, "max_concurrent_jobs"); ok {
+			t.Fatal("unset setting found")
+		}
+		must(t, s.SetSetting(ctx, "max_concurrent_jobs", "2"))
+		must(t, s.SetSetting(ctx, "max_concurrent_jobs", "3"))
+		if v, ok, _ := s.GetSetting(ctx, "max_concurrent_jobs"); !ok || v != "3" {
+			t.Fatalf("setting = %q", v)
+		}
+	})
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func contains(haystack, needle string) bool { return strings.Contains(haystack, needle) }
