@@ -62,3 +62,19 @@ const TempPrefix = ".dbackup-tmp-"
 
 // IsTemp reports whether a key names an in-flight (uncommitted) upload.
 func IsTemp(key string) bool { return strings.HasPrefix(path.Base(key), TempPrefix) }
+
+// WithContext returns a reader that fails with ctx's error once ctx is done,
+// so a long copy notices cancellation between reads.
+func WithContext(ctx context.Context, r io.Reader) io.Reader { return ctxReader{ctx, r} }
+
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c ctxReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.r.Read(p)
+}

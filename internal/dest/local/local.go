@@ -108,7 +108,7 @@ func (d *Dir) Put(ctx context.Context, key string, r io.Reader) (info dest.Objec
 		}
 		root.Remove(tmp) // after a successful link only the temporary name goes
 	}()
-	n, err := io.Copy(f, ctxReader{ctx, r})
+	n, err := io.Copy(f, dest.WithContext(ctx, r))
 	if err != nil {
 		return info, fmt.Errorf("write %s: %w", key, err)
 	}
@@ -134,18 +134,6 @@ func (d *Dir) Put(ctx context.Context, key string, r io.Reader) (info dest.Objec
 		return info, err
 	}
 	return dest.ObjectInfo{Key: key, Size: n, ModTime: st.ModTime()}, nil
-}
-
-type ctxReader struct {
-	ctx context.Context
-	r   io.Reader
-}
-
-func (c ctxReader) Read(p []byte) (int, error) {
-	if err := c.ctx.Err(); err != nil {
-		return 0, err
-	}
-	return c.r.Read(p)
 }
 
 type rootFile struct {
@@ -233,3 +221,9 @@ func (d *Dir) Delete(_ context.Context, key string) error {
 
 // Close releases nothing; a directory holds no connection.
 func (d *Dir) Close() error { return nil }
+
+// Type is the destination type name.
+const Type = "local"
+
+// Factory registers the local destination.
+var Factory = plugin.Factory[dest.Destination]{Type: Type, Label: "Local directory", New: FromJSON}

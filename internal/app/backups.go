@@ -1,0 +1,103 @@
+package app
+
+import (
+	"context"
+
+	"github.com/dbackup/dbackup/internal/backup"
+	"github.com/dbackup/dbackup/internal/catalog"
+	"github.com/dbackup/dbackup/internal/runner"
+)
+
+// BackupList is the content of a destination: complete backups, and what
+// looks like a backup but is not one.
+type BackupList struct {
+	Backups  []catalog.Backup  `json:"backups"`
+	Problems []catalog.Problem `json:"problems"`
+}
+
+// ListBackups lists the backups at a destination, of one job if jobRef is set.
+func (a *App) ListBackups(ctx context.Context, destRef, jobRef string) (BackupList, error) {
+	ep, err := a.Store.Destinations().Get(ctx, destRef)
+	if err != nil {
+		return BackupList{}, err
+	}
+	d, err := a.Dests.New(ep)
+	if err != nil {
+		return BackupList{}, err
+	}
+	defer d.Close()
+	prefix := ""
+	jobID := ""
+	if jobRef != "" {
+		j, err := a.Store.GetJob(ctx, jobRef)
+		if err != nil {
+			return BackupList{}, err
+		}
+		prefix, jobID = backup.SafeName(j.Name)+"/", j.ID
+	}
+	bs, problems, err := catalog.List(ctx, d, prefix)
+	if err != nil {
+		return BackupList{}, err
+	}
+	out := BackupList{Backups: []catalog.Backup{}, Problems: problems}
+	for _, b := range bs {
+		if jobID == "" || b.Meta.JobID == jobID {
+			out.Backups = append(out.Backups, b)
+		}
+	}
+	if out.Problems == nil {
+		out.Problems = []catalog.Problem{}
+	}
+	return out, nil
+}
+
+// VerifyBackup reads a backup whole and checks it against its sidecar,
+// authenticating every chunk when its profile's key is available.
+func (a *App) VerifyBackup(ctx context.Context, destRef, key string) (*backup.Meta, error) {
+	ep, err := a.Store.Destinations().Get(ctx, destRef)
+	if err != nil {
+		return nil, err
+	}
+	d, err := a.Dests.New(ep)
+	if err != nil {
+		return nil, err
+	}
+	defer d.Close()
+	m, err := catalog.ReadMeta(ctx, d, key)
+	if err != nil {
+		return nil, err
+	}
+	var masterKey []byte
+	if m.Encryption != nil {
+		if p, err := a.Store.GetProfile(ctx, m.Encryption.ProfileID); err == nil {
+			masterKey = p.Key
+		}
+	}
+	if m.Encryption != nil && masterKey == nil {
+		// Without the key, the stored bytes can still be checked against the
+		// sidecar's size and SHA-256.
+		stored := *m
+		stored.Encryption, stored.Compression = nil, backup.MetaCompression{Algorithm: backup.CompressionNone}
+		return m, catalog.Verify(ctx, d, catalog.DataKey(key), &stored, nil)
+	}
+	return m, catalog.Verify(ctx, d, catalog.DataKey(key), m, masterKey)
+}
+
+// StartRestore queues a restore and starts it in the background.
+func (a *App) StartRestore(ctx context.Context, req runner.RestoreRequest) (*backup.Execution, error) {
+	e, err := a.Runner.EnqueueRestore(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	a.dispatch(e.ID, func(ctx context.Context) (*backup.Execution, error) { return a.Runner.Restore(ctx, e.ID, req) })
+	return e, nil
+}
+
+// Restore runs a restore in the caller's goroutine.
+func (a *App) Restore(ctx context.Context, req runner.RestoreRequest) (*backup.Execution, error) {
+	e, err := a.Runner.EnqueueRestore(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	return a.Runner.Restore(ctx, e.ID, req)
+}

@@ -1,0 +1,186 @@
+package app
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+
+	"github.com/dbackup/dbackup/internal/backup"
+	"github.com/dbackup/dbackup/internal/store"
+)
+
+// EndpointInput creates or updates a source or destination. On update, an
+// empty or missing secret keeps the stored one.
+type EndpointInput struct {
+	Name    string            `json:"name"`
+	Type    string            `json:"type"`
+	Config  json.RawMessage   `json:"config"`
+	Secrets map[string]string `json:"secrets,omitempty"`
+}
+
+// EndpointView is what the API and CLI show: secrets only as "set".
+type EndpointView struct {
+	*backup.Endpoint
+	Secrets map[string]string `json:"secrets"`
+}
+
+// View hides an endpoint's secrets.
+func View(e *backup.Endpoint) EndpointView { return EndpointView{e, e.SecretNames()} }
+
+// Kind selects sources or destinations.
+type Kind string
+
+const (
+	KindSource      Kind = "source"
+	KindDestination Kind = "destination"
+)
+
+func (a *App) endpoints(k Kind) store.Endpoints {
+	if k == KindSource {
+		return a.Store.Sources()
+	}
+	return a.Store.Destinations()
+}
+
+// validate builds the plugin from the endpoint, which decodes and checks
+// its config strictly without connecting anywhere.
+func (a *App) validate(k Kind, e *backup.Endpoint) error {
+	var err error
+	if k == KindSource {
+		var s interface{ Close() error }
+		if s, err = a.Sources.New(e); err == nil {
+			s.Close()
+		}
+	} else {
+		var d interface{ Close() error }
+		if d, err = a.Dests.New(e); err == nil {
+			d.Close()
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("%s %q: %w", k, e.Name, invalid(err))
+	}
+	return nil
+}
+
+// invalid marks a plugin's validation error as bad input.
+func invalid(err error) error {
+	if strings.Contains(err.Error(), backup.ErrInvalid.Error()) {
+		return err
+	}
+	return fmt.Errorf("%w: %v", backup.ErrInvalid, err)
+}
+
+// CreateEndpoint validates and stores a new source or destination.
+func (a *App) CreateEndpoint(ctx context.Context, k Kind, in EndpointInput) (*backup.Endpoint, error) {
+	if strings.TrimSpace(in.Name) == "" {
+		return nil, fmt.Errorf("%w: %s name is required", backup.ErrInvalid, k)
+	}
+	e := &backup.Endpoint{Name: strings.TrimSpace(in.Name), Type: in.Type, Config: in.Config, Secrets: dropEmpty(in.Secrets)}
+	if err := a.validate(k, e); err != nil {
+		return nil, err
+	}
+	if err := a.endpoints(k).Create(ctx, e); err != nil {
+		return nil, err
+	}
+	return e, nil
+}
+
+// UpdateEndpoint changes a source or destination; empty secrets are kept.
+func (a *App) UpdateEndpoint(ctx context.Context, k Kind, ref string, in EndpointInput) (*backup.Endpoint, error) {
+	e, err := a.endpoints(k).Get(ctx, ref)
+	if err != nil {
+		return nil, err
+	}
+	if in.Name != "" {
+		e.Name = strings.TrimSpace(in.Name)
+	}
+	if in.Type != "" {
+		e.Type = in.Type
+	}
+	if len(in.Config) > 0 {
+		e.Config = in.Config
+	}
+	for name, v := range in.Secrets {
+		if v != "" {
+			e.Secrets[name] = v
+		}
+	}
+	if err := a.validate(k, e); err != nil {
+		return nil, err
+	}
+	return e, a.endpoints(k).Update(ctx, e)
+}
+
+// GetEndpoint finds a source or destination by id or name.
+func (a *App) GetEndpoint(ctx context.Context, k Kind, ref string) (*backup.Endpoint, error) {
+	return a.endpoints(k).Get(ctx, ref)
+}
+
+// ListEndpoints lists sources or destinations.
+func (a *App) ListEndpoints(ctx context.Context, k Kind) ([]*backup.Endpoint, error) {
+	return a.endpoints(k).List(ctx)
+}
+
+// DeleteEndpoint deletes a source or destination no job uses.
+func (a *App) DeleteEndpoint(ctx context.Context, k Kind, ref string) error {
+	e, err := a.endpoints(k).Get(ctx, ref)
+	if err != nil {
+		return err
+	}
+	return a.endpoints(k).Delete(ctx, e.ID)
+}
+
+// TestResult is the outcome of a connection test.
+type TestResult struct {
+	OK        bool     `json:"ok"`
+	Version   string   `json:"version,omitempty"`
+	Databases []string `json:"databases,omitempty"`
+	Error     string   `json:"error,omitempty"`
+}
+
+// TestEndpoint connects to a source (and reads its version and databases)
+// or checks a destination, writing nothing.
+func (a *App) TestEndpoint(ctx context.Context, k Kind, ref string) (TestResult, error) {
+	e, err := a.endpoints(k).Get(ctx, ref)
+	if err != nil {
+		return TestResult{}, err
+	}
+	fail := func(err error) (TestResult, error) { return TestResult{Error: err.Error()}, nil }
+	if k == KindDestination {
+		d, err := a.Dests.New(e)
+		if err != nil {
+			return fail(err)
+		}
+		defer d.Close()
+		if err := d.Check(ctx); err != nil {
+			return fail(err)
+		}
+		return TestResult{OK: true}, nil
+	}
+	s, err := a.Sources.New(e)
+	if err != nil {
+		return fail(err)
+	}
+	defer s.Close()
+	v, err := s.Version(ctx)
+	if err != nil {
+		return fail(err)
+	}
+	dbs, err := s.ListDatabases(ctx)
+	if err != nil {
+		return fail(err)
+	}
+	return TestResult{OK: true, Version: v, Databases: dbs}, nil
+}
+
+func dropEmpty(m map[string]string) map[string]string {
+	out := map[string]string{}
+	for k, v := range m {
+		if v != "" {
+			out[k] = v
+		}
+	}
+	return out
+}

@@ -1,0 +1,213 @@
+package app
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"fmt"
+	"strings"
+
+	"github.com/dbackup/dbackup/internal/backup"
+	"github.com/dbackup/dbackup/internal/pipeline/crypt"
+	"github.com/dbackup/dbackup/internal/secret"
+	"github.com/dbackup/dbackup/internal/store"
+)
+
+// ProfileView shows a profile without its key.
+type ProfileView struct {
+	*backup.Profile
+	KeyID string `json:"key_id"`
+}
+
+// ViewProfile hides a profile's key.
+func ViewProfile(p *backup.Profile) ProfileView { return ProfileView{p, crypt.KeyID(p.Key)} }
+
+// CreateProfile creates an encryption profile with a new random key, or
+// with keyHex when importing one.
+func (a *App) CreateProfile(ctx context.Context, name, keyHex string) (*backup.Profile, error) {
+	if strings.TrimSpace(name) == "" {
+		return nil, fmt.Errorf("%w: profile name is required", backup.ErrInvalid)
+	}
+	key := make([]byte, crypt.KeySize)
+	if keyHex != "" {
+		k, err := secret.ParseKey(keyHex)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %v", backup.ErrInvalid, err)
+		}
+		key = k
+	} else if _, err := rand.Read(key); err != nil {
+		return nil, err
+	}
+	p := &backup.Profile{Name: strings.TrimSpace(name), Key: key}
+	return p, a.Store.CreateProfile(ctx, p)
+}
+
+// DeleteProfile deletes a profile no job uses.
+func (a *App) DeleteProfile(ctx context.Context, ref string) error {
+	p, err := a.Store.GetProfile(ctx, ref)
+	if err != nil {
+		return err
+	}
+	return a.Store.DeleteProfile(ctx, p.ID)
+}
+
+// JobInput creates or updates a job. References are ids or names.
+type JobInput struct {
+	Name             string         `json:"name"`
+	Source           string         `json:"source"`
+	Databases        []string       `json:"databases"`
+	Destinations     []JobDestInput `json:"destinations"`
+	Compression      string         `json:"compression"`
+	CompressionLevel int            `json:"compression_level"`
+	Profile          string         `json:"encryption_profile"`
+	NamingTemplate   string         `json:"naming_template"`
+	Schedule         string         `json:"schedule"`
+	Enabled          *bool          `json:"enabled"`
+}
+
+// JobDestInput is one destination of a job.
+type JobDestInput struct {
+	Destination string          `json:"destination"`
+	Retention   json.RawMessage `json:"retention,omitempty"`
+}
+
+// resolve turns the input into a job, checking every reference.
+func (a *App) resolveJob(ctx context.Context, in JobInput, j *backup.Job) error {
+	bad := func(format string, args ...any) error {
+		return fmt.Errorf("%w: "+format, append([]any{backup.ErrInvalid}, args...)...)
+	}
+	j.Name = strings.TrimSpace(in.Name)
+	if j.Name == "" {
+		return bad("job name is required")
+	}
+	src, err := a.Store.Sources().Get(ctx, in.Source)
+	if err != nil {
+		return bad("source %q does not exist", in.Source)
+	}
+	j.SourceID = src.ID
+	j.Databases = nil
+	for _, db := range in.Databases {
+		if db = strings.TrimSpace(db); db != "" {
+			j.Databases = append(j.Databases, db)
+		}
+	}
+	if len(in.Destinations) == 0 {
+		return bad("a job needs at least one destination")
+	}
+	j.Destinations = nil
+	seen := map[string]bool{}
+	for _, d := range in.Destinations {
+		ep, err := a.Store.Destinations().Get(ctx, d.Destination)
+		if err != nil {
+			return bad("destination %q does not exist", d.Destination)
+		}
+		if seen[ep.ID] {
+			return bad("destination %q is listed twice", ep.Name)
+		}
+		seen[ep.ID] = true
+		j.Destinations = append(j.Destinations, backup.JobDestination{DestinationID: ep.ID, Retention: d.Retention})
+	}
+	j.Compression = backup.Compression(in.Compression)
+	if j.Compression == "" {
+		j.Compression = backup.CompressionZstd
+	}
+	if err := j.Compression.Validate(in.CompressionLevel); err != nil {
+		return err
+	}
+	j.CompressionLevel = in.CompressionLevel
+	j.ProfileID = ""
+	if in.Profile != "" {
+		p, err := a.Store.GetProfile(ctx, in.Profile)
+		if err != nil {
+			return bad("encryption profile %q does not exist", in.Profile)
+		}
+		j.ProfileID = p.ID
+	}
+	j.NamingTemplate = in.NamingTemplate
+	j.Schedule = strings.TrimSpace(in.Schedule)
+	if in.Enabled != nil {
+		j.Enabled = *in.Enabled
+	}
+	return nil
+}
+
+// CreateJob validates and stores a job. New jobs are enabled by default.
+func (a *App) CreateJob(ctx context.Context, in JobInput) (*backup.Job, error) {
+	j := &backup.Job{Enabled: true}
+	if err := a.resolveJob(ctx, in, j); err != nil {
+		return nil, err
+	}
+	return j, a.Store.CreateJob(ctx, j)
+}
+
+// UpdateJob replaces a job's settings with in.
+func (a *App) UpdateJob(ctx context.Context, ref string, in JobInput) (*backup.Job, error) {
+	j, err := a.Store.GetJob(ctx, ref)
+	if err != nil {
+		return nil, err
+	}
+	if err := a.resolveJob(ctx, in, j); err != nil {
+		return nil, err
+	}
+	return j, a.Store.UpdateJob(ctx, j)
+}
+
+// DeleteJob deletes a job. Its backups and history stay.
+func (a *App) DeleteJob(ctx context.Context, ref string) error {
+	j, err := a.Store.GetJob(ctx, ref)
+	if err != nil {
+		return err
+	}
+	return a.Store.DeleteJob(ctx, j.ID)
+}
+
+// StartJob queues a run of a job and starts it in the background.
+func (a *App) StartJob(ctx context.Context, ref string, trigger backup.Trigger, lock bool) (*backup.Execution, error) {
+	e, err := a.Runner.Enqueue(ctx, ref, trigger, lock)
+	if err != nil {
+		return nil, err
+	}
+	a.dispatch(e.ID, func(ctx context.Context) (*backup.Execution, error) { return a.Runner.Run(ctx, e.ID) })
+	return e, nil
+}
+
+// RunJob runs a job now in the caller's goroutine and returns the final
+// execution. Cancelling ctx with cause backup.ErrCancelled cancels the run.
+func (a *App) RunJob(ctx context.Context, ref string, trigger backup.Trigger, lock bool) (*backup.Execution, error) {
+	e, err := a.Runner.Enqueue(ctx, ref, trigger, lock)
+	if err != nil {
+		return nil, err
+	}
+	return a.Runner.Run(ctx, e.ID)
+}
+
+// ExecutionWithLogs is an execution and its log.
+type ExecutionWithLogs struct {
+	*backup.Execution
+	Logs []backup.LogEntry `json:"logs"`
+}
+
+// GetExecution returns an execution with its log entries after afterSeq.
+func (a *App) GetExecution(ctx context.Context, id string, afterSeq int64) (ExecutionWithLogs, error) {
+	e, err := a.Store.GetExecution(ctx, id)
+	if err != nil {
+		return ExecutionWithLogs{}, err
+	}
+	logs, err := a.Store.ListLogs(ctx, id, afterSeq, 0)
+	if logs == nil {
+		logs = []backup.LogEntry{}
+	}
+	return ExecutionWithLogs{e, logs}, err
+}
+
+// ListExecutions lists executions, newest first.
+func (a *App) ListExecutions(ctx context.Context, f store.ExecutionFilter) ([]*backup.Execution, error) {
+	if f.JobID != "" {
+		j, err := a.Store.GetJob(ctx, f.JobID)
+		if err != nil {
+			return nil, err
+		}
+		f.JobID = j.ID
+	}
+	return a.Store.ListExecutions(ctx, f)
+}

@@ -1,0 +1,165 @@
+// Package catalog reads backups at a destination: it lists them by their
+// sidecars (a data object without one is not a backup), reads sidecars and
+// verifies stored bytes against them.
+package catalog
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"path"
+	"sort"
+	"strings"
+
+	"github.com/dbackup/dbackup/internal/backup"
+	"github.com/dbackup/dbackup/internal/dest"
+	"github.com/dbackup/dbackup/internal/pipeline"
+	"github.com/dbackup/dbackup/internal/pipeline/crypt"
+)
+
+// maxMetaSize bounds what is read of a sidecar.
+const maxMetaSize = 1 << 20
+
+// Backup is one complete backup at a destination.
+type Backup struct {
+	Key  string       `json:"key"` // the data object
+	Meta *backup.Meta `json:"meta"`
+}
+
+// Problem is an object that looks like part of a backup but is not one.
+type Problem struct {
+	Key    string `json:"key"`
+	Reason string `json:"reason"`
+}
+
+// DataKey returns the data key for a data or sidecar key.
+func DataKey(key string) string { return strings.TrimSuffix(key, backup.MetaSuffix) }
+
+// List returns the backups under prefix, oldest first, and the objects that
+// are not complete backups (a sidecar without data, an unreadable sidecar, a
+// data object without sidecar).
+func List(ctx context.Context, d dest.Destination, prefix string) ([]Backup, []Problem, error) {
+	objs, err := d.List(ctx, prefix)
+	if err != nil {
+		return nil, nil, err
+	}
+	sizes := map[string]int64{}
+	for _, o := range objs {
+		sizes[o.Key] = o.Size
+	}
+	var out []Backup
+	var problems []Problem
+	claimed := map[string]bool{}
+	for _, o := range objs {
+		if !strings.HasSuffix(o.Key, backup.MetaSuffix) {
+			continue
+		}
+		claimed[o.Key] = true
+		dk := DataKey(o.Key)
+		m, err := ReadMeta(ctx, d, o.Key)
+		if err != nil {
+			problems = append(problems, Problem{o.Key, err.Error()})
+			continue
+		}
+		if path.Base(dk) != m.DataFile {
+			problems = append(problems, Problem{o.Key, fmt.Sprintf("sidecar names data file %q", m.DataFile)})
+			continue
+		}
+		size, ok := sizes[dk]
+		if !ok {
+			problems = append(problems, Problem{o.Key, "sidecar without its data object"})
+			continue
+		}
+		claimed[dk] = true
+		if size != m.Size {
+			problems = append(problems, Problem{dk, fmt.Sprintf("size %d differs from the sidecar's %d", size, m.Size)})
+			continue
+		}
+		out = append(out, Backup{Key: dk, Meta: m})
+	}
+	for _, o := range objs {
+		if !claimed[o.Key] && !strings.HasPrefix(o.Key, ".dbackup/") {
+			problems = append(problems, Problem{o.Key, "no sidecar: not a complete backup"})
+		}
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].Meta.CreatedAt.Before(out[j].Meta.CreatedAt) })
+	return out, problems, nil
+}
+
+// ReadMeta reads and validates the sidecar of key (a data or sidecar key).
+func ReadMeta(ctx context.Context, d dest.Destination, key string) (*backup.Meta, error) {
+	rc, err := d.Open(ctx, DataKey(key)+backup.MetaSuffix)
+	if err != nil {
+		if errors.Is(err, dest.ErrNotFound) {
+			return nil, fmt.Errorf("%s is not a complete backup: its sidecar %s is missing", DataKey(key), backup.MetaSuffix)
+		}
+		return nil, err
+	}
+	defer rc.Close()
+	b, err := io.ReadAll(io.LimitReader(rc, maxMetaSize+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(b) > maxMetaSize {
+		return nil, fmt.Errorf("%w: sidecar larger than %d bytes", backup.ErrInvalid, maxMetaSize)
+	}
+	return backup.ParseMeta(b)
+}
+
+// Verify reads the whole backup once: its size and SHA-256 must match the
+// sidecar and, when a key is given or required, every chunk must
+// authenticate and the data must decompress. Nothing is written anywhere.
+func Verify(ctx context.Context, d dest.Destination, key string, m *backup.Meta, masterKey []byte) error {
+	if err := CheckKey(m, masterKey); err != nil {
+		return err
+	}
+	rc, err := d.Open(ctx, key)
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	h := sha256.New()
+	var n pipeline.Counter
+	n.W = h
+	plain, err := pipeline.Open(io.TeeReader(rc, &n), OpenOptions(m, masterKey))
+	if err != nil {
+		return fmt.Errorf("verify %s: %w", key, err)
+	}
+	defer plain.Close()
+	if _, err := io.Copy(io.Discard, dest.WithContext(ctx, plain)); err != nil {
+		return fmt.Errorf("verify %s: %w", key, err)
+	}
+	// Whatever the decoders did not need must still be hashed.
+	if _, err := io.Copy(&n, rc); err != nil {
+		return fmt.Errorf("verify %s: %w", key, err)
+	}
+	if n.N() != m.Size {
+		return fmt.Errorf("verify %s: %d bytes stored, sidecar says %d: the backup is truncated or was altered", key, n.N(), m.Size)
+	}
+	if sum := hex.EncodeToString(h.Sum(nil)); sum != m.SHA256 {
+		return fmt.Errorf("verify %s: SHA-256 %s differs from the sidecar's %s: the backup is corrupted or was altered", key, sum, m.SHA256)
+	}
+	return nil
+}
+
+// CheckKey tells early whether masterKey fits an encrypted backup.
+func CheckKey(m *backup.Meta, masterKey []byte) error {
+	if m.Encryption == nil {
+		return nil
+	}
+	if masterKey == nil {
+		return fmt.Errorf("the backup is encrypted with profile %s (key %s): a key is required", m.Encryption.ProfileID, m.Encryption.KeyID)
+	}
+	if id := crypt.KeyID(masterKey); m.Encryption.KeyID != "" && id != m.Encryption.KeyID {
+		return fmt.Errorf("%w: the backup needs key %s, this key is %s", crypt.ErrWrongKey, m.Encryption.KeyID, id)
+	}
+	return nil
+}
+
+// OpenOptions are the pipeline options that undo what the sidecar describes.
+func OpenOptions(m *backup.Meta, masterKey []byte) pipeline.OpenOptions {
+	return pipeline.OpenOptions{Compression: m.Compression.Algorithm, Encrypted: m.Encryption != nil, Key: masterKey}
+}

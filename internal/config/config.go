@@ -1,0 +1,89 @@
+// Package config reads the process configuration from flags and DBACKUP_*
+// environment variables (each also as _FILE, naming a file that holds the
+// value). It returns a value; there is no global configuration.
+package config
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// Config is the process configuration.
+type Config struct {
+	DataDir       string // DBACKUP_DATA_DIR, default ./data
+	DatabaseURL   string // DBACKUP_DATABASE_URL: postgres://… or a SQLite path; default <data>/dbackup.db
+	SecretKey     string // DBACKUP_SECRET_KEY: 64 hex digits; default: the key file
+	SecretKeyFile string // DBACKUP_SECRET_KEY_FILE: the key file, created if missing; default <data>/server.key
+	Listen        string // DBACKUP_LISTEN, default 127.0.0.1:8080
+	Timezone      string // DBACKUP_TIMEZONE: IANA name for backup names, default UTC
+	LogLevel      string // DBACKUP_LOG_LEVEL: debug, info, warn, error
+	LogFormat     string // DBACKUP_LOG_FORMAT: text or json
+}
+
+// Env reads environment variables; tests pass a map.
+type Env func(string) (string, bool)
+
+// lookup returns NAME, or the content of the file named by NAME_FILE.
+func lookup(env Env, name string) (string, bool, error) {
+	if v, ok := env(name); ok && v != "" {
+		return v, true, nil
+	}
+	if path, ok := env(name + "_FILE"); ok && path != "" {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return "", false, fmt.Errorf("%s_FILE: %w", name, err)
+		}
+		return strings.TrimSpace(string(b)), true, nil
+	}
+	return "", false, nil
+}
+
+// Register adds the common flags to fs, with defaults from the environment.
+// The returned function finishes the configuration after fs.Parse.
+func Register(fs *flag.FlagSet, env Env) (*Config, func() error) {
+	c := &Config{}
+	var errs []error
+	str := func(p *string, flagName, envName, def, usage string) {
+		v, ok, err := lookup(env, envName)
+		if err != nil {
+			errs = append(errs, err)
+		}
+		if !ok {
+			v = def
+		}
+		fs.StringVar(p, flagName, v, usage+" (env "+envName+")")
+	}
+	str(&c.DataDir, "data-dir", "DBACKUP_DATA_DIR", "data", "directory for the metadata database and the server key")
+	str(&c.DatabaseURL, "database-url", "DBACKUP_DATABASE_URL", "", "postgres:// URL or SQLite file; default <data-dir>/dbackup.db")
+	str(&c.SecretKeyFile, "secret-key-file", "DBACKUP_SECRET_KEY_FILE", "", "server key file, created (mode 0600) if missing; default <data-dir>/server.key")
+	str(&c.Listen, "listen", "DBACKUP_LISTEN", "127.0.0.1:8080", "HTTP listen address")
+	str(&c.Timezone, "timezone", "DBACKUP_TIMEZONE", "UTC", "IANA time zone for backup names")
+	str(&c.LogLevel, "log-level", "DBACKUP_LOG_LEVEL", "info", "debug, info, warn or error")
+	str(&c.LogFormat, "log-format", "DBACKUP_LOG_FORMAT", "text", "text or json")
+	// The key itself is never a flag: a flag would show on the command line.
+	if v, ok := env("DBACKUP_SECRET_KEY"); ok {
+		c.SecretKey = v
+	}
+	return c, func() error {
+		if len(errs) > 0 {
+			return errs[0]
+		}
+		if c.DatabaseURL == "" {
+			c.DatabaseURL = filepath.Join(c.DataDir, "dbackup.db")
+		}
+		if c.SecretKeyFile == "" {
+			c.SecretKeyFile = filepath.Join(c.DataDir, "server.key")
+		}
+		if _, err := time.LoadLocation(c.Timezone); err != nil {
+			return fmt.Errorf("timezone %q: %w", c.Timezone, err)
+		}
+		return nil
+	}
+}
+
+// OSEnv reads the real environment.
+func OSEnv(name string) (string, bool) { return os.LookupEnv(name) }

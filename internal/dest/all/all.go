@@ -1,0 +1,13 @@
+// Package all is the explicit list of storage destinations.
+package all
+
+import (
+	"github.com/dbackup/dbackup/internal/dest"
+	"github.com/dbackup/dbackup/internal/dest/local"
+	"github.com/dbackup/dbackup/internal/plugin"
+)
+
+// Registry returns every destination type dbackup knows.
+func Registry() *plugin.Registry[dest.Destination] {
+	return plugin.NewRegistry("destination", local.Factory)
+}

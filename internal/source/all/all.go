@@ -1,0 +1,13 @@
+// Package all is the explicit list of database sources.
+package all
+
+import (
+	"github.com/dbackup/dbackup/internal/plugin"
+	"github.com/dbackup/dbackup/internal/source"
+	"github.com/dbackup/dbackup/internal/source/postgres"
+)
+
+// Registry returns every source type dbackup knows.
+func Registry() *plugin.Registry[source.Source] {
+	return plugin.NewRegistry("source", postgres.Factory)
+}

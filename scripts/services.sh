@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# Installs (on a fresh Debian machine) and starts the services the tests need,
+# bound to 127.0.0.1 only. Idempotent: safe to run again and again.
+set -euo pipefail
+
+need_root() {
+  if [ "$(id -u)" != 0 ]; then echo "scripts/services.sh must run as root (it installs packages and starts services)" >&2; exit 1; fi
+}
+
+apt_install() {
+  local missing=()
+  for p in "$@"; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p"); done
+  if [ ${#missing[@]} -gt 0 ]; then
+    need_root
+    echo "installing ${missing[*]}"
+    DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+  fi
+}
+
+postgres() {
+  apt_install postgresql postgresql-client
+  local ver
+  ver=$(ls /etc/postgresql | sort -V | tail -n1)
+  local hba=/etc/postgresql/$ver/main/pg_hba.conf
+  # A password-checked role for the wrong-password tests, and trust for the
+  # admin role on loopback, ahead of whatever the machine has.
+  if ! grep -q 'dbackup-test' "$hba"; then
+    need_root
+    { echo "host all dbackup_pw 127.0.0.1/32 scram-sha-256 # dbackup-test"
+      echo "host all postgres 127.0.0.1/32 trust # dbackup-test"
+      cat "$hba"; } > "$hba.new"
+    chown --reference="$hba" "$hba.new"; chmod --reference="$hba" "$hba.new"
+    mv "$hba.new" "$hba"
+    pg_ctlcluster --skip-systemctl-redirect "$ver" main reload 2>/dev/null || true
+  fi
+  if ! pg_isready -q -h 127.0.0.1 -p 5432; then
+    need_root
+    pg_ctlcluster --skip-systemctl-redirect "$ver" main start
+  fi
+  for _ in $(seq 1 30); do pg_isready -q -h 127.0.0.1 -p 5432 && break; sleep 1; done
+  psql -q -h 127.0.0.1 -U postgres -d postgres -v ON_ERROR_STOP=1 <<'SQL'
+DO $$ BEGIN
+  IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'dbackup_pw') THEN
+    CREATE ROLE dbackup_pw LOGIN CREATEDB PASSWORD 'dbackup-test-pw';
+  END IF;
+END $$;
+SQL
+}
+
+tools() {
+  # /usr/bin/python3 with cryptography runs the independent decryptor.
+  apt_install python3 python3-cryptography
+}
+
+postgres
+tools
+echo "services ready: postgresql on 127.0.0.1:5432"
