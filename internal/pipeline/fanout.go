@@ -82,6 +82,31 @@ func (b *branch) Read(p []byte) (int, error) {
 	return n, nil
 }
 
+// WriteTo hands whole queued blocks to w, sparing io.Copy a buffer copy.
+func (b *branch) WriteTo(w io.Writer) (int64, error) {
+	var total int64
+	for {
+		if len(b.cur) == 0 {
+			select {
+			case <-b.f.abort:
+				return total, b.f.abortErr
+			case blk, ok := <-b.ch:
+				if !ok {
+					b.eof = true
+					return total, nil
+				}
+				b.cur = blk
+			}
+		}
+		n, err := w.Write(b.cur)
+		total += int64(n)
+		b.cur = b.cur[n:]
+		if err != nil {
+			return total, err
+		}
+	}
+}
+
 // Write queues p for every consumer still alive.
 func (f *Fanout) Write(p []byte) (int, error) {
 	n := len(p)

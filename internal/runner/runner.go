@@ -11,6 +11,7 @@ import (
 	"io"
 	"log/slog"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/dbackup/dbackup/internal/backup"
@@ -271,17 +272,24 @@ func (r *Runner) backup(ctx context.Context, l *execLog) (backup.Status, string)
 	if profile != nil {
 		meta.Encryption = &backup.MetaEncryption{ProfileID: profile.ID, KeyID: crypt.KeyID(profile.Key), ContainerVersion: 1}
 	}
+	// Each destination reads back its own copy, all at once.
+	var wg sync.WaitGroup
 	for i, t := range usable {
 		if errs[i] != nil {
 			continue
 		}
-		if err := r.verifyAndCommit(ctx, t, objKey, meta, l); err != nil {
-			t.result.Status, t.result.Error = backup.StatusFailed, err.Error()
-			l.error("destination %s: %v", t.ep.Name, err)
-			continue
-		}
-		t.result.Status, t.result.Verified = backup.StatusSuccess, true
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := r.verifyAndCommit(ctx, t, objKey, meta, l); err != nil {
+				t.result.Status, t.result.Error = backup.StatusFailed, err.Error()
+				l.error("destination %s: %v", t.ep.Name, err)
+				return
+			}
+			t.result.Status, t.result.Verified = backup.StatusSuccess, true
+		}()
 	}
+	wg.Wait()
 	l.update(func(e *backup.Execution) { e.Destinations = results(targets) })
 	if ctx.Err() != nil {
 		return interrupted(ctx, ctx.Err())

@@ -92,8 +92,16 @@ func (d *Dir) Put(ctx context.Context, key string, r io.Reader) (info dest.Objec
 	}
 	defer root.Close()
 	dir := filepath.Dir(p)
-	if err := root.MkdirAll(dir, 0o750); err != nil {
-		return info, fmt.Errorf("create %s: %w", filepath.ToSlash(dir), err)
+	if _, serr := root.Stat(dir); serr != nil {
+		if err := root.MkdirAll(dir, 0o750); err != nil {
+			return info, fmt.Errorf("create %s: %w", filepath.ToSlash(dir), err)
+		}
+		// A directory made for an upload that then fails goes away with it.
+		defer func() {
+			if err != nil {
+				root.Remove(dir)
+			}
+		}()
 	}
 	var rnd [8]byte
 	rand.Read(rnd[:])

@@ -33,7 +33,7 @@ func NewWriter(alg backup.Compression, level int, w io.Writer) (io.WriteCloser, 
 		return pgzip.NewWriterLevel(w, level)
 	case backup.CompressionZstd:
 		return zstd.NewWriter(w, zstd.WithEncoderLevel(zstd.EncoderLevelFromZstd(level)),
-			zstd.WithEncoderConcurrency(2), zstd.WithWindowSize(8<<20))
+			zstd.WithEncoderConcurrency(2), zstd.WithWindowSize(4<<20))
 	case backup.CompressionBrotli:
 		return brotli.NewWriterV2(w, level), nil
 	}

@@ -17,6 +17,8 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+
+	"golang.org/x/sys/unix"
 )
 
 // Cmd is a command line built by a pure function, never by a shell.
@@ -93,7 +95,9 @@ func Run(ctx context.Context, c Cmd, in io.Reader, out io.Writer, log *slog.Logg
 	}
 	var outErr error
 	if stdout != nil {
-		if _, err := io.Copy(out, stdout); err != nil {
+		growPipe(stdout)
+		buf := make([]byte, 256<<10)
+		if _, err := io.CopyBuffer(out, onlyReader{stdout}, buf); err != nil {
 			outErr = err
 			kill()
 			io.Copy(io.Discard, stdout)
@@ -137,7 +141,10 @@ func (t *stderrTail) consume(r io.Reader, secrets []string, name string, log *sl
 			continue
 		}
 		if log != nil {
-			log.Warn(name + ": " + line)
+			if !strings.HasPrefix(line, name+":") {
+				line = name + ": " + line
+			}
+			log.Warn(line)
 		}
 		t.mu.Lock()
 		t.lines = append(t.lines, line)
@@ -166,4 +173,15 @@ func Mask(s string, secrets []string) string {
 		}
 	}
 	return s
+}
+
+// onlyReader hides WriterTo/ReaderFrom so CopyBuffer uses our large buffer.
+type onlyReader struct{ io.Reader }
+
+// growPipe asks the kernel for a 1 MiB pipe: fewer, larger reads and fewer
+// context switches between the tool and dbackup. Failure is harmless.
+func growPipe(r io.Reader) {
+	if f, ok := r.(*os.File); ok {
+		unix.FcntlInt(f.Fd(), unix.F_SETPIPE_SZ, 1<<20)
+	}
 }

@@ -8,6 +8,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -70,6 +71,10 @@ func Open(ctx context.Context, url string, box *secret.Box) (*DB, error) {
 	if err := s.db.PingContext(ctx); err != nil {
 		s.db.Close()
 		return nil, fmt.Errorf("open %s metadata store: %w", s.d.name, err)
+	}
+	if !s.d.postgres {
+		// It holds sealed secrets: only the owner reads it.
+		os.Chmod(url, 0o600)
 	}
 	if err := s.migrate(ctx); err != nil {
 		s.db.Close()

@@ -1,0 +1,49 @@
+# dbackup — run `make help` for the list of tasks.
+SHELL := /bin/bash
+export PATH := $(PATH):/usr/local/go/bin
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -s -w -X github.com/dbackup/dbackup/internal/version.Version=$(VERSION)
+GO_TEST_FLAGS ?= -race -count=1 -timeout 25m
+
+.PHONY: help
+help: ## list every task
+	@grep -E '^[a-z][a-z-]*:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+
+.PHONY: build
+build: ## build the static binary bin/dbackup (CGO off)
+	CGO_ENABLED=0 go build -trimpath -ldflags '$(LDFLAGS)' -o bin/dbackup ./cmd/dbackup
+
+.PHONY: tools
+tools: ## install the database client tools dbackup runs (pg_dump, pg_restore)
+	bash scripts/tools.sh
+
+.PHONY: run
+run: tools build ## run dbackup with its embedded defaults (./data, SQLite, http://127.0.0.1:8080)
+	./bin/dbackup serve
+
+.PHONY: services
+services: ## install and start the test services (PostgreSQL on 127.0.0.1)
+	bash scripts/services.sh
+
+.PHONY: test
+test: services lint ## run the whole test suite against real services, then a short fuzz run
+	go test $(GO_TEST_FLAGS) ./...
+	$(MAKE) --no-print-directory fuzz FUZZTIME=10s
+
+.PHONY: fuzz
+fuzz: ## fuzz the container reader and the sidecar parser (FUZZTIME=1m)
+	go test ./internal/pipeline/crypt -run '^$$' -fuzz '^FuzzReader$$' -fuzztime $(or $(FUZZTIME),1m)
+	go test ./internal/backup -run '^$$' -fuzz '^FuzzParseMeta$$' -fuzztime $(or $(FUZZTIME),1m)
+
+.PHONY: lint
+lint: ## gofmt and go vet
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+	go vet ./...
+
+.PHONY: bench
+bench: services build ## benchmark against a generated ~1 GB PostgreSQL database (see docs/benchmarks.md)
+	bash scripts/bench.sh
+
+.PHONY: clean
+clean: ## remove build output
+	rm -rf bin

@@ -1,0 +1,139 @@
+package api
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/dbackup/dbackup/internal/app"
+	"github.com/dbackup/dbackup/internal/config"
+	"github.com/dbackup/dbackup/internal/testutil/pgtest"
+)
+
+type client struct {
+	t    *testing.T
+	base string
+	seen bytes.Buffer // every response body, to search for leaked secrets
+}
+
+func (c *client) do(method, path string, body any, wantStatus int) map[string]any {
+	c.t.Helper()
+	var rd io.Reader
+	if body != nil {
+		b, _ := json.Marshal(body)
+		rd = bytes.NewReader(b)
+	}
+	req, _ := http.NewRequest(method, c.base+path, rd)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	c.seen.Write(raw)
+	if resp.StatusCode != wantStatus {
+		c.t.Fatalf("%s %s: status %d, want %d: %s", method, path, resp.StatusCode, wantStatus, raw)
+	}
+	var out map[string]any
+	json.Unmarshal(raw, &out)
+	return out
+}
+
+// waitDone polls an execution until it has a final status.
+func (c *client) waitDone(id string) map[string]any {
+	c.t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		e := c.do("GET", "/api/v1/executions/"+id, nil, 200)
+		if st := e["status"]; (st != "queued" && st != "running") || time.Now().After(deadline) {
+			return e
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func setup(t *testing.T) (*client, *app.App) {
+	dir := t.TempDir()
+	a, err := app.Open(context.Background(), config.Config{DataDir: dir, DatabaseURL: filepath.Join(dir, "db"), SecretKeyFile: filepath.Join(dir, "key"), Timezone: "UTC"},
+		slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(New(a))
+	t.Cleanup(func() { srv.Close(); a.Close() })
+	return &client{t: t, base: srv.URL}, a
+}
+
+func TestAPIJobLifecycle(t *testing.T) {
+	t.Parallel()
+	src, _ := pgtest.NewDatabase(t, "dbackup_api")
+	pgtest.Connect(t, src).Exec(context.Background(), "CREATE TABLE t AS SELECT generate_series(1, 5000) AS id")
+	c, _ := setup(t)
+	const canary = "canary-secret-7731"
+	c.do("GET", "/api/v1/health", nil, 200)
+	s := c.do("POST", "/api/v1/sources", map[string]any{"name": "pg", "type": "postgres",
+		"config": map[string]any{"host": "127.0.0.1", "user": "postgres", "sslmode": "disable"}, "secrets": map[string]string{"password": canary}}, 201)
+	if s["secrets"].(map[string]any)["password"] != "set" {
+		t.Fatalf("source response: %v", s)
+	}
+	c.do("POST", "/api/v1/sources", map[string]any{"name": "pg", "type": "postgres", "config": map[string]any{"host": "x"}}, 409)
+	c.do("POST", "/api/v1/sources", map[string]any{"name": "bad", "type": "postgres", "config": map[string]any{"port": 5432}}, 400)
+	c.do("POST", "/api/v1/sources", map[string]any{"name": "x", "type": "postgres", "bogus": 1}, 400)
+	if r := c.do("POST", "/api/v1/sources/pg/test", nil, 200); r["ok"] != true {
+		t.Fatalf("source test: %v", r)
+	}
+	c.do("POST", "/api/v1/destinations", map[string]any{"name": "disk", "type": "local", "config": map[string]string{"path": t.TempDir()}}, 201)
+	p := c.do("POST", "/api/v1/profiles", map[string]any{"name": "k"}, 201)
+	if _, leaked := p["key"]; leaked || p["key_id"] == "" {
+		t.Fatalf("profile response: %v", p)
+	}
+	c.do("POST", "/api/v1/jobs", map[string]any{"name": "api job", "source": "pg", "databases": []string{src},
+		"destinations": []map[string]any{{"destination": "disk"}}, "encryption_profile": "k"}, 201)
+	c.do("POST", "/api/v1/jobs", map[string]any{"name": "no dest", "source": "pg"}, 400)
+	c.do("DELETE", "/api/v1/sources/pg", nil, 409)
+	c.do("DELETE", "/api/v1/profiles/k", nil, 409)
+
+	e := c.do("POST", "/api/v1/jobs/api%20job/run", nil, 202)
+	final := c.waitDone(e["id"].(string))
+	if final["status"] != "success" {
+		t.Fatalf("execution: %v", final)
+	}
+	if logs := final["logs"].([]any); len(logs) < 5 {
+		t.Fatalf("execution has %d log entries", len(logs))
+	}
+	list := c.do("GET", "/api/v1/destinations/disk/backups", nil, 200)
+	backups := list["backups"].([]any)
+	if len(backups) != 1 {
+		t.Fatalf("backups: %v", list)
+	}
+	key := backups[0].(map[string]any)["key"].(string)
+	if v := c.do("POST", "/api/v1/destinations/disk/verify", map[string]string{"key": key}, 200); v["passed"] != true || v["authenticated"] != true {
+		t.Fatalf("verify: %v", v)
+	}
+	target := pgtest.Name("dbackup_api_restored")
+	pgtest.Drop(t, target)
+	r := c.do("POST", "/api/v1/restores", map[string]any{"destination": "disk", "key": key, "source": "pg", "targets": map[string]string{src: target}}, 202)
+	rid := r["id"].(string)
+	if r = c.waitDone(rid); r["status"] != "success" {
+		t.Fatalf("restore: %v", r)
+	}
+	c.do("POST", "/api/v1/executions/"+rid+"/cancel", nil, 400)
+	c.do("GET", "/api/v1/executions/nope", nil, 404)
+	c.do("GET", "/api/v1/nothing", nil, 404)
+	if execs := c.do("GET", "/api/v1/executions?job=api%20job", nil, 200); execs != nil {
+		t.Fatal("executions list is not an array")
+	}
+	c.do("DELETE", "/api/v1/jobs/api%20job", nil, 204)
+	c.do("DELETE", "/api/v1/sources/pg", nil, 204)
+	if strings.Contains(c.seen.String(), canary) {
+		t.Fatal("a secret appeared in an API response")
+	}
+}

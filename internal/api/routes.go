@@ -1,0 +1,65 @@
+// Package api is dbackup's JSON API under /api/v1. Every route is listed in
+// Routes; handlers only translate HTTP to the app's operations and back.
+package api
+
+import (
+	"net/http"
+
+	"github.com/dbackup/dbackup/internal/app"
+)
+
+// Handler serves the API.
+type Handler struct {
+	app *app.App
+	mux *http.ServeMux
+}
+
+// New returns the API handler for a.
+func New(a *app.App) *Handler {
+	h := &Handler{app: a, mux: http.NewServeMux()}
+	h.routes()
+	return h
+}
+
+func (h *Handler) routes() {
+	m := h.mux
+	m.HandleFunc("GET /api/v1/health", h.health)
+	m.HandleFunc("GET /api/v1/types", h.types)
+
+	for _, k := range []app.Kind{app.KindSource, app.KindDestination} {
+		base := "/api/v1/" + string(k) + "s"
+		m.HandleFunc("GET "+base, h.endpointList(k))
+		m.HandleFunc("POST "+base, h.endpointCreate(k))
+		m.HandleFunc("GET "+base+"/{ref}", h.endpointGet(k))
+		m.HandleFunc("PUT "+base+"/{ref}", h.endpointUpdate(k))
+		m.HandleFunc("DELETE "+base+"/{ref}", h.endpointDelete(k))
+		m.HandleFunc("POST "+base+"/{ref}/test", h.endpointTest(k))
+	}
+	m.HandleFunc("GET /api/v1/destinations/{ref}/backups", h.backupList)
+	m.HandleFunc("POST /api/v1/destinations/{ref}/verify", h.backupVerify)
+
+	m.HandleFunc("GET /api/v1/profiles", h.profileList)
+	m.HandleFunc("POST /api/v1/profiles", h.profileCreate)
+	m.HandleFunc("GET /api/v1/profiles/{ref}", h.profileGet)
+	m.HandleFunc("DELETE /api/v1/profiles/{ref}", h.profileDelete)
+
+	m.HandleFunc("GET /api/v1/jobs", h.jobList)
+	m.HandleFunc("POST /api/v1/jobs", h.jobCreate)
+	m.HandleFunc("GET /api/v1/jobs/{ref}", h.jobGet)
+	m.HandleFunc("PUT /api/v1/jobs/{ref}", h.jobUpdate)
+	m.HandleFunc("DELETE /api/v1/jobs/{ref}", h.jobDelete)
+	m.HandleFunc("POST /api/v1/jobs/{ref}/run", h.jobRun)
+
+	m.HandleFunc("GET /api/v1/executions", h.executionList)
+	m.HandleFunc("GET /api/v1/executions/{id}", h.executionGet)
+	m.HandleFunc("POST /api/v1/executions/{id}/cancel", h.executionCancel)
+
+	m.HandleFunc("POST /api/v1/restores", h.restoreStart)
+
+	m.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusNotFound, "no such API endpoint: "+r.Method+" "+r.URL.Path)
+	})
+}
+
+// ServeHTTP implements http.Handler.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.mux.ServeHTTP(w, r) }

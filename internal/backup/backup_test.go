@@ -1,0 +1,105 @@
+package backup
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestBackupName(t *testing.T) {
+	t.Parallel()
+	berlin, _ := time.LoadLocation("Europe/Berlin")
+	at := time.Date(2026, 3, 29, 0, 30, 5, 0, time.UTC) // 01:30:05 CET in Berlin
+	cases := []struct {
+		tmpl, job string
+		dbs       []string
+		loc       *time.Location
+		want      string
+	}{
+		{"", "Daily MySQL", nil, berlin, "Daily_MySQL_2026-03-29_01-30-05"},
+		{"", "Daily MySQL", nil, time.UTC, "Daily_MySQL_2026-03-29_00-30-05"},
+		{"{job_name}-{db_name}-yyyyMMdd", "prod", []string{"shop", "crm"}, time.UTC, "prod-shop_crm-20260329"},
+		{"{name}_MMM_dd", "x", nil, time.UTC, "x_Mar_29"},
+		// Letters in the job name are never read as date tokens.
+		{"{job_name}", "yyyy MM dd HH", nil, time.UTC, "yyyy_MM_dd_HH"},
+		{"", "../../etc/passwd", nil, time.UTC, "_._.._etc_passwd_2026-03-29_00-30-05"},
+		{"", ".hidden", nil, time.UTC, "_hidden_2026-03-29_00-30-05"},
+		{"///", "j", nil, time.UTC, "j_2026-03-29_00-30-05"},
+	}
+	for _, c := range cases {
+		if got := BackupName(c.tmpl, c.job, c.dbs, at, c.loc); got != c.want {
+			t.Errorf("BackupName(%q, %q) = %q, want %q", c.tmpl, c.job, got, c.want)
+		}
+	}
+}
+
+func TestSafeNameNeverEscapes(t *testing.T) {
+	t.Parallel()
+	for _, s := range []string{"", ".", "..", "a/b", `a\b`, "\x00", strings.Repeat("x", 500), "ünï"} {
+		got := SafeName(s)
+		if got == "" || got == "." || got == ".." || strings.ContainsAny(got, `/\`+"\x00") || strings.HasPrefix(got, ".") || len(got) > 120 {
+			t.Errorf("SafeName(%q) = %q", s, got)
+		}
+	}
+}
+
+func validMeta() []byte {
+	return []byte(`{"format_version":1,"job_id":"j","job_name":"n","source_type":"postgres","databases":["a"],
+		"data_format":"pg_custom","data_file":"n.dump.zst","created_at":"2026-01-02T03:04:05Z",
+		"compression":{"algorithm":"zstd","level":3},"size":10,"sha256":"` + strings.Repeat("ab", 32) + `","future_field":1}`)
+}
+
+func TestParseMeta(t *testing.T) {
+	t.Parallel()
+	if _, err := ParseMeta(validMeta()); err != nil {
+		t.Fatalf("valid sidecar (with an unknown field) rejected: %v", err)
+	}
+	bad := map[string]string{
+		`"format_version":1`:       `"format_version":2`,
+		`"data_file":"n.dump.zst"`: `"data_file":"../x"`,
+		`"size":10`:                `"size":-1`,
+		`"algorithm":"zstd"`:       `"algorithm":"lzma"`,
+		`"job_id":"j"`:             `"job_id":""`,
+	}
+	for from, to := range bad {
+		b := strings.Replace(string(validMeta()), from, to, 1)
+		if _, err := ParseMeta([]byte(b)); err == nil {
+			t.Errorf("sidecar with %s accepted", to)
+		}
+	}
+	if _, err := ParseMeta([]byte("not json")); err == nil {
+		t.Error("garbage accepted")
+	}
+}
+
+func TestStatusTransitions(t *testing.T) {
+	t.Parallel()
+	if !StatusQueued.CanTransition(StatusRunning) || !StatusRunning.CanTransition(StatusPartial) {
+		t.Fatal("normal transitions refused")
+	}
+	if StatusSuccess.CanTransition(StatusRunning) || StatusQueued.CanTransition(StatusSuccess) || StatusFailed.CanTransition(StatusCancelled) {
+		t.Fatal("impossible transition allowed")
+	}
+}
+
+func FuzzParseMeta(f *testing.F) {
+	f.Add(validMeta())
+	f.Add([]byte(`{}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		m, err := ParseMeta(b)
+		if err != nil {
+			return
+		}
+		// Whatever parses must be usable: re-encoding and parsing again agrees.
+		out, err := m.Marshal()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := ParseMeta(out); err != nil {
+			t.Fatalf("a parsed sidecar does not parse again: %v", err)
+		}
+		if strings.ContainsAny(m.DataFile, `/\`) {
+			t.Fatalf("data_file %q with a path separator accepted", m.DataFile)
+		}
+	})
+}

@@ -1,0 +1,234 @@
+// Package cli implements the dbackup command line: one file per command
+// group, all sharing the flags of internal/config.
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"sort"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/dbackup/dbackup/internal/app"
+	"github.com/dbackup/dbackup/internal/config"
+)
+
+// Exit codes.
+const (
+	ExitOK      = 0
+	ExitFailed  = 1
+	ExitUsage   = 2
+	ExitPartial = 3
+)
+
+// errUsage marks a command-line mistake.
+var errUsage = errors.New("usage")
+
+// exitError carries a specific exit code.
+type exitError struct {
+	code int
+	msg  string
+}
+
+func (e exitError) Error() string { return e.msg }
+
+// env is what a command may touch of the outside world.
+type env struct {
+	stdin          io.Reader
+	stdout, stderr io.Writer
+	getenv         config.Env
+}
+
+type command struct {
+	name    string // "job run"
+	args    string // synopsis of the arguments
+	summary string
+	run     func(ctx context.Context, e *env, args []string) error
+}
+
+// commands is the list of every command, built in one place from the
+// per-group files.
+var commands = func() []command {
+	var commands []command
+	commands = append(commands, serveCommands()...)
+	commands = append(commands, endpointCommands(app.KindSource)...)
+	commands = append(commands, endpointCommands(app.KindDestination)...)
+	commands = append(commands, profileCommands()...)
+	commands = append(commands, jobCommands()...)
+	commands = append(commands, executionCommands()...)
+	commands = append(commands, backupCommands()...)
+	commands = append(commands, restoreCommands()...)
+	commands = append(commands, decryptCommands()...)
+	sort.SliceStable(commands, func(i, j int) bool { return commands[i].name < commands[j].name })
+	return commands
+}()
+
+// Main runs the command line and returns the exit code.
+func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, getenv config.Env) int {
+	e := &env{stdin: stdin, stdout: stdout, stderr: stderr, getenv: getenv}
+	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
+		usage(stdout)
+		return ExitOK
+	}
+	if args[0] == "version" || args[0] == "--version" {
+		fmt.Fprintln(stdout, "dbackup", versionString())
+		return ExitOK
+	}
+	for n := min(2, len(args)); n >= 1; n-- {
+		name := strings.Join(args[:n], " ")
+		for _, c := range commands {
+			if c.name == name {
+				err := c.run(ctx, e, args[n:])
+				return report(stderr, c, err)
+			}
+		}
+	}
+	fmt.Fprintf(stderr, "dbackup: unknown command %q\n\n", strings.Join(args[:min(2, len(args))], " "))
+	usage(stderr)
+	return ExitUsage
+}
+
+func report(stderr io.Writer, c command, err error) int {
+	var ee exitError
+	switch {
+	case err == nil:
+		return ExitOK
+	case errors.Is(err, flag.ErrHelp):
+		return ExitOK
+	case errors.Is(err, errUsage):
+		fmt.Fprintf(stderr, "dbackup %s: %v\nusage: dbackup %s %s\n", c.name, err, c.name, c.args)
+		return ExitUsage
+	case errors.As(err, &ee):
+		if ee.msg != "" {
+			fmt.Fprintf(stderr, "dbackup %s: %s\n", c.name, ee.msg)
+		}
+		return ee.code
+	}
+	fmt.Fprintf(stderr, "dbackup %s: %v\n", c.name, err)
+	return ExitFailed
+}
+
+func usage(w io.Writer) {
+	fmt.Fprintln(w, "dbackup: database backups that happen on time, land safely and restore.")
+	fmt.Fprintln(w, "\nUsage: dbackup <command> [flags] [arguments]   (flags come before arguments)")
+	fmt.Fprintln(w, "\nCommands:")
+	for _, c := range commands {
+		fmt.Fprintf(w, "  %s %s\n      %s\n", c.name, c.args, c.summary)
+	}
+	fmt.Fprintln(w, "\nEvery command accepts -data-dir, -database-url, -timezone and the other settings;")
+	fmt.Fprintln(w, "each also reads DBACKUP_<NAME> (or DBACKUP_<NAME>_FILE). Run 'dbackup <command> -h' for its flags.")
+}
+
+// flags returns a flag set with the process configuration registered.
+func (e *env) flags(name string) (*flag.FlagSet, *config.Config, func() error) {
+	fs := flag.NewFlagSet("dbackup "+name, flag.ContinueOnError)
+	fs.SetOutput(e.stderr)
+	cfg, finish := config.Register(fs, e.getenv)
+	return fs, cfg, finish
+}
+
+// parse parses args and finishes the configuration.
+func parse(fs *flag.FlagSet, finish func() error, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return fmt.Errorf("%w: %v", errUsage, err)
+	}
+	return finish()
+}
+
+// open opens the app for a command; the caller closes it.
+func (e *env) open(ctx context.Context, cfg *config.Config) (*app.App, error) {
+	return app.Open(ctx, *cfg, e.logger(cfg))
+}
+
+func (e *env) logger(cfg *config.Config) *slog.Logger {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(cfg.LogLevel)); err != nil {
+		level = slog.LevelInfo
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	if cfg.LogFormat == "json" {
+		return slog.New(slog.NewJSONHandler(e.stderr, opts))
+	}
+	return slog.New(slog.NewTextHandler(e.stderr, opts))
+}
+
+func printJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+func table(w io.Writer, header string, rows [][]string) {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, header)
+	for _, r := range rows {
+		fmt.Fprintln(tw, strings.Join(r, "\t"))
+	}
+	tw.Flush()
+}
+
+// readSecrets reads secrets given as a JSON object on stdin, and NAME=ENV
+// pairs naming environment variables. Secrets are never flags' values.
+func (e *env) readSecrets(fromStdin bool, fromEnv stringList) (map[string]string, error) {
+	out := map[string]string{}
+	if fromStdin {
+		if err := json.NewDecoder(e.stdin).Decode(&out); err != nil {
+			return nil, fmt.Errorf("%w: --secrets-stdin expects a JSON object such as {\"password\": \"...\"}: %v", errUsage, err)
+		}
+	}
+	for _, pair := range fromEnv {
+		name, envName, ok := strings.Cut(pair, "=")
+		if !ok {
+			return nil, fmt.Errorf("%w: --secret-env wants NAME=ENVVAR, got %q", errUsage, pair)
+		}
+		v, ok := e.getenv(envName)
+		if !ok {
+			return nil, fmt.Errorf("environment variable %s is not set", envName)
+		}
+		out[name] = v
+	}
+	return out, nil
+}
+
+// stringList is a repeatable string flag.
+type stringList []string
+
+func (s *stringList) String() string     { return strings.Join(*s, ",") }
+func (s *stringList) Set(v string) error { *s = append(*s, v); return nil }
+
+// Run is the entry point used by cmd/dbackup.
+func Run(ctx context.Context) int {
+	return Main(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr, config.OSEnv)
+}
+
+// withApp parses args (after setup registered the command's own flags),
+// checks there are exactly nargs positional arguments (-1: any), opens the
+// app and runs fn.
+func (e *env) withApp(ctx context.Context, name string, args []string, nargs int, setup func(fs *flag.FlagSet),
+	fn func(a *app.App, fs *flag.FlagSet) error) error {
+	fs, cfg, finish := e.flags(name)
+	if setup != nil {
+		setup(fs)
+	}
+	if err := parse(fs, finish, args); err != nil {
+		return err
+	}
+	if nargs >= 0 && fs.NArg() != nargs {
+		return fmt.Errorf("%w: expected %d argument(s), got %d", errUsage, nargs, fs.NArg())
+	}
+	a, err := e.open(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	return fn(a, fs)
+}

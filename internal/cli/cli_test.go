@@ -1,0 +1,167 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/dbackup/dbackup/internal/testutil/pgtest"
+)
+
+type harness struct {
+	t       *testing.T
+	dataDir string
+	env     map[string]string
+	// everything any command printed, to search for leaked secrets
+	all bytes.Buffer
+}
+
+func newHarness(t *testing.T) *harness {
+	dir := t.TempDir()
+	return &harness{t: t, dataDir: filepath.Join(dir, "data"), env: map[string]string{"DBACKUP_DATA_DIR": filepath.Join(dir, "data")}}
+}
+
+// run runs one command and returns its exit code, stdout and stderr.
+func (h *harness) run(stdin string, args ...string) (int, string, string) {
+	h.t.Helper()
+	var out, errb bytes.Buffer
+	code := Main(context.Background(), args, strings.NewReader(stdin), &out, &errb, func(k string) (string, bool) {
+		v, ok := h.env[k]
+		return v, ok
+	})
+	h.all.Write(out.Bytes())
+	h.all.Write(errb.Bytes())
+	return code, out.String(), errb.String()
+}
+
+func (h *harness) ok(stdin string, args ...string) string {
+	h.t.Helper()
+	code, out, errs := h.run(stdin, args...)
+	if code != 0 {
+		h.t.Fatalf("dbackup %s: exit %d\n%s\n%s", strings.Join(args, " "), code, out, errs)
+	}
+	return out
+}
+
+func TestCLIBackupDecryptRestore(t *testing.T) {
+	t.Parallel()
+	src, _ := pgtest.NewDatabase(t, "dbackup_cli")
+	if _, err := pgtest.Connect(t, src).Exec(context.Background(), "CREATE TABLE t AS SELECT g AS id, md5(g::text) AS h FROM generate_series(1, 20000) g"); err != nil {
+		t.Fatal(err)
+	}
+	h := newHarness(t)
+	const canary = "dbackup-test-pw"
+	h.env["PGPW_FOR_TEST"] = canary
+	backups := t.TempDir()
+
+	// The password of a password-checked role comes from the environment.
+	h.ok("", "source", "create", "-name", "pg", "-type", "postgres", "-config", `{"host":"127.0.0.1","user":"dbackup_pw","sslmode":"disable"}`, "-secret-env", "password=PGPW_FOR_TEST")
+	if out := h.ok("", "source", "test", "pg"); !strings.Contains(out, "ok: version") {
+		t.Fatalf("source test: %s", out)
+	}
+	// dbackup_pw may not read the table; use the superuser for the backup.
+	h.ok("{}", "source", "update", "-config", `{"host":"127.0.0.1","user":"postgres","sslmode":"disable"}`, "-secrets-stdin", "pg")
+	if show := h.ok("", "source", "show", "pg"); !strings.Contains(show, `"password": "set"`) {
+		t.Fatalf("an update without secrets dropped the stored password:\n%s", show)
+	}
+	h.ok("", "destination", "create", "-name", "disk", "-type", "local", "-config", `{"path":"`+backups+`"}`)
+	h.ok("", "profile", "create", "-name", "main")
+	h.ok("", "job", "create", "-name", "cli job", "-source", "pg", "-databases", src, "-destination", "disk", "-compression", "gzip", "-profile", "main")
+	out := h.ok("", "job", "run", "cli job")
+	for _, want := range []string{"[dump] dumping database " + src, "[verify] destination disk: verified", "backup finished successfully", ": success"} {
+		if !strings.Contains(out, want) {
+			t.Fatalf("job run output lacks %q:\n%s", want, out)
+		}
+	}
+	list := h.ok("", "backup", "list", "-destination", "disk")
+	lines := strings.Split(strings.TrimSpace(list), "\n")
+	if len(lines) != 2 {
+		t.Fatalf("backup list:\n%s", list)
+	}
+	key := strings.Fields(lines[1])[0]
+	if !strings.HasSuffix(key, ".dump.gz.enc") {
+		t.Fatalf("backup key %q", key)
+	}
+	h.ok("", "backup", "verify", "-destination", "disk", key)
+
+	// Decrypt with nothing but the key: dbackup decrypt and the independent
+	// Python decryptor from docs/ must give the same pg_dump archive.
+	keyFile := filepath.Join(t.TempDir(), "main.key")
+	os.WriteFile(keyFile, []byte(h.ok("", "profile", "export-key", "main")), 0o600)
+	plain := filepath.Join(t.TempDir(), "plain.dump")
+	h.ok("", "decrypt", "-key-file", keyFile, "-out", plain, filepath.Join(backups, key))
+	got, _ := os.ReadFile(plain)
+	if !bytes.HasPrefix(got, []byte("PGDMP")) {
+		t.Fatalf("decrypted output starts %q, want a pg_dump archive", got[:min(len(got), 8)])
+	}
+	py := exec.Command("/usr/bin/python3", "../../docs/decrypt.py", keyFile)
+	py.Stdin, _ = os.Open(filepath.Join(backups, key))
+	gz, err := py.Output()
+	if err != nil {
+		t.Fatalf("docs/decrypt.py on a dbackup backup: %v", err)
+	}
+	gunzip := exec.Command("gzip", "-dc")
+	gunzip.Stdin = bytes.NewReader(gz)
+	pyPlain, err := gunzip.Output()
+	if err != nil || !bytes.Equal(pyPlain, got) {
+		t.Fatalf("python decryptor output differs from dbackup decrypt (%d vs %d bytes, %v)", len(pyPlain), len(got), err)
+	}
+	// A wrong key is refused and writes nothing.
+	wrong := filepath.Join(t.TempDir(), "wrong.key")
+	os.WriteFile(wrong, []byte(strings.Repeat("ab", 32)), 0o600)
+	out2 := filepath.Join(t.TempDir(), "out.dump")
+	if code, _, errs := h.run("", "decrypt", "-key-file", wrong, "-out", out2, filepath.Join(backups, key)); code == 0 || !strings.Contains(errs, "wrong encryption key") {
+		t.Fatalf("decrypt with a wrong key: exit %d %s", code, errs)
+	}
+	if _, err := os.Stat(out2); err == nil {
+		t.Fatal("decrypt with a wrong key wrote an output file")
+	}
+
+	target := pgtest.Name("dbackup_cli_restored")
+	pgtest.Drop(t, target)
+	out = h.ok("", "restore", "-destination", "disk", "-backup", key, "-source", "pg", "-db", src+"="+target)
+	if !strings.Contains(out, "restore finished successfully") {
+		t.Fatalf("restore output:\n%s", out)
+	}
+	var n int
+	pgtest.Connect(t, target).QueryRow(context.Background(), "SELECT count(*) FROM t").Scan(&n)
+	if n != 20000 {
+		t.Fatalf("restored %d rows, want 20000", n)
+	}
+	h.ok("", "execution", "list")
+	h.ok("", "execution", "list", "-json")
+	if strings.Contains(h.all.String(), canary) {
+		t.Fatal("the source password appeared in command output")
+	}
+	db, _ := os.ReadFile(filepath.Join(h.dataDir, "dbackup.db"))
+	if bytes.Contains(db, []byte(canary)) {
+		t.Fatal("the source password is stored in clear text")
+	}
+}
+
+func TestCLIErrorsAndUsage(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	if code, _, errs := h.run("", "job", "run"); code != ExitUsage || !strings.Contains(errs, "usage: dbackup job run") {
+		t.Fatalf("missing argument: exit %d %s", code, errs)
+	}
+	if code, _, errs := h.run("", "job", "run", "nope"); code != ExitFailed || !strings.Contains(errs, `job "nope": not found`) {
+		t.Fatalf("unknown job: exit %d %s", code, errs)
+	}
+	if code, _, errs := h.run("", "source", "create", "-name", "x", "-type", "oracle", "-config", "{}"); code != ExitFailed || !strings.Contains(errs, `unknown source type "oracle"`) {
+		t.Fatalf("unknown type: exit %d %s", code, errs)
+	}
+	if code, _, errs := h.run("", "source", "create", "-name", "x", "-type", "postgres", "-config", `{"hots":"typo"}`); code != ExitFailed || !strings.Contains(errs, `unknown field "hots"`) {
+		t.Fatalf("config typo: exit %d %s", code, errs)
+	}
+	if code, _, _ := h.run("", "frobnicate"); code != ExitUsage {
+		t.Fatalf("unknown command: exit %d", code)
+	}
+	if code, out, _ := h.run("", "help"); code != 0 || !strings.Contains(out, "job run") {
+		t.Fatal("help does not list commands")
+	}
+}

@@ -1,0 +1,144 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+
+	"github.com/dbackup/dbackup/internal/app"
+)
+
+func endpointCommands(k app.Kind) []command {
+	n := string(k)
+	return []command{
+		{name: n + " create", args: "-name N -type T -config JSON [-secrets-stdin] [-secret-env NAME=VAR]", summary: "add a " + n, run: endpointSave(k, false)},
+		{name: n + " update", args: "[flags as for create] " + n, summary: "change a " + n + " (secrets not given are kept)", run: endpointSave(k, true)},
+		{name: n + " list", args: "[-json]", summary: "list " + n + "s", run: endpointList(k)},
+		{name: n + " show", args: n, summary: "show one " + n + " as JSON (secrets only as \"set\")", run: endpointShow(k)},
+		{name: n + " delete", args: n, summary: "delete a " + n + " no job uses", run: endpointDelete(k)},
+		{name: n + " test", args: n, summary: "test the connection, writing nothing", run: endpointTest(k)},
+	}
+}
+
+type endpointFlags struct {
+	name, typ, config string
+	secretsStdin      bool
+	secretEnv         stringList
+}
+
+func (f *endpointFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&f.name, "name", "", "name")
+	fs.StringVar(&f.typ, "type", "", "plugin type")
+	fs.StringVar(&f.config, "config", "", `configuration as JSON, e.g. {"host":"db","port":5432}`)
+	fs.BoolVar(&f.secretsStdin, "secrets-stdin", false, `read secrets as a JSON object from stdin, e.g. {"password":"..."}`)
+	fs.Var(&f.secretEnv, "secret-env", "NAME=ENVVAR: take secret NAME from an environment variable (repeatable)")
+}
+
+func endpointSave(k app.Kind, update bool) func(context.Context, *env, []string) error {
+	return func(ctx context.Context, e *env, args []string) error {
+		var f endpointFlags
+		nargs := 0
+		if update {
+			nargs = 1
+		}
+		return e.withApp(ctx, string(k), args, nargs, f.register, func(a *app.App, fs *flag.FlagSet) error {
+			secrets, err := e.readSecrets(f.secretsStdin, f.secretEnv)
+			if err != nil {
+				return err
+			}
+			in := app.EndpointInput{Name: f.name, Type: f.typ, Secrets: secrets}
+			if f.config != "" {
+				if !json.Valid([]byte(f.config)) {
+					return fmt.Errorf("%w: -config is not valid JSON", errUsage)
+				}
+				in.Config = json.RawMessage(f.config)
+			}
+			var ep *app.EndpointView
+			if update {
+				x, err := a.UpdateEndpoint(ctx, k, fs.Arg(0), in)
+				if err != nil {
+					return err
+				}
+				v := app.View(x)
+				ep = &v
+			} else {
+				x, err := a.CreateEndpoint(ctx, k, in)
+				if err != nil {
+					return err
+				}
+				v := app.View(x)
+				ep = &v
+			}
+			return printJSON(e.stdout, ep)
+		})
+	}
+}
+
+func endpointList(k app.Kind) func(context.Context, *env, []string) error {
+	return func(ctx context.Context, e *env, args []string) error {
+		var asJSON bool
+		setup := func(fs *flag.FlagSet) { fs.BoolVar(&asJSON, "json", false, "print JSON") }
+		return e.withApp(ctx, string(k), args, 0, setup, func(a *app.App, _ *flag.FlagSet) error {
+			list, err := a.ListEndpoints(ctx, k)
+			if err != nil {
+				return err
+			}
+			views := make([]app.EndpointView, 0, len(list))
+			var rows [][]string
+			for _, ep := range list {
+				views = append(views, app.View(ep))
+				rows = append(rows, []string{ep.Name, ep.Type, string(ep.Config), ep.ID})
+			}
+			if asJSON {
+				return printJSON(e.stdout, views)
+			}
+			table(e.stdout, "NAME\tTYPE\tCONFIG\tID", rows)
+			return nil
+		})
+	}
+}
+
+func endpointShow(k app.Kind) func(context.Context, *env, []string) error {
+	return func(ctx context.Context, e *env, args []string) error {
+		return e.withApp(ctx, string(k), args, 1, nil, func(a *app.App, fs *flag.FlagSet) error {
+			ep, err := a.GetEndpoint(ctx, k, fs.Arg(0))
+			if err != nil {
+				return err
+			}
+			return printJSON(e.stdout, app.View(ep))
+		})
+	}
+}
+
+func endpointDelete(k app.Kind) func(context.Context, *env, []string) error {
+	return func(ctx context.Context, e *env, args []string) error {
+		return e.withApp(ctx, string(k), args, 1, nil, func(a *app.App, fs *flag.FlagSet) error {
+			if err := a.DeleteEndpoint(ctx, k, fs.Arg(0)); err != nil {
+				return err
+			}
+			fmt.Fprintf(e.stdout, "%s %s deleted\n", k, fs.Arg(0))
+			return nil
+		})
+	}
+}
+
+func endpointTest(k app.Kind) func(context.Context, *env, []string) error {
+	return func(ctx context.Context, e *env, args []string) error {
+		return e.withApp(ctx, string(k), args, 1, nil, func(a *app.App, fs *flag.FlagSet) error {
+			res, err := a.TestEndpoint(ctx, k, fs.Arg(0))
+			if err != nil {
+				return err
+			}
+			if !res.OK {
+				return exitError{ExitFailed, "connection test failed: " + res.Error}
+			}
+			fmt.Fprint(e.stdout, "ok")
+			if res.Version != "" {
+				fmt.Fprintf(e.stdout, ": version %s, databases %v", res.Version, res.Databases)
+			}
+			fmt.Fprintln(e.stdout)
+			return nil
+		})
+	}
+}

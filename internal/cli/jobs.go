@@ -1,0 +1,135 @@
+package cli
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"strings"
+
+	"github.com/dbackup/dbackup/internal/app"
+	"github.com/dbackup/dbackup/internal/backup"
+	"github.com/dbackup/dbackup/internal/store"
+)
+
+func jobCommands() []command {
+	return []command{
+		{name: "job create", args: "-name N -source S -destination D [-destination D2…] [flags]", summary: "add a job", run: jobSave(false)},
+		{name: "job update", args: "[flags as for create] job", summary: "replace a job's settings", run: jobSave(true)},
+		{name: "job list", args: "[-json]", summary: "list jobs", run: jobList},
+		{name: "job show", args: "job", summary: "show a job as JSON", run: jobShow},
+		{name: "job delete", args: "job", summary: "delete a job (its backups and history stay)", run: jobDelete},
+		{name: "job run", args: "[-lock] job", summary: "run a job now and follow its log", run: jobRun},
+	}
+}
+
+func jobFlags(in *app.JobInput, dests *stringList, dbs *string, disabled *bool) func(*flag.FlagSet) {
+	return func(fs *flag.FlagSet) {
+		fs.StringVar(&in.Name, "name", "", "job name (unique)")
+		fs.StringVar(&in.Source, "source", "", "source name or id")
+		fs.Var(dests, "destination", "destination name or id (repeatable, in upload order)")
+		fs.StringVar(dbs, "databases", "", "comma-separated databases; empty = all")
+		fs.StringVar(&in.Compression, "compression", "zstd", "none, gzip, zstd or brotli")
+		fs.IntVar(&in.CompressionLevel, "level", 0, "compression level; 0 = the algorithm's default")
+		fs.StringVar(&in.Profile, "profile", "", "encryption profile name or id; empty = not encrypted")
+		fs.StringVar(&in.NamingTemplate, "naming", "", "file name template, default "+backup.DefaultNamingTemplate)
+		fs.StringVar(&in.Schedule, "schedule", "", "cron schedule (stored; scheduling arrives with the scheduler)")
+		fs.BoolVar(disabled, "disabled", false, "create the job disabled")
+	}
+}
+
+func jobSave(update bool) func(context.Context, *env, []string) error {
+	return func(ctx context.Context, e *env, args []string) error {
+		var in app.JobInput
+		var dests stringList
+		var dbs string
+		var disabled bool
+		nargs := 0
+		if update {
+			nargs = 1
+		}
+		return e.withApp(ctx, "job", args, nargs, jobFlags(&in, &dests, &dbs, &disabled), func(a *app.App, fs *flag.FlagSet) error {
+			for _, d := range dests {
+				in.Destinations = append(in.Destinations, app.JobDestInput{Destination: d})
+			}
+			if dbs != "" {
+				in.Databases = strings.Split(dbs, ",")
+			}
+			enabled := !disabled
+			in.Enabled = &enabled
+			var j *backup.Job
+			var err error
+			if update {
+				j, err = a.UpdateJob(ctx, fs.Arg(0), in)
+			} else {
+				j, err = a.CreateJob(ctx, in)
+			}
+			if err != nil {
+				return err
+			}
+			return printJSON(e.stdout, j)
+		})
+	}
+}
+
+func jobList(ctx context.Context, e *env, args []string) error {
+	var asJSON bool
+	return e.withApp(ctx, "job list", args, 0, func(fs *flag.FlagSet) { fs.BoolVar(&asJSON, "json", false, "print JSON") },
+		func(a *app.App, _ *flag.FlagSet) error {
+			jobs, err := a.Store.ListJobs(ctx)
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				if jobs == nil {
+					jobs = []*backup.Job{}
+				}
+				return printJSON(e.stdout, jobs)
+			}
+			var rows [][]string
+			for _, j := range jobs {
+				last := "never"
+				if ex, _ := a.Store.ListExecutions(ctx, store.ExecutionFilter{JobID: j.ID, Kind: backup.KindBackup, Limit: 1}); len(ex) > 0 {
+					last = string(ex[0].Status) + " " + ex[0].CreatedAt.Local().Format("2006-01-02 15:04")
+				}
+				state := "enabled"
+				if !j.Enabled {
+					state = "disabled"
+				}
+				rows = append(rows, []string{j.Name, state, string(j.Compression), fmt.Sprint(len(j.Destinations)), j.Schedule, last})
+			}
+			table(e.stdout, "NAME\tSTATE\tCOMPRESSION\tDESTINATIONS\tSCHEDULE\tLAST RUN", rows)
+			return nil
+		})
+}
+
+func jobShow(ctx context.Context, e *env, args []string) error {
+	return e.withApp(ctx, "job show", args, 1, nil, func(a *app.App, fs *flag.FlagSet) error {
+		j, err := a.Store.GetJob(ctx, fs.Arg(0))
+		if err != nil {
+			return err
+		}
+		return printJSON(e.stdout, j)
+	})
+}
+
+func jobDelete(ctx context.Context, e *env, args []string) error {
+	return e.withApp(ctx, "job delete", args, 1, nil, func(a *app.App, fs *flag.FlagSet) error {
+		if err := a.DeleteJob(ctx, fs.Arg(0)); err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stdout, "job %s deleted; its backups and history are kept\n", fs.Arg(0))
+		return nil
+	})
+}
+
+func jobRun(ctx context.Context, e *env, args []string) error {
+	var lock bool
+	return e.withApp(ctx, "job run", args, 1, func(fs *flag.FlagSet) { fs.BoolVar(&lock, "lock", false, "lock this backup against retention") },
+		func(a *app.App, fs *flag.FlagSet) error {
+			ex, err := a.Runner.Enqueue(ctx, fs.Arg(0), backup.TriggerManual, lock)
+			if err != nil {
+				return err
+			}
+			return follow(ctx, e.stdout, a, ex.ID, func(ctx context.Context) (*backup.Execution, error) { return a.Runner.Run(ctx, ex.ID) })
+		})
+}

@@ -1,0 +1,263 @@
+package cli
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/dbackup/dbackup/internal/app"
+	"github.com/dbackup/dbackup/internal/backup"
+	"github.com/dbackup/dbackup/internal/pipeline/crypt"
+	"github.com/dbackup/dbackup/internal/runner"
+	"github.com/dbackup/dbackup/internal/secret"
+	"github.com/dbackup/dbackup/internal/store"
+)
+
+func profileCommands() []command {
+	return []command{
+		{name: "profile create", args: "-name N [-import-key-stdin]", summary: "create an encryption profile (new random key, or imported)", run: profileCreate},
+		{name: "profile list", args: "", summary: "list encryption profiles with their key ids", run: profileList},
+		{name: "profile delete", args: "profile", summary: "delete a profile no job uses", run: profileDelete},
+		{name: "profile export-key", args: "profile", summary: "print the profile's key (hex) for safekeeping and `dbackup decrypt`", run: profileExport},
+	}
+}
+
+func profileCreate(ctx context.Context, e *env, args []string) error {
+	var name string
+	var importKey bool
+	setup := func(fs *flag.FlagSet) {
+		fs.StringVar(&name, "name", "", "profile name")
+		fs.BoolVar(&importKey, "import-key-stdin", false, "read an existing key (64 hex digits) from stdin")
+	}
+	return e.withApp(ctx, "profile create", args, 0, setup, func(a *app.App, _ *flag.FlagSet) error {
+		keyHex := ""
+		if importKey {
+			b, err := io.ReadAll(io.LimitReader(e.stdin, 4096))
+			if err != nil {
+				return err
+			}
+			keyHex = strings.TrimSpace(string(b))
+		}
+		p, err := a.CreateProfile(ctx, name, keyHex)
+		if err != nil {
+			return err
+		}
+		if err := printJSON(e.stdout, app.ViewProfile(p)); err != nil {
+			return err
+		}
+		fmt.Fprintln(e.stderr, "Keep a copy of this profile's key outside dbackup: `dbackup profile export-key "+p.Name+"`. Without it its backups cannot be decrypted.")
+		return nil
+	})
+}
+
+func profileList(ctx context.Context, e *env, args []string) error {
+	return e.withApp(ctx, "profile list", args, 0, nil, func(a *app.App, _ *flag.FlagSet) error {
+		list, err := a.Store.ListProfiles(ctx)
+		if err != nil {
+			return err
+		}
+		var rows [][]string
+		for _, p := range list {
+			rows = append(rows, []string{p.Name, crypt.KeyID(p.Key), p.ID})
+		}
+		table(e.stdout, "NAME\tKEY ID\tID", rows)
+		return nil
+	})
+}
+
+func profileDelete(ctx context.Context, e *env, args []string) error {
+	return e.withApp(ctx, "profile delete", args, 1, nil, func(a *app.App, fs *flag.FlagSet) error {
+		if err := a.DeleteProfile(ctx, fs.Arg(0)); err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stdout, "profile %s deleted\n", fs.Arg(0))
+		return nil
+	})
+}
+
+func profileExport(ctx context.Context, e *env, args []string) error {
+	return e.withApp(ctx, "profile export-key", args, 1, nil, func(a *app.App, fs *flag.FlagSet) error {
+		p, err := a.Store.GetProfile(ctx, fs.Arg(0))
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stdout, "%x\n", p.Key)
+		return nil
+	})
+}
+
+func executionCommands() []command {
+	return []command{
+		{name: "execution list", args: "[-job J] [-status S] [-limit N] [-json]", summary: "list executions, newest first", run: executionList},
+		{name: "execution show", args: "[-json] id", summary: "show an execution with its log", run: executionShow},
+	}
+}
+
+func executionList(ctx context.Context, e *env, args []string) error {
+	var f store.ExecutionFilter
+	var status string
+	var asJSON bool
+	setup := func(fs *flag.FlagSet) {
+		fs.StringVar(&f.JobID, "job", "", "only this job")
+		fs.StringVar(&status, "status", "", "only this status")
+		fs.IntVar(&f.Limit, "limit", 50, "at most this many")
+		fs.BoolVar(&asJSON, "json", false, "print JSON")
+	}
+	return e.withApp(ctx, "execution list", args, 0, setup, func(a *app.App, _ *flag.FlagSet) error {
+		f.Status = backup.Status(status)
+		list, err := a.ListExecutions(ctx, f)
+		if err != nil {
+			return err
+		}
+		if asJSON {
+			if list == nil {
+				list = []*backup.Execution{}
+			}
+			return printJSON(e.stdout, list)
+		}
+		var rows [][]string
+		for _, x := range list {
+			rows = append(rows, []string{x.ID, string(x.Kind), x.JobName, string(x.Status), string(x.Trigger), x.CreatedAt.Local().Format("2006-01-02 15:04:05"), x.BackupName, x.Error})
+		}
+		table(e.stdout, "ID\tKIND\tJOB\tSTATUS\tTRIGGER\tCREATED\tBACKUP\tERROR", rows)
+		return nil
+	})
+}
+
+func executionShow(ctx context.Context, e *env, args []string) error {
+	var asJSON bool
+	return e.withApp(ctx, "execution show", args, 1, func(fs *flag.FlagSet) { fs.BoolVar(&asJSON, "json", false, "print JSON") },
+		func(a *app.App, fs *flag.FlagSet) error {
+			x, err := a.GetExecution(ctx, fs.Arg(0), 0)
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				return printJSON(e.stdout, x)
+			}
+			for _, l := range x.Logs {
+				fmt.Fprintf(e.stdout, "%s %-5s [%s] %s\n", l.Time.Local().Format("15:04:05"), l.Level, l.Stage, l.Message)
+			}
+			summarize(e.stdout, x.Execution)
+			return nil
+		})
+}
+
+func backupCommands() []command {
+	return []command{
+		{name: "backup list", args: "-destination D [-job J] [-json]", summary: "list complete backups at a destination", run: backupList},
+		{name: "backup verify", args: "-destination D backup", summary: "read a backup whole and check it against its sidecar", run: backupVerify},
+	}
+}
+
+func backupList(ctx context.Context, e *env, args []string) error {
+	var destRef, jobRef string
+	var asJSON bool
+	setup := func(fs *flag.FlagSet) {
+		fs.StringVar(&destRef, "destination", "", "destination name or id")
+		fs.StringVar(&jobRef, "job", "", "only this job's backups")
+		fs.BoolVar(&asJSON, "json", false, "print JSON")
+	}
+	return e.withApp(ctx, "backup list", args, 0, setup, func(a *app.App, _ *flag.FlagSet) error {
+		list, err := a.ListBackups(ctx, destRef, jobRef)
+		if err != nil {
+			return err
+		}
+		if asJSON {
+			return printJSON(e.stdout, list)
+		}
+		var rows [][]string
+		for _, b := range list.Backups {
+			enc := "no"
+			if b.Meta.Encryption != nil {
+				enc = "yes"
+			}
+			rows = append(rows, []string{b.Key, b.Meta.JobName, b.Meta.CreatedAt.Local().Format("2006-01-02 15:04:05"), fmt.Sprint(b.Meta.Size),
+				string(b.Meta.Compression.Algorithm), enc, strings.Join(b.Meta.Databases, ",")})
+		}
+		table(e.stdout, "BACKUP\tJOB\tCREATED\tSIZE\tCOMPRESSION\tENCRYPTED\tDATABASES", rows)
+		for _, p := range list.Problems {
+			fmt.Fprintf(e.stderr, "not a backup: %s: %s\n", p.Key, p.Reason)
+		}
+		return nil
+	})
+}
+
+func backupVerify(ctx context.Context, e *env, args []string) error {
+	var destRef string
+	return e.withApp(ctx, "backup verify", args, 1, func(fs *flag.FlagSet) { fs.StringVar(&destRef, "destination", "", "destination name or id") },
+		func(a *app.App, fs *flag.FlagSet) error {
+			m, err := a.VerifyBackup(ctx, destRef, fs.Arg(0))
+			if err != nil {
+				return err
+			}
+			how := "size and SHA-256 match the sidecar"
+			if m.Encryption != nil {
+				how += "; every chunk authenticated"
+			}
+			fmt.Fprintf(e.stdout, "ok: %s: %s\n", fs.Arg(0), how)
+			return nil
+		})
+}
+
+func restoreCommands() []command {
+	return []command{{name: "restore", args: "-destination D -backup KEY -source S [-db FROM=TO…] [-overwrite]", summary: "verify a backup, then restore it into a database server", run: restoreRun}}
+}
+
+func restoreRun(ctx context.Context, e *env, args []string) error {
+	var req runner.RestoreRequest
+	var dbs stringList
+	var keyFile string
+	setup := func(fs *flag.FlagSet) {
+		fs.StringVar(&req.Destination, "destination", "", "destination holding the backup")
+		fs.StringVar(&req.Key, "backup", "", "the backup's key, as `backup list` shows it")
+		fs.StringVar(&req.Source, "source", "", "source (server) to restore into")
+		fs.Var(&dbs, "db", "FROM=TO: restore database FROM as TO; repeat to select several; none = all under their names")
+		fs.BoolVar(&req.Overwrite, "overwrite", false, "allow restoring into a database that already has tables")
+		fs.StringVar(&req.Profile, "profile", "", "encryption profile to use instead of the one in the sidecar")
+		fs.StringVar(&keyFile, "key-file", "", "file with the encryption key (64 hex digits), if no profile has it")
+	}
+	return e.withApp(ctx, "restore", args, 0, setup, func(a *app.App, _ *flag.FlagSet) error {
+		if req.Destination == "" || req.Key == "" || req.Source == "" {
+			return fmt.Errorf("%w: -destination, -backup and -source are required", errUsage)
+		}
+		if len(dbs) > 0 {
+			req.Targets = map[string]string{}
+			for _, d := range dbs {
+				from, to, ok := strings.Cut(d, "=")
+				if !ok {
+					to = from
+				}
+				req.Targets[from] = to
+			}
+		}
+		if keyFile != "" {
+			k, err := readKeyFile(keyFile)
+			if err != nil {
+				return err
+			}
+			req.MasterKey = k
+		}
+		req.Trigger = backup.TriggerManual
+		ex, err := a.Runner.EnqueueRestore(ctx, req)
+		if err != nil {
+			return err
+		}
+		return follow(ctx, e.stdout, a, ex.ID, func(ctx context.Context) (*backup.Execution, error) { return a.Runner.Restore(ctx, ex.ID, req) })
+	})
+}
+
+func readKeyFile(path string) ([]byte, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	k, err := secret.ParseKey(string(b))
+	if err != nil {
+		return nil, fmt.Errorf("key file %s: %w", path, err)
+	}
+	return k, nil
+}

@@ -1,0 +1,72 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/dbackup/dbackup/internal/api"
+	"github.com/dbackup/dbackup/internal/version"
+	"github.com/dbackup/dbackup/internal/web"
+)
+
+func serveCommands() []command {
+	return []command{{name: "serve", summary: "run the service: web UI, JSON API and backups", run: runServe}}
+}
+
+func versionString() string { return version.Version }
+
+func runServe(ctx context.Context, e *env, args []string) error {
+	fs, cfg, finish := e.flags("serve")
+	if err := parse(fs, finish, args); err != nil {
+		return err
+	}
+	a, err := e.open(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	log := a.Log
+	log.Info("dbackup starting", "version", version.Version, "data_dir", cfg.DataDir, "metadata", storeName(cfg.DatabaseURL), "timezone", cfg.Timezone)
+	log.Info(a.KeyInfo)
+	if err := a.Recover(ctx); err != nil {
+		return err
+	}
+	webH, err := web.New(a)
+	if err != nil {
+		return err
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/api/", api.New(a))
+	mux.Handle("/", webH)
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return err
+	}
+	log.Info("listening", "url", "http://"+ln.Addr().String())
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	log.Info("shutting down")
+	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+		return err
+	}
+	return nil
+}
+
+// storeName describes the metadata store without its credentials.
+func storeName(url string) string {
+	if len(url) > 11 && (url[:11] == "postgres://" || (len(url) > 13 && url[:13] == "postgresql://")) {
+		return "postgresql"
+	}
+	return "sqlite " + url
+}
