@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -70,6 +71,10 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error
 	}
 	a := &App{Cfg: cfg, Store: st, Sources: sourceall.Registry(), Dests: destall.Registry(), Log: log, Location: loc,
 		KeyInfo: keyInfo, running: map[string]context.CancelCauseFunc{}}
+	if strings.HasPrefix(keyInfo, "created") {
+		// Whatever command created it, the user must learn of the key now.
+		log.Warn(keyInfo)
+	}
 	a.Runner = &runner.Runner{Store: st, Sources: a.Sources, Dests: a.Dests, Log: log, Location: loc}
 	a.base, a.stop = context.WithCancelCause(context.Background())
 	a.slots = make(chan struct{}, a.maxConcurrent(ctx))
@@ -173,10 +178,8 @@ func (a *App) dispatch(id string, fn func(context.Context) (*backup.Execution, e
 		case a.slots <- struct{}{}:
 			defer func() { <-a.slots }()
 		case <-ctx.Done():
-			if errors.Is(context.Cause(ctx), backup.ErrCancelled) {
-				return // already marked cancelled while queued
-			}
-			a.Store.Transition(context.Background(), id, backup.StatusQueued, backup.StatusFailed, time.Now().UTC(), "interrupted before it started")
+			// Cancelled while queued: Cancel already recorded it. Shutdown:
+			// it stays queued and the next start resumes it.
 			return
 		}
 		if _, err := fn(ctx); err != nil {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/dbackup/dbackup/internal/api"
@@ -30,7 +31,9 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	defer a.Close()
 	log := a.Log
 	log.Info("dbackup starting", "version", version.Version, "data_dir", cfg.DataDir, "metadata", storeName(cfg.DatabaseURL), "timezone", cfg.Timezone)
-	log.Info(a.KeyInfo)
+	if !strings.HasPrefix(a.KeyInfo, "created") { // a new key was announced by Open
+		log.Info(a.KeyInfo)
+	}
 	if err := a.Recover(ctx); err != nil {
 		return err
 	}

@@ -1,0 +1,139 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/dbackup/dbackup/internal/app"
+	"github.com/dbackup/dbackup/internal/backup"
+	"github.com/dbackup/dbackup/internal/config"
+	"github.com/dbackup/dbackup/internal/testutil/pgtest"
+)
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) { s.mu.Lock(); defer s.mu.Unlock(); return s.b.Write(p) }
+func (s *syncBuffer) String() string              { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
+
+func TestServeCreatesDataDirRecoversAndShutsDown(t *testing.T) {
+	t.Parallel()
+	src, _ := pgtest.NewDatabase(t, "dbackup_serve")
+	pgtest.Connect(t, src).Exec(context.Background(), "CREATE TABLE t AS SELECT generate_series(1, 100) AS id")
+	h := newHarness(t)
+	h.ok("", "source", "create", "-name", "pg", "-type", "postgres", "-config", `{"host":"127.0.0.1","user":"postgres","sslmode":"disable"}`)
+	h.ok("", "destination", "create", "-name", "disk", "-type", "local", "-config", `{"path":"`+t.TempDir()+`"}`)
+	h.ok("", "job", "create", "-name", "j", "-source", "pg", "-databases", src, "-destination", "disk")
+
+	// Leave what a killed process leaves: one run "running", one "queued".
+	cfg := config.Config{DataDir: h.dataDir, DatabaseURL: filepath.Join(h.dataDir, "dbackup.db"), SecretKeyFile: filepath.Join(h.dataDir, "server.key"), Timezone: "UTC"}
+	a, err := app.Open(context.Background(), cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	stale, _ := a.Runner.Enqueue(context.Background(), "j", backup.TriggerSchedule, false)
+	a.Store.Transition(context.Background(), stale.ID, backup.StatusQueued, backup.StatusRunning, time.Now(), "")
+	queued, _ := a.Runner.Enqueue(context.Background(), "j", backup.TriggerSchedule, false)
+	a.Close()
+
+	ctx, cancel := context.WithCancel(context.Background())
+	var stderr syncBuffer
+	done := make(chan int, 1)
+	go func() {
+		done <- Main(ctx, []string{"serve", "-listen", "127.0.0.1:0"}, strings.NewReader(""), io.Discard, &stderr, func(k string) (string, bool) {
+			v, ok := h.env[k]
+			return v, ok
+		})
+	}()
+	var url string
+	re := regexp.MustCompile(`url=(http://[0-9.:]+)`)
+	for deadline := time.Now().Add(20 * time.Second); url == "" && time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if m := re.FindStringSubmatch(stderr.String()); m != nil {
+			url = m[1]
+		}
+	}
+	if url == "" {
+		t.Fatalf("serve did not report its address:\n%s", stderr.String())
+	}
+	resp, err := http.Get(url + "/api/v1/health")
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("health: %v %v", resp, err)
+	}
+	resp.Body.Close()
+	page, err := http.Get(url + "/")
+	if err != nil || page.StatusCode != 200 || page.Header.Get("Content-Security-Policy") == "" {
+		t.Fatalf("index page: %v %v", page, err)
+	}
+	page.Body.Close()
+
+	status := func(id string) *backup.Execution {
+		a, err := app.Open(context.Background(), cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer a.Close()
+		e, _ := a.Store.GetExecution(context.Background(), id)
+		return e
+	}
+	if e := status(stale.ID); e.Status != backup.StatusFailed || !strings.Contains(e.Error, "interrupted") {
+		t.Fatalf("stale running execution is %s %q, want failed (interrupted)", e.Status, e.Error)
+	}
+	var resumed *backup.Execution
+	for deadline := time.Now().Add(60 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		if resumed = status(queued.ID); resumed.Status.Terminal() {
+			break
+		}
+	}
+	if resumed.Status != backup.StatusSuccess {
+		t.Fatalf("queued execution after restart: %s %q", resumed.Status, resumed.Error)
+	}
+
+	cancel()
+	select {
+	case code := <-done:
+		if code != 0 {
+			t.Fatalf("serve exited %d:\n%s", code, stderr.String())
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("serve did not stop")
+	}
+	log := stderr.String()
+	for _, want := range []string{"dbackup starting", "data_dir=" + h.dataDir, "server key read from", "resuming queued execution", "marked interrupted execution as failed"} {
+		if !strings.Contains(log, want) {
+			t.Errorf("serve log lacks %q", want)
+		}
+	}
+	if st, err := os.Stat(filepath.Join(h.dataDir, "server.key")); err != nil || st.Mode().Perm() != 0o600 {
+		t.Fatalf("server key: %v %v", st, err)
+	}
+}
+
+func TestFirstStartCreatesKeyAndSaysSo(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	_, _, errs := h.run("", "job", "list")
+	if _, err := os.Stat(filepath.Join(h.dataDir, "server.key")); err != nil {
+		t.Fatalf("no server key created: %v %s", err, errs)
+	}
+	if _, err := os.Stat(filepath.Join(h.dataDir, "dbackup.db")); err != nil {
+		t.Fatal("no metadata database created")
+	}
+	if !strings.Contains(errs, "created a new server key in "+filepath.Join(h.dataDir, "server.key")) || !strings.Contains(errs, "back it up") {
+		t.Fatalf("first start did not tell about the new key:\n%s", errs)
+	}
+	if _, _, errs := h.run("", "job", "list"); strings.Contains(errs, "created a new server key") {
+		t.Fatal("the key was announced as new on the second start")
+	}
+}
