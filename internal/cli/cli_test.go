@@ -70,6 +70,9 @@ func TestCLIBackupDecryptRestore(t *testing.T) {
 	}
 	h.ok("", "destination", "create", "-name", "disk", "-type", "local", "-config", `{"path":"`+backups+`"}`)
 	h.ok("", "profile", "create", "-name", "main")
+	if show := h.ok("", "profile", "show", "main"); !strings.Contains(show, `"key_id"`) || strings.Contains(show, `"key":`) {
+		t.Fatalf("profile show:\n%s", show)
+	}
 	h.ok("", "job", "create", "-name", "cli job", "-source", "pg", "-databases", src, "-destination", "disk", "-compression", "gzip", "-profile", "main")
 	out := h.ok("", "job", "run", "cli job")
 	for _, want := range []string{"[dump] dumping database " + src, "[verify] destination disk: verified", "backup finished successfully", ": success"} {

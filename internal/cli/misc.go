@@ -20,6 +20,7 @@ func profileCommands() []command {
 	return []command{
 		{name: "profile create", args: "-name N [-import-key-stdin]", summary: "create an encryption profile (new random key, or imported)", run: profileCreate},
 		{name: "profile list", args: "", summary: "list encryption profiles with their key ids", run: profileList},
+		{name: "profile show", args: "profile", summary: "show a profile as JSON (its key id, never the key)", run: profileShow},
 		{name: "profile delete", args: "profile", summary: "delete a profile no job uses", run: profileDelete},
 		{name: "profile export-key", args: "profile", summary: "print the profile's key (hex) for safekeeping and `dbackup decrypt`", run: profileExport},
 	}
@@ -65,6 +66,16 @@ func profileList(ctx context.Context, e *env, args []string) error {
 		}
 		table(e.stdout, "NAME\tKEY ID\tID", rows)
 		return nil
+	})
+}
+
+func profileShow(ctx context.Context, e *env, args []string) error {
+	return e.withApp(ctx, "profile show", args, 1, nil, func(a *app.App, fs *flag.FlagSet) error {
+		p, err := a.Store.GetProfile(ctx, fs.Arg(0))
+		if err != nil {
+			return err
+		}
+		return printJSON(e.stdout, app.ViewProfile(p))
 	})
 }
 
