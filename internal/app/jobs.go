@@ -9,6 +9,7 @@ import (
 
 	"github.com/dbackup/dbackup/internal/backup"
 	"github.com/dbackup/dbackup/internal/pipeline/crypt"
+	"github.com/dbackup/dbackup/internal/retention"
 	"github.com/dbackup/dbackup/internal/secret"
 	"github.com/dbackup/dbackup/internal/store"
 )
@@ -65,9 +66,12 @@ type JobInput struct {
 	Enabled          *bool          `json:"enabled"`
 }
 
-// JobDestInput is one destination of a job.
+// JobDestInput is one destination of a job with its retention: a policy
+// template (id or name), or an inline policy, or neither (the default
+// template applies, else keep all).
 type JobDestInput struct {
 	Destination string          `json:"destination"`
+	Policy      string          `json:"policy,omitempty"`
 	Retention   json.RawMessage `json:"retention,omitempty"`
 }
 
@@ -105,7 +109,20 @@ func (a *App) resolveJob(ctx context.Context, in JobInput, j *backup.Job) error 
 			return bad("destination %q is listed twice", ep.Name)
 		}
 		seen[ep.ID] = true
-		j.Destinations = append(j.Destinations, backup.JobDestination{DestinationID: ep.ID, Retention: d.Retention})
+		jd := backup.JobDestination{DestinationID: ep.ID}
+		if d.Policy != "" {
+			t, err := a.Store.GetPolicy(ctx, d.Policy)
+			if err != nil {
+				return bad("retention policy %q does not exist", d.Policy)
+			}
+			jd.PolicyID = t.ID
+		} else if len(d.Retention) > 0 {
+			if _, err := retention.Parse(d.Retention); err != nil {
+				return fmt.Errorf("destination %q: %w", ep.Name, err)
+			}
+			jd.Retention = d.Retention
+		}
+		j.Destinations = append(j.Destinations, jd)
 	}
 	j.Compression = backup.Compression(in.Compression)
 	if j.Compression == "" {

@@ -44,8 +44,21 @@ type Profile struct {
 // JobDestination is one entry of a job's ordered destination list.
 type JobDestination struct {
 	DestinationID string `json:"destination_id"`
-	// Retention is stored now and interpreted by the retention feature.
+	// PolicyID names a retention policy template; it wins over Retention.
+	PolicyID string `json:"policy_id,omitempty"`
+	// Retention is an inline retention policy. With neither set, the
+	// default template applies, and without one everything is kept.
 	Retention json.RawMessage `json:"retention,omitempty"`
+}
+
+// PolicyTemplate is a named, reusable retention policy.
+type PolicyTemplate struct {
+	ID        string          `json:"id"`
+	Name      string          `json:"name"`
+	Policy    json.RawMessage `json:"policy"`
+	Default   bool            `json:"default"`
+	CreatedAt time.Time       `json:"created_at"`
+	UpdatedAt time.Time       `json:"updated_at"`
 }
 
 // Job connects one source to one or more destinations.
@@ -126,6 +139,7 @@ const (
 	StageComplete   Stage = "complete"
 	StageDownload   Stage = "download"
 	StageRestore    Stage = "restore"
+	StageRetention  Stage = "retention"
 )
 
 // DestResult is the outcome of one execution at one destination.

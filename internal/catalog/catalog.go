@@ -163,3 +163,37 @@ func CheckKey(m *backup.Meta, masterKey []byte) error {
 func OpenOptions(m *backup.Meta, masterKey []byte) pipeline.OpenOptions {
 	return pipeline.OpenOptions{Compression: m.Compression.Algorithm, Encrypted: m.Encryption != nil, Key: masterKey}
 }
+
+// Delete removes a backup: the sidecar first, so that a crash in between
+// leaves data without a sidecar (reported as not a backup), never a listed
+// backup without its data.
+func Delete(ctx context.Context, d dest.Destination, key string) error {
+	key = DataKey(key)
+	if err := d.Delete(ctx, key+backup.MetaSuffix); err != nil {
+		return fmt.Errorf("delete sidecar of %s: %w", key, err)
+	}
+	if err := d.Delete(ctx, key); err != nil && !errors.Is(err, dest.ErrNotFound) {
+		return fmt.Errorf("delete %s: %w", key, err)
+	}
+	return nil
+}
+
+// SetLock sets a backup's lock flag by atomically replacing its sidecar.
+func SetLock(ctx context.Context, d dest.Destination, key string, locked bool) (*backup.Meta, error) {
+	m, err := ReadMeta(ctx, d, key)
+	if err != nil {
+		return nil, err
+	}
+	if m.Locked == locked {
+		return m, nil
+	}
+	m.Locked = locked
+	b, err := m.Marshal()
+	if err != nil {
+		return nil, err
+	}
+	if _, err := d.Replace(ctx, DataKey(key)+backup.MetaSuffix, strings.NewReader(string(b))); err != nil {
+		return nil, fmt.Errorf("rewrite sidecar of %s: %w", DataKey(key), err)
+	}
+	return m, nil
+}

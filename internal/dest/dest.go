@@ -28,6 +28,10 @@ type Destination interface {
 	// only if r reached a clean io.EOF and every byte was stored; otherwise
 	// nothing is left behind. Existing keys are never overwritten.
 	Put(ctx context.Context, key string, r io.Reader) (ObjectInfo, error)
+	// Replace stores r under key like Put, but atomically replaces an
+	// existing object: readers see the old or the new one, never neither.
+	// It is for small metadata such as sidecars.
+	Replace(ctx context.Context, key string, r io.Reader) (ObjectInfo, error)
 	Open(ctx context.Context, key string) (io.ReadCloser, error)
 	Stat(ctx context.Context, key string) (ObjectInfo, error)
 	// List returns every object under prefix, complete and sorted by key.

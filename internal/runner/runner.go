@@ -295,6 +295,9 @@ func (r *Runner) backup(ctx context.Context, l *execLog) (backup.Status, string)
 		return interrupted(ctx, ctx.Err())
 	}
 
+	l.stage(backup.StageRetention)
+	r.retentionStage(ctx, job, targets, objKey, l)
+
 	l.stage(backup.StageComplete)
 	ok := 0
 	for _, t := range targets {

@@ -60,6 +60,17 @@ type Store interface {
 	AppendLogs(ctx context.Context, executionID string, entries []backup.LogEntry) error
 	ListLogs(ctx context.Context, executionID string, afterSeq int64, limit int) ([]backup.LogEntry, error)
 
+	CreatePolicy(ctx context.Context, p *backup.PolicyTemplate) error
+	GetPolicy(ctx context.Context, ref string) (*backup.PolicyTemplate, error)
+	ListPolicies(ctx context.Context) ([]*backup.PolicyTemplate, error)
+	// UpdatePolicy rewrites a template; making it the default clears the
+	// flag on every other template.
+	UpdatePolicy(ctx context.Context, p *backup.PolicyTemplate) error
+	// DeletePolicy refuses a template a job destination uses.
+	DeletePolicy(ctx context.Context, id string) error
+	// DefaultPolicy returns the default template, or nil if there is none.
+	DefaultPolicy(ctx context.Context) (*backup.PolicyTemplate, error)
+
 	GetSetting(ctx context.Context, name string) (string, bool, error)
 	SetSetting(ctx context.Context, name, value string) error
 

@@ -102,6 +102,30 @@ func Run(t *testing.T, newDest func(t *testing.T) dest.Destination, opt Options)
 		}
 	})
 
+	t.Run("Replace", func(t *testing.T) {
+		d := newDest(t)
+		if _, err := d.Replace(ctx, "j/x.meta.json", bytes.NewReader([]byte("v1"))); err != nil {
+			t.Fatalf("replace of a new key: %v", err)
+		}
+		if _, err := d.Replace(ctx, "j/x.meta.json", bytes.NewReader([]byte("version 2"))); err != nil {
+			t.Fatalf("replace of an existing key: %v", err)
+		}
+		if got := string(readAll(t, d, "j/x.meta.json")); got != "version 2" {
+			t.Fatalf("after replace: %q", got)
+		}
+		// A replace that fails midway leaves the old object intact.
+		bad := io.MultiReader(bytes.NewReader([]byte("partial")), errReader{errors.New("boom")})
+		if _, err := d.Replace(ctx, "j/x.meta.json", bad); err == nil {
+			t.Fatal("a failing replace succeeded")
+		}
+		if got := string(readAll(t, d, "j/x.meta.json")); got != "version 2" {
+			t.Fatalf("after a failed replace: %q", got)
+		}
+		if objs, _ := d.List(ctx, ""); len(objs) != 1 {
+			t.Fatalf("a failed replace left %v", objs)
+		}
+	})
+
 	t.Run("ListCompleteSortedAndPrefixed", func(t *testing.T) {
 		d := newDest(t)
 		var want []string

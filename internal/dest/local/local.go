@@ -85,7 +85,26 @@ func (d *Dir) Check(context.Context) error {
 
 // Put writes to a temporary file in the target directory, syncs it, and
 // links it into place, which fails rather than overwrite an existing object.
-func (d *Dir) Put(ctx context.Context, key string, r io.Reader) (info dest.ObjectInfo, err error) {
+func (d *Dir) Put(ctx context.Context, key string, r io.Reader) (dest.ObjectInfo, error) {
+	return d.store(ctx, key, r, func(root *os.Root, tmp, p string) error {
+		if err := root.Link(tmp, p); err != nil {
+			if errors.Is(err, fs.ErrExist) {
+				return fmt.Errorf("%w: %s", dest.ErrExists, key)
+			}
+			return err
+		}
+		return nil
+	})
+}
+
+// Replace writes like Put and renames over any existing object.
+func (d *Dir) Replace(ctx context.Context, key string, r io.Reader) (dest.ObjectInfo, error) {
+	return d.store(ctx, key, r, func(root *os.Root, tmp, p string) error { return root.Rename(tmp, p) })
+}
+
+// store writes r to a synced temporary file next to key and lets commit
+// move it into place; on any failure nothing new is left.
+func (d *Dir) store(ctx context.Context, key string, r io.Reader, commit func(root *os.Root, tmp, p string) error) (info dest.ObjectInfo, err error) {
 	root, p, err := d.open(key)
 	if err != nil {
 		return info, err
@@ -114,7 +133,7 @@ func (d *Dir) Put(ctx context.Context, key string, r io.Reader) (info dest.Objec
 		if f != nil {
 			f.Close()
 		}
-		root.Remove(tmp) // after a successful link only the temporary name goes
+		root.Remove(tmp) // after a link only the temporary name goes; after a rename it is gone
 	}()
 	n, err := io.Copy(f, dest.WithContext(ctx, r))
 	if err != nil {
@@ -127,10 +146,7 @@ func (d *Dir) Put(ctx context.Context, key string, r io.Reader) (info dest.Objec
 		return info, fmt.Errorf("close %s: %w", key, err)
 	}
 	f = nil
-	if err := root.Link(tmp, p); err != nil {
-		if errors.Is(err, fs.ErrExist) {
-			return info, fmt.Errorf("%w: %s", dest.ErrExists, key)
-		}
+	if err := commit(root, tmp, p); err != nil {
 		return info, err
 	}
 	if df, err := root.Open(dir); err == nil {

@@ -34,6 +34,15 @@ func New() *Mem {
 func (m *Mem) Check(context.Context) error { return nil }
 
 func (m *Mem) Put(ctx context.Context, key string, r io.Reader) (dest.ObjectInfo, error) {
+	return m.store(ctx, key, r, false)
+}
+
+// Replace stores like Put but replaces an existing object.
+func (m *Mem) Replace(ctx context.Context, key string, r io.Reader) (dest.ObjectInfo, error) {
+	return m.store(ctx, key, r, true)
+}
+
+func (m *Mem) store(ctx context.Context, key string, r io.Reader, replace bool) (dest.ObjectInfo, error) {
 	k, err := dest.CleanKey(key)
 	if err != nil {
 		return dest.ObjectInfo{}, err
@@ -57,7 +66,7 @@ func (m *Mem) Put(ctx context.Context, key string, r io.Reader) (dest.ObjectInfo
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if _, ok := m.objects[k]; ok {
+	if _, ok := m.objects[k]; ok && !replace {
 		return dest.ObjectInfo{}, fmt.Errorf("%w: %s", dest.ErrExists, key)
 	}
 	m.objects[k] = buf.Bytes()

@@ -126,8 +126,8 @@ func (s *DB) writeJobDestinations(ctx context.Context, tx *sql.Tx, j *backup.Job
 		if ret == "" {
 			ret = "{}"
 		}
-		_, err := tx.ExecContext(ctx, s.q("INSERT INTO job_destinations (job_id, ord, destination_id, retention) VALUES (?, ?, ?, ?)"),
-			j.ID, i, d.DestinationID, ret)
+		_, err := tx.ExecContext(ctx, s.q("INSERT INTO job_destinations (job_id, ord, destination_id, retention, policy_id) VALUES (?, ?, ?, ?, ?)"),
+			j.ID, i, d.DestinationID, ret, nullString(d.PolicyID))
 		if err != nil {
 			return classify(err, fmt.Sprintf("job %q destination %s", j.Name, d.DestinationID))
 		}
@@ -164,7 +164,7 @@ func scanJob(row interface{ Scan(...any) error }) (*backup.Job, error) {
 
 func (s *DB) loadJobDestinations(ctx context.Context, jobs ...*backup.Job) error {
 	for _, j := range jobs {
-		rows, err := s.query(ctx, "SELECT destination_id, retention FROM job_destinations WHERE job_id = ? ORDER BY ord", j.ID)
+		rows, err := s.query(ctx, "SELECT destination_id, retention, policy_id FROM job_destinations WHERE job_id = ? ORDER BY ord", j.ID)
 		if err != nil {
 			return err
 		}
@@ -172,13 +172,15 @@ func (s *DB) loadJobDestinations(ctx context.Context, jobs ...*backup.Job) error
 		for rows.Next() {
 			var d backup.JobDestination
 			var ret string
-			if err := rows.Scan(&d.DestinationID, &ret); err != nil {
+			var policy sql.NullString
+			if err := rows.Scan(&d.DestinationID, &ret, &policy); err != nil {
 				rows.Close()
 				return err
 			}
 			if ret != "{}" {
 				d.Retention = json.RawMessage(ret)
 			}
+			d.PolicyID = policy.String
 			j.Destinations = append(j.Destinations, d)
 		}
 		rows.Close()

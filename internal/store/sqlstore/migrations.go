@@ -86,4 +86,14 @@ var migrations = []string{
 		name TEXT PRIMARY KEY,
 		value TEXT NOT NULL
 	);`,
+	`CREATE TABLE retention_policies (
+		id TEXT PRIMARY KEY,
+		name TEXT NOT NULL UNIQUE,
+		config TEXT NOT NULL,
+		is_default INTEGER NOT NULL,
+		created_at {BIGINT} NOT NULL,
+		updated_at {BIGINT} NOT NULL
+	);
+	ALTER TABLE job_destinations ADD COLUMN policy_id TEXT REFERENCES retention_policies(id);
+	CREATE INDEX job_destinations_policy ON job_destinations(policy_id);`,
 }

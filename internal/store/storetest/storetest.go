@@ -243,6 +243,8 @@ func Run(t *testing.T, h Harness) {
 		}
 	})
 
+	t.Run("RetentionPolicies", func(t *testing.T) { runPolicies(t, h) })
+
 	t.Run("Settings", func(t *testing.T) {
 		s := h.Open(t)
 		if _, ok, _ := s.GetSetting(ctx, "max_concurrent_jobs"); ok {
@@ -264,3 +266,46 @@ func must(t *testing.T, err error) {
 }
 
 func contains(haystack, needle string) bool { return strings.Contains(haystack, needle) }
+
+// runPolicies is part of Run, kept apart for readability.
+func runPolicies(t *testing.T, h Harness) {
+	ctx := context.Background()
+	s := h.Open(t)
+	if p, err := s.DefaultPolicy(ctx); err != nil || p != nil {
+		t.Fatalf("default policy of an empty store: %v %v", p, err)
+	}
+	a := &backup.PolicyTemplate{Name: "daily-7", Policy: json.RawMessage(`{"mode":"simple","keep":7}`), Default: true}
+	b := &backup.PolicyTemplate{Name: "gfs", Policy: json.RawMessage(`{"mode":"gfs","daily":7,"weekly":4}`)}
+	must(t, s.CreatePolicy(ctx, a))
+	must(t, s.CreatePolicy(ctx, b))
+	if err := s.CreatePolicy(ctx, &backup.PolicyTemplate{Name: "gfs"}); !errors.Is(err, backup.ErrConflict) {
+		t.Fatalf("duplicate policy name: %v", err)
+	}
+	if d, _ := s.DefaultPolicy(ctx); d == nil || d.ID != a.ID {
+		t.Fatalf("default is %v, want daily-7", d)
+	}
+	b.Default = true
+	must(t, s.UpdatePolicy(ctx, b))
+	if d, _ := s.DefaultPolicy(ctx); d == nil || d.ID != b.ID {
+		t.Fatalf("default after switching is %v, want gfs", d)
+	}
+	if got, _ := s.GetPolicy(ctx, "daily-7"); got.Default || string(got.Policy) != `{"mode":"simple","keep":7}` {
+		t.Fatalf("daily-7 after switching default: %+v", got)
+	}
+	src := &backup.Endpoint{Name: "s", Type: "postgres"}
+	d := &backup.Endpoint{Name: "d", Type: "local"}
+	must(t, s.Sources().Create(ctx, src))
+	must(t, s.Destinations().Create(ctx, d))
+	j := &backup.Job{Name: "j", SourceID: src.ID, Compression: "none", Destinations: []backup.JobDestination{{DestinationID: d.ID, PolicyID: a.ID}}}
+	must(t, s.CreateJob(ctx, j))
+	if got, _ := s.GetJob(ctx, "j"); got.Destinations[0].PolicyID != a.ID {
+		t.Fatalf("job destination policy: %+v", got.Destinations)
+	}
+	if err := s.DeletePolicy(ctx, a.ID); !errors.Is(err, backup.ErrInUse) {
+		t.Fatalf("delete used policy: %v", err)
+	}
+	must(t, s.DeletePolicy(ctx, b.ID))
+	if list, _ := s.ListPolicies(ctx); len(list) != 1 {
+		t.Fatalf("%d policies left, want 1", len(list))
+	}
+}
