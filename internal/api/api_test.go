@@ -22,7 +22,10 @@ type client struct {
 	t    *testing.T
 	base string
 	seen bytes.Buffer // every response body, to search for leaked secrets
+	last []byte
 }
+
+func lastBody(c *client) []byte { return c.last }
 
 func (c *client) do(method, path string, body any, wantStatus int) map[string]any {
 	c.t.Helper()
@@ -39,6 +42,7 @@ func (c *client) do(method, path string, body any, wantStatus int) map[string]an
 	defer resp.Body.Close()
 	raw, _ := io.ReadAll(resp.Body)
 	c.seen.Write(raw)
+	c.last = raw
 	if resp.StatusCode != wantStatus {
 		c.t.Fatalf("%s %s: status %d, want %d: %s", method, path, resp.StatusCode, wantStatus, raw)
 	}

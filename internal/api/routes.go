@@ -37,6 +37,14 @@ func (h *Handler) routes() {
 	}
 	m.HandleFunc("GET /api/v1/destinations/{ref}/backups", h.backupList)
 	m.HandleFunc("POST /api/v1/destinations/{ref}/verify", h.backupVerify)
+	m.HandleFunc("POST /api/v1/destinations/{ref}/backups/lock", h.backupLock)
+	m.HandleFunc("POST /api/v1/destinations/{ref}/backups/delete", h.backupDelete)
+
+	m.HandleFunc("GET /api/v1/policies", h.policyList)
+	m.HandleFunc("POST /api/v1/policies", h.policyCreate)
+	m.HandleFunc("GET /api/v1/policies/{ref}", h.policyGet)
+	m.HandleFunc("PUT /api/v1/policies/{ref}", h.policyUpdate)
+	m.HandleFunc("DELETE /api/v1/policies/{ref}", h.policyDelete)
 
 	m.HandleFunc("GET /api/v1/profiles", h.profileList)
 	m.HandleFunc("POST /api/v1/profiles", h.profileCreate)
@@ -49,6 +57,9 @@ func (h *Handler) routes() {
 	m.HandleFunc("PUT /api/v1/jobs/{ref}", h.jobUpdate)
 	m.HandleFunc("DELETE /api/v1/jobs/{ref}", h.jobDelete)
 	m.HandleFunc("POST /api/v1/jobs/{ref}/run", h.jobRun)
+	m.HandleFunc("GET /api/v1/jobs/{ref}/retention", h.retentionPlan)
+	m.HandleFunc("POST /api/v1/jobs/{ref}/retention/preview", h.retentionPreview)
+	m.HandleFunc("POST /api/v1/jobs/{ref}/retention/apply", h.retentionApply)
 
 	m.HandleFunc("GET /api/v1/executions", h.executionList)
 	m.HandleFunc("GET /api/v1/executions/{id}", h.executionGet)

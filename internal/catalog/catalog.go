@@ -94,7 +94,7 @@ func ReadMeta(ctx context.Context, d dest.Destination, key string) (*backup.Meta
 	rc, err := d.Open(ctx, DataKey(key)+backup.MetaSuffix)
 	if err != nil {
 		if errors.Is(err, dest.ErrNotFound) {
-			return nil, fmt.Errorf("%s is not a complete backup: its sidecar %s is missing", DataKey(key), backup.MetaSuffix)
+			return nil, fmt.Errorf("%s is not a complete backup: its sidecar %s is missing (%w)", DataKey(key), backup.MetaSuffix, dest.ErrNotFound)
 		}
 		return nil, err
 	}

@@ -65,6 +65,7 @@ var commands = func() []command {
 	commands = append(commands, backupCommands()...)
 	commands = append(commands, restoreCommands()...)
 	commands = append(commands, decryptCommands()...)
+	commands = append(commands, retentionCommands()...)
 	sort.SliceStable(commands, func(i, j int) bool { return commands[i].name < commands[j].name })
 	return commands
 }()

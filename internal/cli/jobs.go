@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"strings"
@@ -22,8 +23,9 @@ func jobCommands() []command {
 	}
 }
 
-func jobFlags(in *app.JobInput, dests *stringList, dbs *string, disabled *bool) func(*flag.FlagSet) {
+func jobFlags(in *app.JobInput, dests, retentions *stringList, dbs *string, disabled *bool) func(*flag.FlagSet) {
 	return func(fs *flag.FlagSet) {
+		fs.Var(retentions, "retention", `DEST=POLICY: retention at a destination: a template name, or inline JSON such as {"mode":"simple","keep":7} (repeatable)`)
 		fs.StringVar(&in.Name, "name", "", "job name (unique)")
 		fs.StringVar(&in.Source, "source", "", "source name or id")
 		fs.Var(dests, "destination", "destination name or id (repeatable, in upload order)")
@@ -40,16 +42,36 @@ func jobFlags(in *app.JobInput, dests *stringList, dbs *string, disabled *bool) 
 func jobSave(update bool) func(context.Context, *env, []string) error {
 	return func(ctx context.Context, e *env, args []string) error {
 		var in app.JobInput
-		var dests stringList
+		var dests, retentions stringList
 		var dbs string
 		var disabled bool
 		nargs := 0
 		if update {
 			nargs = 1
 		}
-		return e.withApp(ctx, "job", args, nargs, jobFlags(&in, &dests, &dbs, &disabled), func(a *app.App, fs *flag.FlagSet) error {
+		return e.withApp(ctx, "job", args, nargs, jobFlags(&in, &dests, &retentions, &dbs, &disabled), func(a *app.App, fs *flag.FlagSet) error {
+			policies := map[string]string{}
+			for _, r := range retentions {
+				d, p, ok := strings.Cut(r, "=")
+				if !ok {
+					return fmt.Errorf("%w: -retention wants DEST=POLICY, got %q", errUsage, r)
+				}
+				policies[d] = p
+			}
 			for _, d := range dests {
-				in.Destinations = append(in.Destinations, app.JobDestInput{Destination: d})
+				jd := app.JobDestInput{Destination: d}
+				if p, ok := policies[d]; ok {
+					if strings.HasPrefix(strings.TrimSpace(p), "{") {
+						jd.Retention = json.RawMessage(p)
+					} else {
+						jd.Policy = p
+					}
+					delete(policies, d)
+				}
+				in.Destinations = append(in.Destinations, jd)
+			}
+			for d := range policies {
+				return fmt.Errorf("%w: -retention names %q, which is not one of the -destination values", errUsage, d)
 			}
 			if dbs != "" {
 				in.Databases = strings.Split(dbs, ",")

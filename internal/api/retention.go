@@ -1,0 +1,135 @@
+package api
+
+import (
+	"encoding/json"
+	"net/http"
+
+	"github.com/dbackup/dbackup/internal/app"
+	"github.com/dbackup/dbackup/internal/backup"
+)
+
+func (h *Handler) policyList(w http.ResponseWriter, r *http.Request) {
+	list, err := h.app.Store.ListPolicies(r.Context())
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	if list == nil {
+		list = []*backup.PolicyTemplate{}
+	}
+	writeJSON(w, http.StatusOK, list)
+}
+
+func (h *Handler) policyCreate(w http.ResponseWriter, r *http.Request) {
+	var in app.PolicyInput
+	if !decode(w, r, &in) {
+		return
+	}
+	p, err := h.app.CreatePolicy(r.Context(), in)
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, p)
+}
+
+func (h *Handler) policyGet(w http.ResponseWriter, r *http.Request) {
+	p, err := h.app.Store.GetPolicy(r.Context(), r.PathValue("ref"))
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, p)
+}
+
+func (h *Handler) policyUpdate(w http.ResponseWriter, r *http.Request) {
+	var in app.PolicyInput
+	if !decode(w, r, &in) {
+		return
+	}
+	p, err := h.app.UpdatePolicy(r.Context(), r.PathValue("ref"), in)
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, p)
+}
+
+func (h *Handler) policyDelete(w http.ResponseWriter, r *http.Request) {
+	if err := h.app.DeletePolicy(r.Context(), r.PathValue("ref")); err != nil {
+		fail(w, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (h *Handler) retentionPlan(w http.ResponseWriter, r *http.Request) {
+	plans, err := h.app.PlanRetention(r.Context(), r.PathValue("ref"), r.URL.Query().Get("destination"), nil)
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, plans)
+}
+
+func (h *Handler) retentionPreview(w http.ResponseWriter, r *http.Request) {
+	var in struct {
+		Destination string          `json:"destination"`
+		Policy      json.RawMessage `json:"policy"`
+	}
+	if !decode(w, r, &in) {
+		return
+	}
+	plans, err := h.app.PlanRetention(r.Context(), r.PathValue("ref"), in.Destination, in.Policy)
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, plans)
+}
+
+func (h *Handler) retentionApply(w http.ResponseWriter, r *http.Request) {
+	var in struct {
+		Destination string `json:"destination"`
+		Force       bool   `json:"force"`
+	}
+	if r.ContentLength != 0 && !decode(w, r, &in) {
+		return
+	}
+	res, err := h.app.ApplyRetention(r.Context(), r.PathValue("ref"), in.Destination, in.Force, func(backup.Level, string) {})
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, res)
+}
+
+func (h *Handler) backupLock(w http.ResponseWriter, r *http.Request) {
+	var in struct {
+		Key    string `json:"key"`
+		Locked bool   `json:"locked"`
+	}
+	if !decode(w, r, &in) {
+		return
+	}
+	m, err := h.app.SetLock(r.Context(), r.PathValue("ref"), in.Key, in.Locked)
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"key": in.Key, "locked": m.Locked})
+}
+
+func (h *Handler) backupDelete(w http.ResponseWriter, r *http.Request) {
+	var in struct {
+		Key string `json:"key"`
+	}
+	if !decode(w, r, &in) {
+		return
+	}
+	if err := h.app.DeleteBackup(r.Context(), r.PathValue("ref"), in.Key); err != nil {
+		fail(w, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}

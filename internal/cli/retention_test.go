@@ -1,0 +1,41 @@
+package cli
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/dbackup/dbackup/internal/testutil/pgtest"
+)
+
+func TestCLIRetention(t *testing.T) {
+	t.Parallel()
+	src, _ := pgtest.NewDatabase(t, "dbackup_cli_ret")
+	pgtest.Connect(t, src).Exec(context.Background(), "CREATE TABLE t AS SELECT generate_series(1, 10) AS id")
+	h := newHarness(t)
+	h.ok("", "source", "create", "-name", "pg", "-type", "postgres", "-config", `{"host":"127.0.0.1","user":"postgres","sslmode":"disable"}`)
+	h.ok("", "destination", "create", "-name", "a", "-type", "local", "-config", `{"path":"`+t.TempDir()+`"}`)
+	h.ok("", "destination", "create", "-name", "b", "-type", "local", "-config", `{"path":"`+t.TempDir()+`"}`)
+	h.ok("", "policy", "create", "-name", "two", "-policy", `{"mode":"simple","keep":2}`, "-default")
+	if code, _, errs := h.run("", "job", "create", "-name", "j", "-source", "pg", "-destination", "a", "-retention", "c=two"); code != ExitUsage || !strings.Contains(errs, `"c"`) {
+		t.Fatalf("-retention for an unknown destination: %d %s", code, errs)
+	}
+	h.ok("", "job", "create", "-name", "j", "-source", "pg", "-databases", src, "-destination", "a", "-destination", "b", "-retention", `a={"mode":"simple","keep":1}`)
+	h.ok("", "job", "run", "-lock", "j")
+	h.ok("", "job", "run", "j")
+	out := h.ok("", "job", "run", "j")
+	if !strings.Contains(out, "destination a: retention keep the newest 1 (inline): keeping 2, deleting 1") ||
+		!strings.Contains(out, "destination b: retention keep the newest 2 (default template two): keeping 3, deleting 0") {
+		t.Fatalf("retention stage log:\n%s", out)
+	}
+	plan := h.ok("", "retention", "plan", "-policy", `{"mode":"simple","keep":1}`, "j")
+	if !strings.Contains(plan, "locked") || !strings.Contains(plan, "keep 2, delete 1") {
+		t.Fatalf("plan:\n%s", plan)
+	}
+	if out := h.ok("", "retention", "apply", "-destination", "b", "j"); !strings.Contains(out, "b: deleted 0, kept 3") {
+		t.Fatalf("apply:\n%s", out)
+	}
+	if code, _, errs := h.run("", "policy", "delete", "two"); code != 0 {
+		t.Fatalf("delete of a default template no destination names: %d %s", code, errs)
+	}
+}
