@@ -133,3 +133,26 @@ func (h *Handler) backupDelete(w http.ResponseWriter, r *http.Request) {
 	}
 	w.WriteHeader(http.StatusNoContent)
 }
+
+func (h *Handler) settingList(w http.ResponseWriter, r *http.Request) {
+	list, err := h.app.Settings(r.Context())
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, list)
+}
+
+func (h *Handler) settingSet(w http.ResponseWriter, r *http.Request) {
+	var in struct {
+		Value string `json:"value"`
+	}
+	if !decode(w, r, &in) {
+		return
+	}
+	if err := h.app.SetSetting(r.Context(), r.PathValue("name"), in.Value); err != nil {
+		fail(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"name": r.PathValue("name"), "value": in.Value})
+}

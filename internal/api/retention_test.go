@@ -22,6 +22,9 @@ func TestAPIRetentionLocksAndPolicies(t *testing.T) {
 	c.do("POST", "/api/v1/jobs", map[string]any{"name": "j2", "source": "pg", "databases": []string{src},
 		"destinations": []map[string]any{{"destination": "disk", "retention": map[string]any{"mode": "gfs"}}}}, 400)
 	c.do("DELETE", "/api/v1/policies/keep-1", nil, 409)
+	c.do("PUT", "/api/v1/settings/retention_max_delete_percent", map[string]string{"value": "75"}, 200)
+	c.do("PUT", "/api/v1/settings/retention_max_delete_percent", map[string]string{"value": "-1"}, 400)
+	c.do("PUT", "/api/v1/settings/no_such", map[string]string{"value": "1"}, 400)
 
 	run := func(lock bool) {
 		e := c.do("POST", "/api/v1/jobs/j/run", map[string]bool{"lock": lock}, 202)

@@ -67,6 +67,9 @@ func (h *Handler) routes() {
 
 	m.HandleFunc("POST /api/v1/restores", h.restoreStart)
 
+	m.HandleFunc("GET /api/v1/settings", h.settingList)
+	m.HandleFunc("PUT /api/v1/settings/{name}", h.settingSet)
+
 	m.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "no such API endpoint: "+r.Method+" "+r.URL.Path)
 	})

@@ -66,6 +66,7 @@ var commands = func() []command {
 	commands = append(commands, restoreCommands()...)
 	commands = append(commands, decryptCommands()...)
 	commands = append(commands, retentionCommands()...)
+	commands = append(commands, settingCommands()...)
 	sort.SliceStable(commands, func(i, j int) bool { return commands[i].name < commands[j].name })
 	return commands
 }()

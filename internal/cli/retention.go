@@ -186,3 +186,35 @@ func backupDelete(ctx context.Context, e *env, args []string) error {
 			return nil
 		})
 }
+
+func settingCommands() []command {
+	return []command{
+		{name: "setting list", summary: "list settings with their values", run: settingList},
+		{name: "setting set", args: "name value", summary: "change a setting", run: settingSet},
+	}
+}
+
+func settingList(ctx context.Context, e *env, args []string) error {
+	return e.withApp(ctx, "setting list", args, 0, nil, func(a *app.App, _ *flag.FlagSet) error {
+		list, err := a.Settings(ctx)
+		if err != nil {
+			return err
+		}
+		var rows [][]string
+		for _, s := range list {
+			rows = append(rows, []string{s.Name, s.Value, s.Default, s.Help})
+		}
+		table(e.stdout, "NAME\tVALUE\tDEFAULT\tMEANING", rows)
+		return nil
+	})
+}
+
+func settingSet(ctx context.Context, e *env, args []string) error {
+	return e.withApp(ctx, "setting set", args, 2, nil, func(a *app.App, fs *flag.FlagSet) error {
+		if err := a.SetSetting(ctx, fs.Arg(0), fs.Arg(1)); err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stdout, "%s = %s\n", fs.Arg(0), fs.Arg(1))
+		return nil
+	})
+}

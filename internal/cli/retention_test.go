@@ -35,6 +35,17 @@ func TestCLIRetention(t *testing.T) {
 	if out := h.ok("", "retention", "apply", "-destination", "b", "j"); !strings.Contains(out, "b: deleted 0, kept 3") {
 		t.Fatalf("apply:\n%s", out)
 	}
+	if code, _, errs := h.run("", "setting", "set", "retention_max_delete_percent", "101"); code == 0 || !strings.Contains(errs, "from 0 to 100") {
+		t.Fatalf("bad setting accepted: %d %s", code, errs)
+	}
+	h.ok("", "setting", "set", "retention_max_delete_percent", "20")
+	if out := h.ok("", "setting", "list"); !strings.Contains(out, "retention_max_delete_percent  20") {
+		t.Fatalf("setting list:\n%s", out)
+	}
+	// With at most 20% at once, deleting 1 of 3 at a is now blocked.
+	if out := h.ok("", "retention", "plan", "-policy", `{"mode":"simple","keep":1}`, "-destination", "b", "j"); !strings.Contains(out, "BLOCKED") {
+		t.Fatalf("plan with a 20%% cap:\n%s", out)
+	}
 	if code, _, errs := h.run("", "policy", "delete", "two"); code != 0 {
 		t.Fatalf("delete of a default template no destination names: %d %s", code, errs)
 	}
