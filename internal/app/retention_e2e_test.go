@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -188,5 +189,43 @@ func TestRetentionAcrossSimulatedWeeks(t *testing.T) {
 	}
 	if got := backupDays(t, d2, "ret_job"); fmt.Sprint(got) != "[ret_job 11-02 ret_job 11-23]" {
 		t.Fatalf("after deleting the locked backup: %v", got)
+	}
+}
+
+func TestRetentionDeleteFailureIsLoggedNotFatal(t *testing.T) {
+	t.Parallel()
+	src, _ := pgtest.NewDatabase(t, "dbackup_ret_fail")
+	pgtest.Connect(t, src).Exec(context.Background(), "CREATE TABLE t AS SELECT generate_series(1, 10) AS id")
+	a := setup(t)
+	ctx := context.Background()
+	clock := time.Date(2026, 11, 2, 3, 0, 0, 0, time.UTC)
+	a.Runner.Now = func() time.Time { return clock }
+	pgSource(t, a, "pg", "postgres", "")
+	dir := t.TempDir()
+	localDest(t, a, "disk", dir)
+	mustJob(t, a, JobInput{Name: "j", Source: "pg", Databases: []string{src}, Destinations: []JobDestInput{{Destination: "disk", Retention: json.RawMessage(`{"mode":"simple","keep":1}`)}}})
+	first, err := a.RunJob(ctx, "j", backup.TriggerManual, false)
+	if err != nil || first.Status != backup.StatusSuccess {
+		t.Fatal(err, first.Error)
+	}
+	// The old backup's sidecar cannot be removed (an immutable file).
+	sidecar := filepath.Join(dir, first.BackupName+".meta.json")
+	if out, err := exec.Command("chattr", "+i", sidecar).CombinedOutput(); err != nil {
+		t.Fatalf("chattr +i (the tests run as root on ext4): %v %s", err, out)
+	}
+	t.Cleanup(func() { exec.Command("chattr", "-i", sidecar).Run() })
+	clock = clock.Add(24 * time.Hour)
+	e, err := a.RunJob(ctx, "j", backup.TriggerManual, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e.Status != backup.StatusSuccess {
+		t.Fatalf("a failed retention delete changed the run to %s: %s", e.Status, e.Error)
+	}
+	if log := logsOf(t, a, e.ID); !strings.Contains(log, "warn [retention] destination disk: retention could not delete "+first.BackupName) {
+		t.Fatalf("the failed delete is not in the log:\n%s", log)
+	}
+	if list, _ := a.ListBackups(ctx, "disk", "j"); len(list.Backups) != 2 {
+		t.Fatalf("%d backups listed, want both (the old one could not be deleted)", len(list.Backups))
 	}
 }
