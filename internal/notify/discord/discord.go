@@ -1,0 +1,64 @@
+// Package discord posts events to a Discord webhook as an embed.
+package discord
+
+import (
+	"context"
+	"encoding/json"
+	"time"
+
+	"github.com/dbackup/dbackup/internal/notify"
+	"github.com/dbackup/dbackup/internal/notify/webhook"
+	"github.com/dbackup/dbackup/internal/plugin"
+)
+
+// Config is a Discord channel; the webhook URL is the secret "webhook_url".
+type Config struct {
+	Username string `json:"username,omitempty"`
+}
+
+// Discord is one Discord webhook.
+type Discord struct {
+	cfg Config
+	url string
+}
+
+var _ notify.Notifier = (*Discord)(nil)
+
+// Factory registers Discord.
+var Factory = plugin.Factory[notify.Notifier]{Type: "discord", Label: "Discord", Secrets: []string{"webhook_url"},
+	New: func(raw json.RawMessage, secrets map[string]string) (notify.Notifier, error) {
+		var c Config
+		if err := plugin.DecodeStrict(raw, &c); err != nil {
+			return nil, err
+		}
+		if err := webhook.CheckURL(secrets["webhook_url"]); err != nil {
+			return nil, err
+		}
+		if c.Username == "" {
+			c.Username = "dbackup"
+		}
+		return &Discord{cfg: c, url: secrets["webhook_url"]}, nil
+	}}
+
+type embedField struct {
+	Name   string `json:"name"`
+	Value  string `json:"value"`
+	Inline bool   `json:"inline"`
+}
+
+type embed struct {
+	Title       string       `json:"title"`
+	Description string       `json:"description,omitempty"`
+	Color       int          `json:"color"`
+	Fields      []embedField `json:"fields,omitempty"`
+	Timestamp   string       `json:"timestamp"`
+}
+
+// Notify sends the event as one embed.
+func (d *Discord) Notify(ctx context.Context, e notify.Event) (string, error) {
+	em := embed{Title: e.Title, Description: e.Message, Color: e.Color(), Timestamp: e.Time.UTC().Format(time.RFC3339)}
+	for _, f := range e.Fields {
+		em.Fields = append(em.Fields, embedField(f))
+	}
+	return notify.PostJSON(ctx, d.url, nil, map[string]any{"username": d.cfg.Username, "embeds": []embed{em}})
+}

@@ -1,0 +1,54 @@
+// Package gotify sends events to a Gotify server.
+package gotify
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+
+	"github.com/dbackup/dbackup/internal/backup"
+	"github.com/dbackup/dbackup/internal/notify"
+	"github.com/dbackup/dbackup/internal/notify/webhook"
+	"github.com/dbackup/dbackup/internal/plugin"
+)
+
+// Config is a Gotify server; the application token is the secret "token".
+type Config struct {
+	URL string `json:"url"`
+}
+
+// Gotify is one application on one server.
+type Gotify struct {
+	cfg   Config
+	token string
+}
+
+var _ notify.Notifier = (*Gotify)(nil)
+
+// Factory registers Gotify.
+var Factory = plugin.Factory[notify.Notifier]{Type: "gotify", Label: "Gotify", Secrets: []string{"token"},
+	New: func(raw json.RawMessage, secrets map[string]string) (notify.Notifier, error) {
+		var c Config
+		if err := plugin.DecodeStrict(raw, &c); err != nil {
+			return nil, err
+		}
+		if err := webhook.CheckURL(c.URL); err != nil {
+			return nil, err
+		}
+		if secrets["token"] == "" {
+			return nil, fmt.Errorf("%w: the token secret is required", backup.ErrInvalid)
+		}
+		return &Gotify{cfg: c, token: secrets["token"]}, nil
+	}}
+
+// Notify posts a message; failures get a high priority.
+func (g *Gotify) Notify(ctx context.Context, e notify.Event) (string, error) {
+	priority := 5
+	if e.Outcome == notify.OutcomeFailed {
+		priority = 8
+	}
+	msg := strings.TrimPrefix(e.Text(), e.Title+"\n")
+	return notify.PostJSON(ctx, strings.TrimRight(g.cfg.URL, "/")+"/message", map[string]string{"X-Gotify-Key": g.token},
+		map[string]any{"title": e.Title, "message": msg, "priority": priority})
+}
