@@ -17,8 +17,8 @@ import (
 
 type captured struct {
 	method, path, query string
-	header             http.Header
-	body               []byte
+	header              http.Header
+	body                []byte
 }
 
 // capture is a local HTTP server that records requests.

@@ -40,7 +40,10 @@ func (ss *session) Auth(string) (sasl.Server, error) {
 	return sasl.NewPlainServer(func(_, user, pass string) error { ss.msg.user, ss.msg.pass = user, pass; return nil }), nil
 }
 func (ss *session) Mail(from string, _ *smtp.MailOptions) error { ss.msg.from = from; return nil }
-func (ss *session) Rcpt(to string, _ *smtp.RcptOptions) error   { ss.msg.to = append(ss.msg.to, to); return nil }
+func (ss *session) Rcpt(to string, _ *smtp.RcptOptions) error {
+	ss.msg.to = append(ss.msg.to, to)
+	return nil
+}
 func (ss *session) Data(r io.Reader) error {
 	b, _ := io.ReadAll(r)
 	ss.msg.data = string(b)
