@@ -20,7 +20,7 @@ func (h *Handler) health(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *Handler) types(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, map[string][]string{"sources": h.app.Sources.Types(), "destinations": h.app.Dests.Types()})
+	writeJSON(w, http.StatusOK, map[string][]string{"sources": h.app.Sources.Types(), "destinations": h.app.Dests.Types(), "channels": h.app.Channels.Types()})
 }
 
 func (h *Handler) endpointList(k app.Kind) http.HandlerFunc {

@@ -26,7 +26,7 @@ func (h *Handler) routes() {
 	m.HandleFunc("GET /api/v1/health", h.health)
 	m.HandleFunc("GET /api/v1/types", h.types)
 
-	for _, k := range []app.Kind{app.KindSource, app.KindDestination} {
+	for _, k := range []app.Kind{app.KindSource, app.KindDestination, app.KindChannel} {
 		base := "/api/v1/" + string(k) + "s"
 		m.HandleFunc("GET "+base, h.endpointList(k))
 		m.HandleFunc("POST "+base, h.endpointCreate(k))
@@ -66,6 +66,9 @@ func (h *Handler) routes() {
 	m.HandleFunc("POST /api/v1/executions/{id}/cancel", h.executionCancel)
 
 	m.HandleFunc("POST /api/v1/restores", h.restoreStart)
+
+	m.HandleFunc("PUT /api/v1/channels/{ref}/system-events", h.channelSystemEvents)
+	m.HandleFunc("GET /api/v1/notifications", h.notificationLog)
 
 	m.HandleFunc("GET /api/v1/settings", h.settingList)
 	m.HandleFunc("PUT /api/v1/settings/{name}", h.settingSet)

@@ -18,6 +18,8 @@ import (
 	"github.com/dbackup/dbackup/internal/config"
 	"github.com/dbackup/dbackup/internal/dest"
 	destall "github.com/dbackup/dbackup/internal/dest/all"
+	"github.com/dbackup/dbackup/internal/notify"
+	notifyall "github.com/dbackup/dbackup/internal/notify/all"
 	"github.com/dbackup/dbackup/internal/plugin"
 	"github.com/dbackup/dbackup/internal/runner"
 	"github.com/dbackup/dbackup/internal/secret"
@@ -34,17 +36,19 @@ type App struct {
 	Store    store.Store
 	Sources  *plugin.Registry[source.Source]
 	Dests    *plugin.Registry[dest.Destination]
+	Channels *plugin.Registry[notify.Notifier]
 	Runner   *runner.Runner
 	Log      *slog.Logger
 	Location *time.Location
 	KeyInfo  string // what Open did about the server key, for the start banner
 
-	base    context.Context
-	stop    context.CancelCauseFunc
-	mu      sync.Mutex
-	running map[string]context.CancelCauseFunc
-	slots   chan struct{}
-	wg      sync.WaitGroup
+	base     context.Context
+	stop     context.CancelCauseFunc
+	mu       sync.Mutex
+	running  map[string]context.CancelCauseFunc
+	slots    chan struct{}
+	wg       sync.WaitGroup
+	notifyWG sync.WaitGroup
 }
 
 // ErrShutdown is the cause given to runs interrupted by shutdown.
@@ -69,13 +73,14 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error
 	if err != nil {
 		return nil, err
 	}
-	a := &App{Cfg: cfg, Store: st, Sources: sourceall.Registry(), Dests: destall.Registry(), Log: log, Location: loc,
+	a := &App{Cfg: cfg, Store: st, Sources: sourceall.Registry(), Dests: destall.Registry(), Channels: notifyall.Registry(), Log: log, Location: loc,
 		KeyInfo: keyInfo, running: map[string]context.CancelCauseFunc{}}
 	if strings.HasPrefix(keyInfo, "created") {
 		// Whatever command created it, the user must learn of the key now.
 		log.Warn(keyInfo)
 	}
-	a.Runner = &runner.Runner{Store: st, Sources: a.Sources, Dests: a.Dests, Log: log, Location: loc}
+	a.Runner = &runner.Runner{Store: st, Sources: a.Sources, Dests: a.Dests, Log: log, Location: loc,
+		OnStart: a.onStart, OnFinish: a.onFinish, OnDestinationFailed: a.onDestinationFailed}
 	a.base, a.stop = context.WithCancelCause(context.Background())
 	a.slots = make(chan struct{}, a.maxConcurrent(ctx))
 	return a, nil
@@ -117,10 +122,12 @@ func (a *App) maxConcurrent(ctx context.Context) int {
 	return n
 }
 
-// Close cancels what still runs, waits for it, and closes the store.
+// Close cancels what still runs, waits for it and for notifications in
+// flight (each bounded by its timeout and attempts), and closes the store.
 func (a *App) Close() error {
 	a.stop(ErrShutdown)
 	a.wg.Wait()
+	a.notifyWG.Wait()
 	return a.Store.Close()
 }
 

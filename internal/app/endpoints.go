@@ -34,11 +34,15 @@ type Kind string
 const (
 	KindSource      Kind = "source"
 	KindDestination Kind = "destination"
+	KindChannel     Kind = "channel"
 )
 
 func (a *App) endpoints(k Kind) store.Endpoints {
-	if k == KindSource {
+	switch k {
+	case KindSource:
 		return a.Store.Sources()
+	case KindChannel:
+		return a.Store.Channels()
 	}
 	return a.Store.Destinations()
 }
@@ -47,12 +51,15 @@ func (a *App) endpoints(k Kind) store.Endpoints {
 // its config strictly without connecting anywhere.
 func (a *App) validate(k Kind, e *backup.Endpoint) error {
 	var err error
-	if k == KindSource {
+	switch k {
+	case KindSource:
 		var s interface{ Close() error }
 		if s, err = a.Sources.New(e); err == nil {
 			s.Close()
 		}
-	} else {
+	case KindChannel:
+		_, err = a.Channels.New(e)
+	default:
 		var d interface{ Close() error }
 		if d, err = a.Dests.New(e); err == nil {
 			d.Close()
@@ -148,6 +155,12 @@ func (a *App) TestEndpoint(ctx context.Context, k Kind, ref string) (TestResult,
 		return TestResult{}, err
 	}
 	fail := func(err error) (TestResult, error) { return TestResult{Error: err.Error()}, nil }
+	if k == KindChannel {
+		if err := a.TestChannel(ctx, e.ID); err != nil {
+			return fail(err)
+		}
+		return TestResult{OK: true}, nil
+	}
 	if k == KindDestination {
 		d, err := a.Dests.New(e)
 		if err != nil {
@@ -155,6 +168,7 @@ func (a *App) TestEndpoint(ctx context.Context, k Kind, ref string) (TestResult,
 		}
 		defer d.Close()
 		if err := d.Check(ctx); err != nil {
+			a.onDestinationFailed(e.Name, err)
 			return fail(err)
 		}
 		return TestResult{OK: true}, nil

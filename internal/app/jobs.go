@@ -5,9 +5,12 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
+	"time"
 
 	"github.com/dbackup/dbackup/internal/backup"
+	"github.com/dbackup/dbackup/internal/notify"
 	"github.com/dbackup/dbackup/internal/pipeline/crypt"
 	"github.com/dbackup/dbackup/internal/retention"
 	"github.com/dbackup/dbackup/internal/secret"
@@ -64,6 +67,17 @@ type JobInput struct {
 	NamingTemplate   string         `json:"naming_template"`
 	Schedule         string         `json:"schedule"`
 	Enabled          *bool          `json:"enabled"`
+	// Notifications route outcomes (success, partial, failed, cancelled)
+	// to channels (id or name).
+	Notifications []JobChannelInput `json:"notifications"`
+	ExpectEvery   backup.Duration   `json:"expect_every"`
+	RemindEvery   backup.Duration   `json:"remind_every"`
+}
+
+// JobChannelInput routes outcomes of a job to a channel.
+type JobChannelInput struct {
+	Channel  string   `json:"channel"`
+	Outcomes []string `json:"outcomes"`
 }
 
 // JobDestInput is one destination of a job with its retention: a policy
@@ -140,6 +154,31 @@ func (a *App) resolveJob(ctx context.Context, in JobInput, j *backup.Job) error 
 		}
 		j.ProfileID = p.ID
 	}
+	j.Notifications = []backup.JobChannel{}
+	routed := map[string]bool{}
+	for _, n := range in.Notifications {
+		ch, err := a.Store.Channels().Get(ctx, n.Channel)
+		if err != nil {
+			return bad("notification channel %q does not exist", n.Channel)
+		}
+		if routed[ch.ID] {
+			return bad("channel %q is listed twice", ch.Name)
+		}
+		routed[ch.ID] = true
+		if len(n.Outcomes) == 0 {
+			return bad("channel %q: choose outcomes among success, partial, failed, cancelled", ch.Name)
+		}
+		for _, o := range n.Outcomes {
+			if !slices.Contains(notify.Outcomes, notify.Outcome(o)) {
+				return bad("channel %q: outcome %q (want success, partial, failed or cancelled)", ch.Name, o)
+			}
+		}
+		j.Notifications = append(j.Notifications, backup.JobChannel{ChannelID: ch.ID, Outcomes: n.Outcomes})
+	}
+	if in.ExpectEvery < 0 || in.RemindEvery < 0 || (in.ExpectEvery > 0 && time.Duration(in.ExpectEvery) < time.Minute) {
+		return bad("expect_every must be at least 1m, and neither may be negative")
+	}
+	j.ExpectEvery, j.RemindEvery = in.ExpectEvery, in.RemindEvery
 	j.NamingTemplate = in.NamingTemplate
 	j.Schedule = strings.TrimSpace(in.Schedule)
 	if in.Enabled != nil {

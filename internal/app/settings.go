@@ -20,6 +20,8 @@ type setting struct {
 var settings = map[string]setting{
 	SettingMaxConcurrent:           {"1", 1, 64, "executions run at once by serve"},
 	runner.SettingMaxDeletePercent: {"50", 0, 100, "largest share (%) of a job's backups at a destination that retention deletes at once"},
+	SettingNotifyTimeout:           {"10", 1, 300, "seconds a notification may take per attempt"},
+	SettingNotifyAttempts:          {"3", 1, 10, "attempts per notification before it is logged as failed"},
 }
 
 // Setting is a setting's current value.

@@ -51,6 +51,58 @@ type JobDestination struct {
 	Retention json.RawMessage `json:"retention,omitempty"`
 }
 
+// JobChannel routes a job's outcomes to a notification channel.
+type JobChannel struct {
+	ChannelID string   `json:"channel_id"`
+	Outcomes  []string `json:"outcomes"` // success, partial, failed, cancelled
+}
+
+// Duration is a time.Duration that reads and writes JSON as "26h" or "90m".
+type Duration time.Duration
+
+// MarshalJSON writes the duration as a string.
+func (d Duration) MarshalJSON() ([]byte, error) { return json.Marshal(time.Duration(d).String()) }
+
+// UnmarshalJSON reads "26h" (or a number of seconds).
+func (d *Duration) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		var secs int64
+		if err2 := json.Unmarshal(b, &secs); err2 != nil {
+			return err
+		}
+		*d = Duration(time.Duration(secs) * time.Second)
+		return nil
+	}
+	if s == "" {
+		*d = 0
+		return nil
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return err
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// NotificationLogEntry is one attempt to deliver one event to one channel.
+type NotificationLogEntry struct {
+	ID          string    `json:"id"`
+	Time        time.Time `json:"time"`
+	ChannelID   string    `json:"channel_id"`
+	ChannelName string    `json:"channel_name"`
+	ChannelType string    `json:"channel_type"`
+	Event       string    `json:"event"`
+	Outcome     string    `json:"outcome"`
+	JobName     string    `json:"job_name,omitempty"`
+	ExecutionID string    `json:"execution_id,omitempty"`
+	Attempt     int       `json:"attempt"`
+	Status      string    `json:"status"` // sent or failed
+	Error       string    `json:"error,omitempty"`
+	Payload     string    `json:"payload"`
+}
+
 // PolicyTemplate is a named, reusable retention policy.
 type PolicyTemplate struct {
 	ID        string          `json:"id"`
@@ -74,8 +126,15 @@ type Job struct {
 	NamingTemplate   string           `json:"naming_template,omitempty"`
 	Schedule         string           `json:"schedule,omitempty"`
 	Enabled          bool             `json:"enabled"`
-	CreatedAt        time.Time        `json:"created_at"`
-	UpdatedAt        time.Time        `json:"updated_at"`
+	Notifications    []JobChannel     `json:"notifications"`
+	// ExpectEvery raises the missed-backup alarm when no backup succeeded
+	// for this long (0: off); RemindEvery repeats it (0: every 24h).
+	ExpectEvery Duration `json:"expect_every,omitempty"`
+	RemindEvery Duration `json:"remind_every,omitempty"`
+	// AlarmAt is when the missed-backup alarm last fired.
+	AlarmAt   *time.Time `json:"alarm_at,omitempty"`
+	CreatedAt time.Time  `json:"created_at"`
+	UpdatedAt time.Time  `json:"updated_at"`
 }
 
 // Status is an execution's state. Only the transitions in CanTransition are allowed.

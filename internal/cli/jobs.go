@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/dbackup/dbackup/internal/app"
 	"github.com/dbackup/dbackup/internal/backup"
@@ -23,8 +24,11 @@ func jobCommands() []command {
 	}
 }
 
-func jobFlags(in *app.JobInput, dests, retentions *stringList, dbs *string, disabled *bool) func(*flag.FlagSet) {
+func jobFlags(in *app.JobInput, dests, retentions, notifies *stringList, dbs *string, disabled *bool) func(*flag.FlagSet) {
 	return func(fs *flag.FlagSet) {
+		fs.Var(notifies, "notify", "CHANNEL=OUTCOMES: notify a channel of outcomes, e.g. ops=failed,partial (repeatable)")
+		fs.Var(durationFlag{&in.ExpectEvery}, "expect-every", "raise the missed-backup alarm when no backup succeeded for this long, e.g. 26h")
+		fs.Var(durationFlag{&in.RemindEvery}, "remind-every", "repeat the missed-backup alarm this often (default 24h)")
 		fs.Var(retentions, "retention", `DEST=POLICY: retention at a destination: a template name, or inline JSON such as {"mode":"simple","keep":7} (repeatable)`)
 		fs.StringVar(&in.Name, "name", "", "job name (unique)")
 		fs.StringVar(&in.Source, "source", "", "source name or id")
@@ -42,14 +46,14 @@ func jobFlags(in *app.JobInput, dests, retentions *stringList, dbs *string, disa
 func jobSave(update bool) func(context.Context, *env, []string) error {
 	return func(ctx context.Context, e *env, args []string) error {
 		var in app.JobInput
-		var dests, retentions stringList
+		var dests, retentions, notifies stringList
 		var dbs string
 		var disabled bool
 		nargs := 0
 		if update {
 			nargs = 1
 		}
-		return e.withApp(ctx, "job", args, nargs, jobFlags(&in, &dests, &retentions, &dbs, &disabled), func(a *app.App, fs *flag.FlagSet) error {
+		return e.withApp(ctx, "job", args, nargs, jobFlags(&in, &dests, &retentions, &notifies, &dbs, &disabled), func(a *app.App, fs *flag.FlagSet) error {
 			policies := map[string]string{}
 			for _, r := range retentions {
 				d, p, ok := strings.Cut(r, "=")
@@ -72,6 +76,13 @@ func jobSave(update bool) func(context.Context, *env, []string) error {
 			}
 			for d := range policies {
 				return fmt.Errorf("%w: -retention names %q, which is not one of the -destination values", errUsage, d)
+			}
+			for _, n := range notifies {
+				ch, outcomes, ok := strings.Cut(n, "=")
+				if !ok {
+					return fmt.Errorf("%w: -notify wants CHANNEL=OUTCOMES, got %q", errUsage, n)
+				}
+				in.Notifications = append(in.Notifications, app.JobChannelInput{Channel: ch, Outcomes: strings.Split(outcomes, ",")})
 			}
 			if dbs != "" {
 				in.Databases = strings.Split(dbs, ",")
@@ -154,4 +165,20 @@ func jobRun(ctx context.Context, e *env, args []string) error {
 			}
 			return follow(ctx, e.stdout, a, ex.ID, func(ctx context.Context) (*backup.Execution, error) { return a.Runner.Run(ctx, ex.ID) })
 		})
+}
+
+// durationFlag sets a backup.Duration from "26h".
+type durationFlag struct{ d *backup.Duration }
+
+func (f durationFlag) String() string {
+	if f.d == nil {
+		return "0s"
+	}
+	return time.Duration(*f.d).String()
+}
+
+func (f durationFlag) Set(v string) error {
+	d, err := time.ParseDuration(v)
+	*f.d = backup.Duration(d)
+	return err
 }

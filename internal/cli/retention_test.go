@@ -50,3 +50,27 @@ func TestCLIRetention(t *testing.T) {
 		t.Fatalf("delete of a default template no destination names: %d %s", code, errs)
 	}
 }
+
+func TestCLIChannels(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	h.env["HOOK_URL"] = "http://127.0.0.1:1/hook-canary"
+	h.ok("", "channel", "create", "-name", "ops", "-type", "webhook", "-config", "{}", "-secret-env", "url=HOOK_URL")
+	code, _, errs := h.run("", "channel", "test", "ops")
+	if code != ExitFailed || !strings.Contains(errs, "connection test failed") || strings.Contains(errs, "hook-canary") {
+		t.Fatalf("test of an unreachable channel: %d %s", code, errs)
+	}
+	if out := h.ok("", "notification", "log"); !strings.Contains(out, "ops") || !strings.Contains(out, "failed") {
+		t.Fatalf("notification log:\n%s", out)
+	}
+	h.ok("", "source", "create", "-name", "pg", "-type", "postgres", "-config", `{"host":"127.0.0.1"}`)
+	h.ok("", "destination", "create", "-name", "d", "-type", "local", "-config", `{"path":"/tmp"}`)
+	out := h.ok("", "job", "create", "-name", "j", "-source", "pg", "-destination", "d", "-notify", "ops=failed,cancelled", "-expect-every", "26h")
+	if !strings.Contains(out, `"expect_every": "26h0m0s"`) || !strings.Contains(out, `"failed",`) {
+		t.Fatalf("job create:\n%s", out)
+	}
+	h.ok("", "channel", "system-events", "ops", "restore")
+	if strings.Contains(h.all.String(), "hook-canary") {
+		t.Fatal("the channel URL leaked into command output")
+	}
+}

@@ -37,6 +37,7 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	if err := a.Recover(ctx); err != nil {
 		return err
 	}
+	go a.WatchMissed(ctx, time.Minute)
 	webH, err := web.New(a)
 	if err != nil {
 		return err

@@ -114,11 +114,19 @@ func Do(ctx context.Context, method, url string, headers map[string]string, body
 	return nil
 }
 
-// redact removes a secret URL from an error message.
+// redact hides a secret URL in an error's message and keeps its chain
+// (so a timeout is still recognised as one).
 func redact(err error, url string) error {
-	msg := strings.ReplaceAll(err.Error(), url, "<url>")
-	return fmt.Errorf("%s", msg)
+	return redacted{strings.ReplaceAll(err.Error(), url, "<url>"), err}
 }
+
+type redacted struct {
+	msg string
+	err error
+}
+
+func (r redacted) Error() string { return r.msg }
+func (r redacted) Unwrap() error { return r.err }
 
 // PostJSON posts v as JSON and returns the body sent.
 func PostJSON(ctx context.Context, url string, headers map[string]string, v any) (string, error) {

@@ -33,6 +33,10 @@ type Runner struct {
 	Now      func() time.Time
 	// FlushInterval is how often logs and progress are written (default 1s).
 	FlushInterval time.Duration
+	// Hooks for notifications; nil ones are skipped. They must not block.
+	OnStart             func(e *backup.Execution)
+	OnFinish            func(e *backup.Execution)
+	OnDestinationFailed func(name string, err error)
 }
 
 func (r *Runner) now() time.Time {
@@ -91,6 +95,9 @@ func (r *Runner) execute(ctx context.Context, e *backup.Execution, fn func(conte
 	e.Status, e.StartedAt = backup.StatusRunning, &started
 	log := r.Log.With("execution", e.ID, "job", e.JobName, "kind", e.Kind)
 	log.Info("execution started")
+	if r.OnStart != nil {
+		r.OnStart(e)
+	}
 	l := newExecLog(r.Store, e, r.interval(), r.now, log)
 
 	status, msg := fn(ctx, l)
@@ -113,7 +120,11 @@ func (r *Runner) execute(ctx context.Context, e *backup.Execution, fn func(conte
 		return nil, err
 	}
 	log.Info("execution finished", "status", status, "error", msg)
-	return r.Store.GetExecution(wctx, e.ID)
+	final, err := r.Store.GetExecution(wctx, e.ID)
+	if err == nil && r.OnFinish != nil {
+		r.OnFinish(final)
+	}
+	return final, err
 }
 
 // interrupted returns the final status for a context that ended the run.
@@ -369,6 +380,9 @@ func (r *Runner) openTargets(ctx context.Context, job *backup.Job, l *execLog) (
 		if err != nil {
 			t.result.Status, t.result.Error = backup.StatusFailed, err.Error()
 			l.error("destination %s is not usable, skipping it: %v", ep.Name, err)
+			if r.OnDestinationFailed != nil {
+				r.OnDestinationFailed(ep.Name, err)
+			}
 			continue
 		}
 		t.d = d

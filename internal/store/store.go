@@ -30,10 +30,27 @@ type ExecutionFilter struct {
 	Offset int
 }
 
+// NotificationFilter selects delivery log entries, newest first.
+type NotificationFilter struct {
+	ExecutionID string
+	JobName     string
+	Limit       int
+}
+
 // Store is all of dbackup's persistent state except the backups themselves.
 type Store interface {
 	Sources() Endpoints
 	Destinations() Endpoints
+	// Channels are notification channels; Delete refuses one a job routes to.
+	Channels() Endpoints
+	// SetSystemChannel routes system events (restore, destination) to a
+	// channel; no events removes the route.
+	SetSystemChannel(ctx context.Context, channelID string, events []string) error
+	SystemChannels(ctx context.Context) (map[string][]string, error)
+	AppendNotificationLog(ctx context.Context, e *backup.NotificationLogEntry) error
+	ListNotificationLog(ctx context.Context, f NotificationFilter) ([]backup.NotificationLogEntry, error)
+	// MarkAlarm records when a job's missed-backup alarm last fired.
+	MarkAlarm(ctx context.Context, jobID string, at time.Time) error
 
 	CreateProfile(ctx context.Context, p *backup.Profile) error
 	GetProfile(ctx context.Context, ref string) (*backup.Profile, error)

@@ -24,6 +24,7 @@ var _ store.Endpoints = (*endpoints)(nil)
 
 func (s *DB) Sources() store.Endpoints      { return s.sources }
 func (s *DB) Destinations() store.Endpoints { return s.dests }
+func (s *DB) Channels() store.Endpoints     { return s.channels }
 
 func (e *endpoints) what() string { return e.table[:len(e.table)-1] }
 

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -107,9 +108,9 @@ func (s *DB) CreateJob(ctx context.Context, j *backup.Job) error {
 	dbs, _ := json.Marshal(nonNil(j.Databases))
 	return s.tx(ctx, func(tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx, s.q(`INSERT INTO jobs (id, name, source_id, databases, compression, compression_level, profile_id,
-			naming_template, schedule, enabled, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+			naming_template, schedule, enabled, expect_every, remind_every, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
 			j.ID, j.Name, j.SourceID, string(dbs), string(j.Compression), j.CompressionLevel, nullString(j.ProfileID),
-			j.NamingTemplate, j.Schedule, boolInt(j.Enabled), micros(now), micros(now))
+			j.NamingTemplate, j.Schedule, boolInt(j.Enabled), seconds(j.ExpectEvery), seconds(j.RemindEvery), micros(now), micros(now))
 		if err != nil {
 			return classify(err, fmt.Sprintf("create job %q", j.Name))
 		}
@@ -118,6 +119,16 @@ func (s *DB) CreateJob(ctx context.Context, j *backup.Job) error {
 }
 
 func (s *DB) writeJobDestinations(ctx context.Context, tx *sql.Tx, j *backup.Job) error {
+	if _, err := tx.ExecContext(ctx, s.q("DELETE FROM job_channels WHERE job_id = ?"), j.ID); err != nil {
+		return err
+	}
+	for _, c := range j.Notifications {
+		_, err := tx.ExecContext(ctx, s.q("INSERT INTO job_channels (job_id, channel_id, outcomes) VALUES (?, ?, ?)"),
+			j.ID, c.ChannelID, strings.Join(c.Outcomes, ","))
+		if err != nil {
+			return classify(err, fmt.Sprintf("job %q channel %s", j.Name, c.ChannelID))
+		}
+	}
 	if _, err := tx.ExecContext(ctx, s.q("DELETE FROM job_destinations WHERE job_id = ?"), j.ID); err != nil {
 		return err
 	}
@@ -142,28 +153,35 @@ func nonNil(s []string) []string {
 	return s
 }
 
-const jobColumns = `id, name, source_id, databases, compression, compression_level, profile_id, naming_template, schedule, enabled, created_at, updated_at`
+const jobColumns = `id, name, source_id, databases, compression, compression_level, profile_id, naming_template, schedule, enabled,
+	expect_every, remind_every, alarm_at, created_at, updated_at`
 
 func scanJob(row interface{ Scan(...any) error }) (*backup.Job, error) {
 	var j backup.Job
 	var dbs string
 	var profile sql.NullString
 	var enabled int
-	var created, updated int64
+	var created, updated, expect, remind int64
+	var alarm sql.NullInt64
 	err := row.Scan(&j.ID, &j.Name, &j.SourceID, &dbs, &j.Compression, &j.CompressionLevel, &profile,
-		&j.NamingTemplate, &j.Schedule, &enabled, &created, &updated)
+		&j.NamingTemplate, &j.Schedule, &enabled, &expect, &remind, &alarm, &created, &updated)
 	if err != nil {
 		return nil, err
 	}
 	json.Unmarshal([]byte(dbs), &j.Databases)
 	j.ProfileID = profile.String
 	j.Enabled = enabled != 0
+	j.ExpectEvery, j.RemindEvery = backup.Duration(time.Duration(expect)*time.Second), backup.Duration(time.Duration(remind)*time.Second)
+	j.AlarmAt = fromNullMicros(alarm)
 	j.CreatedAt, j.UpdatedAt = fromMicros(created), fromMicros(updated)
 	return &j, nil
 }
 
 func (s *DB) loadJobDestinations(ctx context.Context, jobs ...*backup.Job) error {
 	for _, j := range jobs {
+		if err := s.loadJobChannels(ctx, j); err != nil {
+			return err
+		}
 		rows, err := s.query(ctx, "SELECT destination_id, retention, policy_id FROM job_destinations WHERE job_id = ? ORDER BY ord", j.ID)
 		if err != nil {
 			return err
@@ -228,9 +246,9 @@ func (s *DB) UpdateJob(ctx context.Context, j *backup.Job) error {
 	dbs, _ := json.Marshal(nonNil(j.Databases))
 	return s.tx(ctx, func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, s.q(`UPDATE jobs SET name = ?, source_id = ?, databases = ?, compression = ?, compression_level = ?,
-			profile_id = ?, naming_template = ?, schedule = ?, enabled = ?, updated_at = ? WHERE id = ?`),
+			profile_id = ?, naming_template = ?, schedule = ?, enabled = ?, expect_every = ?, remind_every = ?, updated_at = ? WHERE id = ?`),
 			j.Name, j.SourceID, string(dbs), string(j.Compression), j.CompressionLevel, nullString(j.ProfileID),
-			j.NamingTemplate, j.Schedule, boolInt(j.Enabled), micros(j.UpdatedAt), j.ID)
+			j.NamingTemplate, j.Schedule, boolInt(j.Enabled), seconds(j.ExpectEvery), seconds(j.RemindEvery), micros(j.UpdatedAt), j.ID)
 		if err != nil {
 			return classify(err, fmt.Sprintf("update job %q", j.Name))
 		}
@@ -247,8 +265,10 @@ func (s *DB) DeleteJob(ctx context.Context, id string) error {
 		if _, err := tx.ExecContext(ctx, s.q("UPDATE executions SET job_id = NULL WHERE job_id = ?"), id); err != nil {
 			return err
 		}
-		if _, err := tx.ExecContext(ctx, s.q("DELETE FROM job_destinations WHERE job_id = ?"), id); err != nil {
-			return err
+		for _, table := range []string{"job_destinations", "job_channels"} {
+			if _, err := tx.ExecContext(ctx, s.q("DELETE FROM "+table+" WHERE job_id = ?"), id); err != nil {
+				return err
+			}
 		}
 		res, err := tx.ExecContext(ctx, s.q("DELETE FROM jobs WHERE id = ?"), id)
 		if err != nil {

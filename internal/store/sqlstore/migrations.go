@@ -96,4 +96,44 @@ var migrations = []string{
 	);
 	ALTER TABLE job_destinations ADD COLUMN policy_id TEXT REFERENCES retention_policies(id);
 	CREATE INDEX job_destinations_policy ON job_destinations(policy_id);`,
+	`CREATE TABLE channels (
+		id TEXT PRIMARY KEY,
+		name TEXT NOT NULL UNIQUE,
+		type TEXT NOT NULL,
+		config TEXT NOT NULL,
+		secrets {BLOB},
+		created_at {BIGINT} NOT NULL,
+		updated_at {BIGINT} NOT NULL
+	);
+	CREATE TABLE job_channels (
+		job_id TEXT NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
+		channel_id TEXT NOT NULL REFERENCES channels(id),
+		outcomes TEXT NOT NULL,
+		PRIMARY KEY (job_id, channel_id)
+	);
+	CREATE INDEX job_channels_channel ON job_channels(channel_id);
+	CREATE TABLE system_channels (
+		channel_id TEXT PRIMARY KEY REFERENCES channels(id) ON DELETE CASCADE,
+		events TEXT NOT NULL
+	);
+	ALTER TABLE jobs ADD COLUMN expect_every {BIGINT} NOT NULL DEFAULT 0;
+	ALTER TABLE jobs ADD COLUMN remind_every {BIGINT} NOT NULL DEFAULT 0;
+	ALTER TABLE jobs ADD COLUMN alarm_at {BIGINT};
+	CREATE TABLE notification_log (
+		id TEXT PRIMARY KEY,
+		created_at {BIGINT} NOT NULL,
+		channel_id TEXT NOT NULL,
+		channel_name TEXT NOT NULL,
+		channel_type TEXT NOT NULL,
+		event TEXT NOT NULL,
+		outcome TEXT NOT NULL,
+		job_name TEXT NOT NULL,
+		execution_id TEXT NOT NULL,
+		attempt INTEGER NOT NULL,
+		status TEXT NOT NULL,
+		error TEXT NOT NULL,
+		payload TEXT NOT NULL
+	);
+	CREATE INDEX notification_log_created ON notification_log(created_at);
+	CREATE INDEX notification_log_execution ON notification_log(execution_id);`,
 }

@@ -29,11 +29,12 @@ type dialect struct {
 
 // DB is the SQL store.
 type DB struct {
-	db      *sql.DB
-	d       dialect
-	box     *secret.Box
-	sources *endpoints
-	dests   *endpoints
+	db       *sql.DB
+	d        dialect
+	box      *secret.Box
+	sources  *endpoints
+	dests    *endpoints
+	channels *endpoints
 }
 
 var _ store.Store = (*DB)(nil)
@@ -82,6 +83,7 @@ func Open(ctx context.Context, url string, box *secret.Box) (*DB, error) {
 	}
 	s.sources = &endpoints{s: &s, table: "sources", jobsQuery: "SELECT count(*) FROM jobs WHERE source_id = ?"}
 	s.dests = &endpoints{s: &s, table: "destinations", jobsQuery: "SELECT count(*) FROM job_destinations WHERE destination_id = ?"}
+	s.channels = &endpoints{s: &s, table: "channels", jobsQuery: "SELECT count(*) FROM job_channels WHERE channel_id = ?"}
 	return &s, nil
 }
 

@@ -25,7 +25,7 @@ func testBox(t *testing.T) *secret.Box {
 func rawDump(t *testing.T, s store.Store) string {
 	db := s.(*DB)
 	var b strings.Builder
-	for _, table := range []string{"sources", "destinations", "encryption_profiles", "jobs", "job_destinations", "executions", "settings"} {
+	for _, table := range []string{"sources", "destinations", "channels", "encryption_profiles", "jobs", "job_destinations", "executions", "settings"} {
 		rows, err := db.db.Query("SELECT * FROM " + table)
 		if err != nil {
 			t.Fatal(err)

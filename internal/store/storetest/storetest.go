@@ -29,7 +29,7 @@ func Run(t *testing.T, h Harness) {
 
 	t.Run("EndpointsCRUDAndSecrets", func(t *testing.T) {
 		s := h.Open(t)
-		for _, eps := range []store.Endpoints{s.Sources(), s.Destinations()} {
+		for _, eps := range []store.Endpoints{s.Sources(), s.Destinations(), s.Channels()} {
 			e := &backup.Endpoint{Name: "prod", Type: "postgres", Config: json.RawMessage(`{"host":"db"}`),
 				Secrets: map[string]string{"password": "canary-pw-91x"}}
 			if err := eps.Create(ctx, e); err != nil {
@@ -244,6 +244,7 @@ func Run(t *testing.T, h Harness) {
 	})
 
 	t.Run("RetentionPolicies", func(t *testing.T) { runPolicies(t, h) })
+	t.Run("Notifications", func(t *testing.T) { runNotifications(t, h) })
 
 	t.Run("Settings", func(t *testing.T) {
 		s := h.Open(t)
@@ -308,4 +309,61 @@ func runPolicies(t *testing.T, h Harness) {
 	if list, _ := s.ListPolicies(ctx); len(list) != 1 {
 		t.Fatalf("%d policies left, want 1", len(list))
 	}
+}
+
+func runNotifications(t *testing.T, h Harness) {
+	ctx := context.Background()
+	s := h.Open(t)
+	src := &backup.Endpoint{Name: "s", Type: "postgres"}
+	d := &backup.Endpoint{Name: "d", Type: "local"}
+	ch := &backup.Endpoint{Name: "ops", Type: "slack", Secrets: map[string]string{"webhook_url": "https://hooks.example/T/B/canary-hook"}}
+	ch2 := &backup.Endpoint{Name: "pager", Type: "ntfy"}
+	must(t, s.Sources().Create(ctx, src))
+	must(t, s.Destinations().Create(ctx, d))
+	must(t, s.Channels().Create(ctx, ch))
+	must(t, s.Channels().Create(ctx, ch2))
+	j := &backup.Job{Name: "j", SourceID: src.ID, Compression: "none", Destinations: []backup.JobDestination{{DestinationID: d.ID}},
+		Notifications: []backup.JobChannel{{ChannelID: ch.ID, Outcomes: []string{"success"}}, {ChannelID: ch2.ID, Outcomes: []string{"failed", "cancelled"}}},
+		ExpectEvery:   backup.Duration(26 * time.Hour), RemindEvery: backup.Duration(6 * time.Hour)}
+	must(t, s.CreateJob(ctx, j))
+	got, _ := s.GetJob(ctx, "j")
+	if len(got.Notifications) != 2 || time.Duration(got.ExpectEvery) != 26*time.Hour || time.Duration(got.RemindEvery) != 6*time.Hour || got.AlarmAt != nil {
+		t.Fatalf("job read back: %+v", got)
+	}
+	byID := map[string][]string{}
+	for _, n := range got.Notifications {
+		byID[n.ChannelID] = n.Outcomes
+	}
+	if fmt.Sprint(byID[ch.ID]) != "[success]" || fmt.Sprint(byID[ch2.ID]) != "[failed cancelled]" {
+		t.Fatalf("routes: %v", byID)
+	}
+	if err := s.Channels().Delete(ctx, ch.ID); !errors.Is(err, backup.ErrInUse) {
+		t.Fatalf("delete of a routed channel: %v", err)
+	}
+	at := time.Now().UTC().Truncate(time.Microsecond)
+	must(t, s.MarkAlarm(ctx, j.ID, at))
+	got.Name = "j2"
+	must(t, s.UpdateJob(ctx, got))
+	if again, _ := s.GetJob(ctx, j.ID); again.AlarmAt == nil || !again.AlarmAt.Equal(at) {
+		t.Fatalf("alarm time after an update: %v", again.AlarmAt)
+	}
+	must(t, s.SetSystemChannel(ctx, ch2.ID, []string{"restore", "destination"}))
+	sys, _ := s.SystemChannels(ctx)
+	if fmt.Sprint(sys[ch2.ID]) != "[restore destination]" {
+		t.Fatalf("system channels: %v", sys)
+	}
+	must(t, s.SetSystemChannel(ctx, ch2.ID, nil))
+	if sys, _ := s.SystemChannels(ctx); len(sys) != 0 {
+		t.Fatalf("system route not removed: %v", sys)
+	}
+	for i := range 3 {
+		must(t, s.AppendNotificationLog(ctx, &backup.NotificationLogEntry{ChannelID: ch.ID, ChannelName: "ops", ChannelType: "slack",
+			Event: "backup", Outcome: "success", JobName: "j2", ExecutionID: "e1", Attempt: i + 1, Status: "failed", Error: "HTTP 500", Payload: "{}"}))
+	}
+	log, _ := s.ListNotificationLog(ctx, store.NotificationFilter{ExecutionID: "e1", Limit: 2})
+	if len(log) != 2 || log[0].Attempt != 3 || log[0].Error != "HTTP 500" {
+		t.Fatalf("notification log: %+v", log)
+	}
+	must(t, s.DeleteJob(ctx, j.ID))
+	must(t, s.Channels().Delete(ctx, ch.ID))
 }
