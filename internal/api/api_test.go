@@ -71,6 +71,8 @@ func setup(t *testing.T) (*client, *app.App) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	a.Queue.Poll = 50 * time.Millisecond
+	a.Serve(context.Background())
 	srv := httptest.NewServer(New(a))
 	t.Cleanup(func() { srv.Close(); a.Close() })
 	return &client{t: t, base: srv.URL}, a

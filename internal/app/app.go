@@ -5,11 +5,9 @@ package app
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"os"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -21,6 +19,7 @@ import (
 	"github.com/dbackup/dbackup/internal/notify"
 	notifyall "github.com/dbackup/dbackup/internal/notify/all"
 	"github.com/dbackup/dbackup/internal/plugin"
+	"github.com/dbackup/dbackup/internal/queue"
 	"github.com/dbackup/dbackup/internal/runner"
 	"github.com/dbackup/dbackup/internal/secret"
 	"github.com/dbackup/dbackup/internal/source"
@@ -38,6 +37,7 @@ type App struct {
 	Dests    *plugin.Registry[dest.Destination]
 	Channels *plugin.Registry[notify.Notifier]
 	Runner   *runner.Runner
+	Queue    *queue.Queue
 	Log      *slog.Logger
 	Location *time.Location
 	KeyInfo  string // what Open did about the server key, for the start banner
@@ -46,13 +46,9 @@ type App struct {
 	stop     context.CancelCauseFunc
 	mu       sync.Mutex
 	running  map[string]context.CancelCauseFunc
-	slots    chan struct{}
 	wg       sync.WaitGroup
 	notifyWG sync.WaitGroup
 }
-
-// ErrShutdown is the cause given to runs interrupted by shutdown.
-var ErrShutdown = errors.New("dbackup is shutting down")
 
 // Open prepares the data directory, the server key and the store.
 func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error) {
@@ -82,7 +78,8 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error
 	a.Runner = &runner.Runner{Store: st, Sources: a.Sources, Dests: a.Dests, Log: log, Location: loc,
 		OnStart: a.onStart, OnFinish: a.onFinish, OnDestinationFailed: a.onDestinationFailed}
 	a.base, a.stop = context.WithCancelCause(context.Background())
-	a.slots = make(chan struct{}, a.maxConcurrent(ctx))
+	a.Queue = &queue.Queue{Store: st, Runner: a.Runner, Log: log, Node: cfg.NodeID, Location: loc, StaleAfter: cfg.StaleAfter,
+		OnInterrupted: a.cleanupInterrupted}
 	return a, nil
 }
 
@@ -107,25 +104,29 @@ func serverKey(cfg config.Config) (*secret.Box, string, error) {
 	return b, info, err
 }
 
-// SettingMaxConcurrent is the setting for the number of runs at once.
-const SettingMaxConcurrent = "max_concurrent_jobs"
+// Settings of the queue and the service.
+const (
+	SettingMaxConcurrent = queue.SettingMaxConcurrent
+	SettingShutdownGrace = "shutdown_grace_seconds"
+)
 
-func (a *App) maxConcurrent(ctx context.Context) int {
-	v, ok, err := a.Store.GetSetting(ctx, SettingMaxConcurrent)
-	if err != nil || !ok {
-		return 1
-	}
-	n, err := strconv.Atoi(v)
-	if err != nil || n < 1 {
-		return 1
-	}
-	return n
+// Serve starts this node's queue: claiming, heartbeats and, when it is the
+// leader, schedules. Stop it with StopServing.
+func (a *App) Serve(ctx context.Context) { a.Queue.Start(ctx) }
+
+// StopServing stops taking work and lets running backups finish within the
+// shutdown grace period before they are cancelled.
+func (a *App) StopServing() {
+	grace := time.Duration(a.intSetting(context.Background(), SettingShutdownGrace)) * time.Second
+	a.Log.Info("stopping: running backups may finish", "grace", grace, "running", a.Queue.Running())
+	a.Queue.Stop(grace)
 }
 
 // Close cancels what still runs, waits for it and for notifications in
 // flight (each bounded by its timeout and attempts), and closes the store.
 func (a *App) Close() error {
-	a.stop(ErrShutdown)
+	a.Queue.Stop(0)
+	a.stop(backup.ErrShutdown)
 	a.wg.Wait()
 	a.notifyWG.Wait()
 	return a.Store.Close()
@@ -134,39 +135,76 @@ func (a *App) Close() error {
 // Version reports the build version.
 func (a *App) Version() string { return version.Version }
 
-// Recover is called once at server start: runs left "running" by a process
-// that died are failed as interrupted, queued backups are started again.
+// Recover is called once at server start. Runs this node left "running"
+// when it died are failed as interrupted (on SQLite, every running run: it
+// has a single node) and what their uploads left is removed; queued
+// backups stay queued and the queue resumes them. Runs of other nodes are
+// the leader's to judge, by their heartbeats.
 func (a *App) Recover(ctx context.Context) error {
 	running, err := a.Store.ListExecutions(ctx, store.ExecutionFilter{Status: backup.StatusRunning, Limit: 10000})
 	if err != nil {
 		return err
 	}
+	single := !sqlstore.IsPostgres(a.Cfg.DatabaseURL)
 	for _, e := range running {
-		if ok, err := a.Store.Transition(ctx, e.ID, backup.StatusRunning, backup.StatusFailed, time.Now().UTC(),
-			"interrupted: dbackup stopped while this execution was running; nothing from it was committed"); err != nil {
+		if !single && e.Node != a.Cfg.NodeID && e.Node != "" {
+			continue
+		}
+		ok, err := a.Store.Transition(ctx, e.ID, backup.StatusRunning, backup.StatusFailed, time.Now().UTC(),
+			"interrupted: dbackup stopped while this execution was running; nothing from it was committed")
+		if err != nil {
 			return err
-		} else if ok {
+		}
+		if ok {
 			a.Log.Warn("marked interrupted execution as failed", "execution", e.ID, "job", e.JobName)
+			a.cleanupInterrupted(e)
 		}
 	}
-	queued, err := a.Store.ListExecutions(ctx, store.ExecutionFilter{Status: backup.StatusQueued, Limit: 10000})
+	queued, err := a.Store.ListExecutions(ctx, store.ExecutionFilter{Status: backup.StatusQueued, Kind: backup.KindRestore, Limit: 10000})
 	if err != nil {
 		return err
 	}
-	for i := len(queued) - 1; i >= 0; i-- { // oldest first
-		e := queued[i]
-		if e.Kind == backup.KindRestore {
-			// A restore's request lives in memory only; it cannot resume.
-			a.Store.Transition(ctx, e.ID, backup.StatusQueued, backup.StatusFailed, time.Now().UTC(), "interrupted before it started: start the restore again")
-			continue
-		}
-		a.Log.Info("resuming queued execution", "execution", e.ID, "job", e.JobName)
-		a.dispatch(e.ID, func(ctx context.Context) (*backup.Execution, error) { return a.Runner.Run(ctx, e.ID) })
+	for _, e := range queued {
+		// A restore's request lives in memory only; it cannot resume.
+		a.Store.Transition(ctx, e.ID, backup.StatusQueued, backup.StatusFailed, time.Now().UTC(), "interrupted before it started: start the restore again")
+	}
+	if n, _ := a.Store.ListExecutions(ctx, store.ExecutionFilter{Status: backup.StatusQueued, Limit: 10000}); len(n) > 0 {
+		a.Log.Info("queued executions will resume", "count", len(n))
 	}
 	return nil
 }
 
-// dispatch runs fn in the background within the concurrency limit.
+// cleanupInterrupted removes the temporary objects an interrupted backup's
+// uploads left at its job's destinations.
+func (a *App) cleanupInterrupted(e *backup.Execution) {
+	if e.Kind != backup.KindBackup || e.BackupName == "" || e.JobID == "" {
+		return
+	}
+	ctx := context.Background()
+	job, err := a.Store.GetJob(ctx, e.JobID)
+	if err != nil {
+		return
+	}
+	for _, jd := range job.Destinations {
+		ep, err := a.Store.Destinations().Get(ctx, jd.DestinationID)
+		if err != nil {
+			continue
+		}
+		d, err := a.Dests.New(ep)
+		if err != nil {
+			continue
+		}
+		if ab, ok := d.(dest.UploadAborter); ok {
+			if n, err := ab.AbortUploads(ctx, e.BackupName); err == nil && n > 0 {
+				a.Log.Info("removed what an interrupted upload left", "destination", ep.Name, "objects", n, "backup", e.BackupName)
+			}
+		}
+		d.Close()
+	}
+}
+
+// dispatch runs a restore in the background (restores do not queue: their
+// request is held in memory).
 func (a *App) dispatch(id string, fn func(context.Context) (*backup.Execution, error)) {
 	ctx, cancel := context.WithCancelCause(a.base)
 	a.mu.Lock()
@@ -181,14 +219,6 @@ func (a *App) dispatch(id string, fn func(context.Context) (*backup.Execution, e
 			a.mu.Unlock()
 			cancel(nil)
 		}()
-		select {
-		case a.slots <- struct{}{}:
-			defer func() { <-a.slots }()
-		case <-ctx.Done():
-			// Cancelled while queued: Cancel already recorded it. Shutdown:
-			// it stays queued and the next start resumes it.
-			return
-		}
 		if _, err := fn(ctx); err != nil {
 			a.Log.Error("execution", "execution", id, "err", err)
 		}
@@ -208,15 +238,18 @@ func (a *App) Cancel(ctx context.Context, id string) (*backup.Execution, error) 
 			return nil, err
 		}
 		if ok {
-			a.cancelRunning(id)
 			return a.Store.GetExecution(ctx, id)
 		}
 		return a.Cancel(ctx, id) // it started meanwhile
 	case backup.StatusRunning:
-		if !a.cancelRunning(id) {
-			return nil, fmt.Errorf("%w: execution %s runs in another dbackup process", backup.ErrInvalid, id)
+		if a.cancelRunning(id) || a.Queue.CancelLocal(id) {
+			return e, nil
 		}
-		return e, nil
+		// Another process or node runs it: it sees the request at its next heartbeat.
+		if _, err := a.Store.RequestCancel(ctx, id); err != nil {
+			return nil, err
+		}
+		return a.Store.GetExecution(ctx, id)
 	}
 	return nil, fmt.Errorf("%w: execution %s is already %s", backup.ErrInvalid, id, e.Status)
 }

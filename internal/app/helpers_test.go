@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/dbackup/dbackup/internal/backup"
 	"github.com/dbackup/dbackup/internal/config"
@@ -22,6 +23,8 @@ func setup(t *testing.T) *App {
 	if err != nil {
 		t.Fatal(err)
 	}
+	a.Queue.Poll = 50 * time.Millisecond
+	a.Serve(context.Background())
 	t.Cleanup(func() { a.Close() })
 	return a
 }

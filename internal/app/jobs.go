@@ -217,22 +217,34 @@ func (a *App) DeleteJob(ctx context.Context, ref string) error {
 	return a.Store.DeleteJob(ctx, j.ID)
 }
 
-// StartJob queues a run of a job and starts it in the background.
+// StartJob queues a run of a job for the queue (of this node or another).
+// A job that is already queued or running gets a skipped execution.
 func (a *App) StartJob(ctx context.Context, ref string, trigger backup.Trigger, lock bool) (*backup.Execution, error) {
-	e, err := a.Runner.Enqueue(ctx, ref, trigger, lock)
+	job, err := a.Store.GetJob(ctx, ref)
 	if err != nil {
 		return nil, err
 	}
-	a.dispatch(e.ID, func(ctx context.Context) (*backup.Execution, error) { return a.Runner.Run(ctx, e.ID) })
-	return e, nil
+	return a.Queue.Trigger(ctx, job, trigger, lock, nil)
+}
+
+// EnqueueForeground records a run that this process will run itself (the
+// CLI's job run), or a skipped one if the job is busy.
+func (a *App) EnqueueForeground(ctx context.Context, ref string, trigger backup.Trigger, lock bool) (*backup.Execution, error) {
+	job, err := a.Store.GetJob(ctx, ref)
+	if err != nil {
+		return nil, err
+	}
+	e := &backup.Execution{JobID: job.ID, JobName: job.Name, Kind: backup.KindBackup, Trigger: trigger, Stage: backup.StageQueued, CreatedAt: time.Now().UTC(), Lock: lock}
+	return e, a.Store.Enqueue(ctx, e)
 }
 
 // RunJob runs a job now in the caller's goroutine and returns the final
-// execution. Cancelling ctx with cause backup.ErrCancelled cancels the run.
+// execution (or the skipped one). Cancelling ctx with cause
+// backup.ErrCancelled cancels the run.
 func (a *App) RunJob(ctx context.Context, ref string, trigger backup.Trigger, lock bool) (*backup.Execution, error) {
-	e, err := a.Runner.Enqueue(ctx, ref, trigger, lock)
-	if err != nil {
-		return nil, err
+	e, err := a.EnqueueForeground(ctx, ref, trigger, lock)
+	if err != nil || e.Status == backup.StatusSkipped {
+		return e, err
 	}
 	return a.Runner.Run(ctx, e.ID)
 }

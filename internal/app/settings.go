@@ -5,23 +5,45 @@ import (
 	"fmt"
 	"sort"
 	"strconv"
+	"time"
 
 	"github.com/dbackup/dbackup/internal/backup"
+	"github.com/dbackup/dbackup/internal/queue"
 	"github.com/dbackup/dbackup/internal/runner"
 )
 
 // setting describes one setting stored in the metadata database.
 type setting struct {
-	def      string
-	min, max int
-	help     string
+	def   string
+	help  string
+	check func(string) (string, error)
+}
+
+func intRange(min, max int) func(string) (string, error) {
+	return func(v string) (string, error) {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < min || n > max {
+			return "", fmt.Errorf("must be a whole number from %d to %d", min, max)
+		}
+		return strconv.Itoa(n), nil
+	}
+}
+
+func timezone(v string) (string, error) {
+	if _, err := time.LoadLocation(v); err != nil || v == "" {
+		return "", fmt.Errorf("must be an IANA time zone such as Europe/Berlin or UTC")
+	}
+	return v, nil
 }
 
 var settings = map[string]setting{
-	SettingMaxConcurrent:           {"1", 1, 64, "executions run at once by serve"},
-	runner.SettingMaxDeletePercent: {"50", 0, 100, "largest share (%) of a job's backups at a destination that retention deletes at once"},
-	SettingNotifyTimeout:           {"10", 1, 300, "seconds a notification may take per attempt"},
-	SettingNotifyAttempts:          {"3", 1, 10, "attempts per notification before it is logged as failed"},
+	SettingMaxConcurrent:           {"1", "executions run at once, across all nodes", intRange(1, 64)},
+	queue.SettingTimezone:          {"", "IANA time zone of schedules (empty: the -timezone flag)", timezone},
+	runner.SettingStallMinutes:     {"60", "minutes without data moving before a run fails as stalled (0: never)", intRange(0, 10080)},
+	SettingShutdownGrace:           {"60", "seconds running backups may finish at shutdown before they are cancelled", intRange(0, 3600)},
+	runner.SettingMaxDeletePercent: {"50", "largest share (%) of a job's backups at a destination that retention deletes at once", intRange(0, 100)},
+	SettingNotifyTimeout:           {"10", "seconds a notification may take per attempt", intRange(1, 300)},
+	SettingNotifyAttempts:          {"3", "attempts per notification before it is logged as failed", intRange(1, 10)},
 }
 
 // Setting is a setting's current value.
@@ -55,9 +77,9 @@ func (a *App) SetSetting(ctx context.Context, name, value string) error {
 	if !ok {
 		return fmt.Errorf("%w: unknown setting %q", backup.ErrInvalid, name)
 	}
-	n, err := strconv.Atoi(value)
-	if err != nil || n < s.min || n > s.max {
-		return fmt.Errorf("%w: %s must be a whole number from %d to %d", backup.ErrInvalid, name, s.min, s.max)
+	v, err := s.check(value)
+	if err != nil {
+		return fmt.Errorf("%w: %s %v", backup.ErrInvalid, name, err)
 	}
-	return a.Store.SetSetting(ctx, name, strconv.Itoa(n))
+	return a.Store.SetSetting(ctx, name, v)
 }

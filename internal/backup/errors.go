@@ -10,4 +10,9 @@ var (
 	ErrInvalid     = errors.New("invalid")
 	ErrCancelled   = errors.New("cancelled")
 	ErrUnsupported = errors.New("unsupported")
+	// Causes that end a run.
+	ErrStalled  = errors.New("stalled")
+	ErrTooLong  = errors.New("exceeded its maximum duration")
+	ErrShutdown = errors.New("dbackup is shutting down")
+	ErrNodeLost = errors.New("the node running it stopped responding")
 )

@@ -132,9 +132,21 @@ type Job struct {
 	ExpectEvery Duration `json:"expect_every,omitempty"`
 	RemindEvery Duration `json:"remind_every,omitempty"`
 	// AlarmAt is when the missed-backup alarm last fired.
-	AlarmAt   *time.Time `json:"alarm_at,omitempty"`
-	CreatedAt time.Time  `json:"created_at"`
-	UpdatedAt time.Time  `json:"updated_at"`
+	AlarmAt *time.Time `json:"alarm_at,omitempty"`
+	// Timezone overrides the scheduler time zone for this job's schedule.
+	Timezone string `json:"timezone,omitempty"`
+	// CatchUp runs once at start when a scheduled time passed while down.
+	CatchUp bool `json:"catch_up,omitempty"`
+	// Retries of a failed run, RetryBackoff apart (doubling each time).
+	Retries      int      `json:"retries,omitempty"`
+	RetryBackoff Duration `json:"retry_backoff,omitempty"`
+	// MaxDuration fails a run that takes longer (0: no limit).
+	MaxDuration Duration `json:"max_duration,omitempty"`
+	// StallTimeout fails a run that moves no bytes this long (0: setting).
+	StallTimeout    Duration   `json:"stall_timeout,omitempty"`
+	LastScheduledAt *time.Time `json:"last_scheduled_at,omitempty"`
+	CreatedAt       time.Time  `json:"created_at"`
+	UpdatedAt       time.Time  `json:"updated_at"`
 }
 
 // Status is an execution's state. Only the transitions in CanTransition are allowed.
@@ -147,12 +159,15 @@ const (
 	StatusPartial   Status = "partial"
 	StatusFailed    Status = "failed"
 	StatusCancelled Status = "cancelled"
+	// StatusSkipped records a trigger that did not run: the job was already
+	// queued or running.
+	StatusSkipped Status = "skipped"
 )
 
 // Terminal reports whether s is a final state.
 func (s Status) Terminal() bool {
 	switch s {
-	case StatusSuccess, StatusPartial, StatusFailed, StatusCancelled:
+	case StatusSuccess, StatusPartial, StatusFailed, StatusCancelled, StatusSkipped:
 		return true
 	}
 	return false
@@ -176,6 +191,8 @@ const (
 	TriggerManual   Trigger = "manual"
 	TriggerSchedule Trigger = "schedule"
 	TriggerAPI      Trigger = "api"
+	TriggerRetry    Trigger = "retry"
+	TriggerCatchUp  Trigger = "catch-up"
 )
 
 // Kind distinguishes backups from restores in the history.
@@ -231,6 +248,13 @@ type Execution struct {
 	Error        string       `json:"error,omitempty"`
 	Destinations []DestResult `json:"destinations"`
 	Lock         bool         `json:"lock,omitempty"`
+	// Queue bookkeeping.
+	Attempt         int        `json:"attempt"`
+	NotBefore       *time.Time `json:"not_before,omitempty"`
+	ScheduledFor    *time.Time `json:"scheduled_for,omitempty"`
+	Node            string     `json:"node,omitempty"`
+	HeartbeatAt     *time.Time `json:"heartbeat_at,omitempty"`
+	CancelRequested bool       `json:"cancel_requested,omitempty"`
 }
 
 // Level is a log entry's severity.

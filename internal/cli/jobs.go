@@ -159,9 +159,12 @@ func jobRun(ctx context.Context, e *env, args []string) error {
 	var lock bool
 	return e.withApp(ctx, "job run", args, 1, func(fs *flag.FlagSet) { fs.BoolVar(&lock, "lock", false, "lock this backup against retention") },
 		func(a *app.App, fs *flag.FlagSet) error {
-			ex, err := a.Runner.Enqueue(ctx, fs.Arg(0), backup.TriggerManual, lock)
+			ex, err := a.EnqueueForeground(ctx, fs.Arg(0), backup.TriggerManual, lock)
 			if err != nil {
 				return err
+			}
+			if ex.Status == backup.StatusSkipped {
+				return exitError{ExitFailed, ex.Error}
 			}
 			return follow(ctx, e.stdout, a, ex.ID, func(ctx context.Context) (*backup.Execution, error) { return a.Runner.Run(ctx, ex.ID) })
 		})

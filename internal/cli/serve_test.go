@@ -47,9 +47,12 @@ func TestServeCreatesDataDirRecoversAndShutsDown(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	stale, _ := a.Runner.Enqueue(context.Background(), "j", backup.TriggerSchedule, false)
+	stale, _ := a.EnqueueForeground(context.Background(), "j", backup.TriggerSchedule, false)
 	a.Store.Transition(context.Background(), stale.ID, backup.StatusQueued, backup.StatusRunning, time.Now(), "")
-	queued, _ := a.Runner.Enqueue(context.Background(), "j", backup.TriggerSchedule, false)
+	// A second job's run waits in the queue (the first job is busy, so a
+	// second trigger of it would be skipped).
+	h.ok("", "job", "create", "-name", "k", "-source", "pg", "-databases", src, "-destination", "disk")
+	queued, _ := a.EnqueueForeground(context.Background(), "k", backup.TriggerSchedule, false)
 	a.Close()
 
 	ctx, cancel := context.WithCancel(context.Background())
@@ -114,7 +117,7 @@ func TestServeCreatesDataDirRecoversAndShutsDown(t *testing.T) {
 		t.Fatal("serve did not stop")
 	}
 	log := stderr.String()
-	for _, want := range []string{"dbackup starting", "data_dir=" + h.dataDir, "server key read from", "resuming queued execution", "marked interrupted execution as failed"} {
+	for _, want := range []string{"dbackup starting", "data_dir=" + h.dataDir, "server key read from", "queued executions will resume", "marked interrupted execution as failed"} {
 		if !strings.Contains(log, want) {
 			t.Errorf("serve log lacks %q", want)
 		}

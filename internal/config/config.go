@@ -14,14 +14,16 @@ import (
 
 // Config is the process configuration.
 type Config struct {
-	DataDir       string // DBACKUP_DATA_DIR, default ./data
-	DatabaseURL   string // DBACKUP_DATABASE_URL: postgres://… or a SQLite path; default <data>/dbackup.db
-	SecretKey     string // DBACKUP_SECRET_KEY: 64 hex digits; default: the key file
-	SecretKeyFile string // DBACKUP_SECRET_KEY_FILE: the key file, created if missing; default <data>/server.key
-	Listen        string // DBACKUP_LISTEN, default 127.0.0.1:8080
-	Timezone      string // DBACKUP_TIMEZONE: IANA name for backup names, default UTC
-	LogLevel      string // DBACKUP_LOG_LEVEL: debug, info, warn, error
-	LogFormat     string // DBACKUP_LOG_FORMAT: text or json
+	DataDir       string        // DBACKUP_DATA_DIR, default ./data
+	DatabaseURL   string        // DBACKUP_DATABASE_URL: postgres://… or a SQLite path; default <data>/dbackup.db
+	SecretKey     string        // DBACKUP_SECRET_KEY: 64 hex digits; default: the key file
+	SecretKeyFile string        // DBACKUP_SECRET_KEY_FILE: the key file, created if missing; default <data>/server.key
+	Listen        string        // DBACKUP_LISTEN, default 127.0.0.1:8080
+	Timezone      string        // DBACKUP_TIMEZONE: IANA name for backup names, default UTC
+	LogLevel      string        // DBACKUP_LOG_LEVEL: debug, info, warn, error
+	LogFormat     string        // DBACKUP_LOG_FORMAT: text or json
+	NodeID        string        // DBACKUP_NODE_ID: this node's name among several; default the host name
+	StaleAfter    time.Duration // DBACKUP_STALE_AFTER: a node silent this long has lost its runs
 }
 
 // Env reads environment variables; tests pass a map.
@@ -64,6 +66,10 @@ func Register(fs *flag.FlagSet, env Env) (*Config, func() error) {
 	str(&c.Timezone, "timezone", "DBACKUP_TIMEZONE", "UTC", "IANA time zone for backup names")
 	str(&c.LogLevel, "log-level", "DBACKUP_LOG_LEVEL", "info", "debug, info, warn or error")
 	str(&c.LogFormat, "log-format", "DBACKUP_LOG_FORMAT", "text", "text or json")
+	host, _ := os.Hostname()
+	str(&c.NodeID, "node-id", "DBACKUP_NODE_ID", host, "this node's name when several share a PostgreSQL store")
+	var stale string
+	str(&stale, "stale-after", "DBACKUP_STALE_AFTER", "30s", "a node that stops heartbeating this long has its runs failed and retried elsewhere")
 	// The key itself is never a flag: a flag would show on the command line.
 	if v, ok := env("DBACKUP_SECRET_KEY"); ok {
 		c.SecretKey = v
@@ -81,6 +87,11 @@ func Register(fs *flag.FlagSet, env Env) (*Config, func() error) {
 		if _, err := time.LoadLocation(c.Timezone); err != nil {
 			return fmt.Errorf("timezone %q: %w", c.Timezone, err)
 		}
+		d, err := time.ParseDuration(stale)
+		if err != nil || d < time.Second {
+			return fmt.Errorf("stale-after %q: want a duration of at least 1s", stale)
+		}
+		c.StaleAfter = d
 		return nil
 	}
 }

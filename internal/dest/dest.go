@@ -103,3 +103,11 @@ func (c ctxWriter) Write(p []byte) (int, error) {
 	}
 	return c.w.Write(p)
 }
+
+// UploadAborter is implemented by destinations where an interrupted Put can
+// leave a temporary object behind (a local file, a partial upload).
+type UploadAborter interface {
+	// AbortUploads removes what in-flight uploads of key left; it reports
+	// how many objects it removed.
+	AbortUploads(ctx context.Context, key string) (int, error)
+}

@@ -46,6 +46,15 @@ func (r *Runner) Restore(ctx context.Context, id string, req RestoreRequest) (*b
 	if err != nil {
 		return nil, err
 	}
+	started := r.now().UTC()
+	ok, err := r.Store.Transition(ctx, e.ID, backup.StatusQueued, backup.StatusRunning, started, "")
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		return e, fmt.Errorf("execution %s is not queued", e.ID)
+	}
+	e.Status, e.StartedAt = backup.StatusRunning, &started
 	return r.execute(ctx, e, func(ctx context.Context, l *execLog) (backup.Status, string) {
 		st, msg := r.restore(ctx, req, l)
 		if st != backup.StatusSuccess && ctx.Err() != nil {

@@ -53,20 +53,6 @@ func (r *Runner) interval() time.Duration {
 	return time.Second
 }
 
-// Enqueue records a queued backup of a job.
-func (r *Runner) Enqueue(ctx context.Context, jobRef string, trigger backup.Trigger, lock bool) (*backup.Execution, error) {
-	job, err := r.Store.GetJob(ctx, jobRef)
-	if err != nil {
-		return nil, err
-	}
-	e := &backup.Execution{JobID: job.ID, JobName: job.Name, Kind: backup.KindBackup, Status: backup.StatusQueued,
-		Trigger: trigger, Stage: backup.StageQueued, CreatedAt: r.now().UTC(), Lock: lock}
-	if err := r.Store.CreateExecution(ctx, e); err != nil {
-		return nil, err
-	}
-	return e, nil
-}
-
 // Run claims a queued backup execution and runs it to a final status. Cancel
 // ctx with cause backup.ErrCancelled to cancel it; any other cancellation
 // fails it as interrupted. The returned execution is the final state.
@@ -75,24 +61,27 @@ func (r *Runner) Run(ctx context.Context, id string) (*backup.Execution, error) 
 	if err != nil {
 		return nil, err
 	}
-	return r.execute(ctx, e, func(ctx context.Context, l *execLog) (backup.Status, string) { return r.backup(ctx, l) })
-}
-
-// execute claims e, runs fn, and writes the final status after the log.
-func (r *Runner) execute(ctx context.Context, e *backup.Execution, fn func(context.Context, *execLog) (backup.Status, string)) (*backup.Execution, error) {
 	started := r.now().UTC()
 	ok, err := r.Store.Transition(ctx, e.ID, backup.StatusQueued, backup.StatusRunning, started, "")
 	if err != nil {
 		return nil, err
 	}
 	if !ok {
-		cur, _ := r.Store.GetExecution(ctx, e.ID)
-		if cur != nil {
-			return cur, fmt.Errorf("execution %s is %s, not queued", e.ID, cur.Status)
-		}
-		return nil, fmt.Errorf("execution %s is not queued", e.ID)
+		return e, fmt.Errorf("execution %s is %s, not queued", e.ID, e.Status)
 	}
 	e.Status, e.StartedAt = backup.StatusRunning, &started
+	return r.RunClaimed(ctx, e)
+}
+
+// RunClaimed runs a backup execution that is already marked running (by
+// the queue's claim).
+func (r *Runner) RunClaimed(ctx context.Context, e *backup.Execution) (*backup.Execution, error) {
+	return r.execute(ctx, e, func(ctx context.Context, l *execLog) (backup.Status, string) { return r.backup(ctx, l) })
+}
+
+// execute runs fn for a running execution and writes the final status
+// after the log.
+func (r *Runner) execute(ctx context.Context, e *backup.Execution, fn func(context.Context, *execLog) (backup.Status, string)) (*backup.Execution, error) {
 	log := r.Log.With("execution", e.ID, "job", e.JobName, "kind", e.Kind)
 	log.Info("execution started")
 	if r.OnStart != nil {
@@ -129,11 +118,14 @@ func (r *Runner) execute(ctx context.Context, e *backup.Execution, fn func(conte
 
 // interrupted returns the final status for a context that ended the run.
 func interrupted(ctx context.Context, err error) (backup.Status, string) {
-	if errors.Is(context.Cause(ctx), backup.ErrCancelled) {
+	cause := context.Cause(ctx)
+	switch {
+	case errors.Is(cause, backup.ErrCancelled):
 		return backup.StatusCancelled, "cancelled by user"
-	}
-	if ctx.Err() != nil {
-		return backup.StatusFailed, fmt.Sprintf("interrupted: %v", context.Cause(ctx))
+	case errors.Is(cause, backup.ErrStalled), errors.Is(cause, backup.ErrTooLong):
+		return backup.StatusFailed, cause.Error()
+	case ctx.Err() != nil:
+		return backup.StatusFailed, fmt.Sprintf("interrupted: %v", cause)
 	}
 	return backup.StatusFailed, err.Error()
 }
@@ -145,13 +137,21 @@ type target struct {
 	result *backup.DestResult
 }
 
-func (r *Runner) backup(ctx context.Context, l *execLog) (backup.Status, string) {
+func (r *Runner) backup(parent context.Context, l *execLog) (backup.Status, string) {
 	e := l.snapshot()
 	l.stage(backup.StageInitialize)
-	job, err := r.Store.GetJob(ctx, e.JobID)
+	job, err := r.Store.GetJob(parent, e.JobID)
 	if err != nil {
 		return backup.StatusFailed, fmt.Sprintf("load job: %v", err)
 	}
+	ctx, stop := context.WithCancelCause(parent)
+	defer stop(nil)
+	if d := time.Duration(job.MaxDuration); d > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeoutCause(ctx, d, fmt.Errorf("%w (%s)", backup.ErrTooLong, d))
+		defer cancel()
+	}
+	stall := r.stallTimeout(ctx, job)
 	srcEp, err := r.Store.Sources().Get(ctx, job.SourceID)
 	if err != nil {
 		return backup.StatusFailed, fmt.Sprintf("load source: %v", err)
@@ -228,7 +228,7 @@ func (r *Runner) backup(ctx context.Context, l *execLog) (backup.Status, string)
 	// Dump: one streaming pass to every destination at once.
 	l.stage(backup.StageDump)
 	var prog pipeline.Progress
-	stopProgress := r.reportProgress(l, &prog)
+	stopProgress := r.reportProgress(l, &prog, stall, stop)
 	consumers := make([]pipeline.Consumer, len(usable))
 	for i, t := range usable {
 		consumers[i] = func(rd io.Reader) error {
@@ -430,22 +430,43 @@ func uniqueKey(ctx context.Context, folder, base, ext string, ts []*target, l *e
 	return "", nil, fmt.Errorf("no free backup name for %s", base)
 }
 
+// SettingStallMinutes is the default stall timeout of runs, in minutes.
+const SettingStallMinutes = "stall_timeout_minutes"
+
+func (r *Runner) stallTimeout(ctx context.Context, job *backup.Job) time.Duration {
+	if d := time.Duration(job.StallTimeout); d > 0 {
+		return d
+	}
+	minutes := 60
+	if v, ok, err := r.Store.GetSetting(ctx, SettingStallMinutes); err == nil && ok {
+		fmt.Sscan(v, &minutes)
+	}
+	return time.Duration(minutes) * time.Minute
+}
+
 // reportProgress updates byte counts every flush interval and logs a line
-// every ten seconds. The returned function stops it.
-func (r *Runner) reportProgress(l *execLog, prog *pipeline.Progress) func() {
-	stop := make(chan struct{})
+// every ten seconds. A dump that moves no byte for stall ends the run
+// through stop. The returned function stops the reporter.
+func (r *Runner) reportProgress(l *execLog, prog *pipeline.Progress, stall time.Duration, stop context.CancelCauseFunc) func() {
 	done := make(chan struct{})
+	finished := make(chan struct{})
 	go func() {
-		defer close(done)
+		defer close(finished)
 		t := time.NewTicker(r.interval())
 		defer t.Stop()
 		start, lastLog := r.now(), r.now()
+		lastBytes, lastMove := int64(-1), time.Now()
 		for {
 			select {
-			case <-stop:
+			case <-done:
 				return
 			case <-t.C:
 				d, s := prog.Dumped.N(), prog.Stored.N()
+				if d != lastBytes {
+					lastBytes, lastMove = d, time.Now()
+				} else if stall > 0 && time.Since(lastMove) >= stall {
+					stop(fmt.Errorf("%w: no data moved for %s", backup.ErrStalled, stall.Round(time.Second)))
+				}
 				l.update(func(e *backup.Execution) { e.BytesDumped, e.BytesStored = d, s })
 				if now := r.now(); now.Sub(lastLog) >= 10*time.Second {
 					lastLog = now
@@ -454,7 +475,7 @@ func (r *Runner) reportProgress(l *execLog, prog *pipeline.Progress) func() {
 			}
 		}
 	}()
-	return func() { close(stop); <-done }
+	return func() { close(done); <-finished }
 }
 
 func results(ts []*target) []backup.DestResult {

@@ -88,6 +88,28 @@ type Store interface {
 	// DefaultPolicy returns the default template, or nil if there is none.
 	DefaultPolicy(ctx context.Context) (*backup.PolicyTemplate, error)
 
+	// Enqueue records e as queued, or as skipped (with the reason) when its
+	// job already has a queued or running execution, atomically.
+	Enqueue(ctx context.Context, e *backup.Execution) error
+	// Claim starts the oldest queued backup that may run now: at most max
+	// running executions in all, never two of one job. nil if none.
+	Claim(ctx context.Context, node string, max int, now time.Time) (*backup.Execution, error)
+	// Heartbeat marks executions of node alive and returns those whose
+	// cancellation was requested.
+	Heartbeat(ctx context.Context, node string, ids []string, now time.Time) ([]string, error)
+	// RequestCancel flags a running execution for its node to cancel.
+	RequestCancel(ctx context.Context, id string) (bool, error)
+	// StaleRunning lists running executions claimed by a node that has not
+	// sent a heartbeat since before.
+	StaleRunning(ctx context.Context, before time.Time) ([]*backup.Execution, error)
+	// AcquireLease takes or renews a named lease for ttl; false if another
+	// holder has it.
+	AcquireLease(ctx context.Context, name, holder string, ttl time.Duration, now time.Time) (bool, error)
+	ReleaseLease(ctx context.Context, name, holder string) error
+	// MarkScheduled moves a job's last scheduled time from prev to at;
+	// false if another node moved it first.
+	MarkScheduled(ctx context.Context, jobID string, prev *time.Time, at time.Time) (bool, error)
+
 	GetSetting(ctx context.Context, name string) (string, bool, error)
 	SetSetting(ctx context.Context, name, value string) error
 

@@ -251,3 +251,38 @@ const Type = "local"
 
 // Factory registers the local destination.
 var Factory = plugin.Factory[dest.Destination]{Type: Type, Label: "Local directory", New: FromJSON}
+
+var _ dest.UploadAborter = (*Dir)(nil)
+
+// AbortUploads removes the temporary files of uploads of key that a killed
+// process left behind.
+func (d *Dir) AbortUploads(_ context.Context, key string) (int, error) {
+	root, p, err := d.open(key)
+	if err != nil {
+		return 0, err
+	}
+	defer root.Close()
+	dir := filepath.Dir(p)
+	f, err := root.Open(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	names, err := f.Readdirnames(-1)
+	f.Close()
+	if err != nil {
+		return 0, err
+	}
+	prefix := dest.TempPrefix + filepath.Base(p) + "-"
+	n := 0
+	for _, name := range names {
+		if strings.HasPrefix(name, prefix) {
+			if err := root.Remove(filepath.Join(dir, name)); err == nil {
+				n++
+			}
+		}
+	}
+	return n, nil
+}

@@ -56,3 +56,21 @@ func TestUnwritableDirectoryFailsClearly(t *testing.T) {
 		t.Fatal("put into a read-only directory succeeded")
 	}
 }
+
+func TestAbortUploadsRemovesOnlyThatKeysTempFiles(t *testing.T) {
+	t.Parallel()
+	root := t.TempDir()
+	os.MkdirAll(filepath.Join(root, "job"), 0o750)
+	for _, name := range []string{".dbackup-tmp-a.dump.zst-1f2e", ".dbackup-tmp-a.dump.zst-9a9a", ".dbackup-tmp-b.dump-1111", "a.dump.zst"} {
+		os.WriteFile(filepath.Join(root, "job", name), []byte("x"), 0o600)
+	}
+	d, _ := New(Config{Path: root})
+	n, err := d.AbortUploads(context.Background(), "job/a.dump.zst")
+	if err != nil || n != 2 {
+		t.Fatalf("removed %d, %v", n, err)
+	}
+	left, _ := os.ReadDir(filepath.Join(root, "job"))
+	if len(left) != 2 {
+		t.Fatalf("left %v", left)
+	}
+}

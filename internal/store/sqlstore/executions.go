@@ -23,12 +23,25 @@ func (s *DB) CreateExecution(ctx context.Context, e *backup.Execution) error {
 		e.CreatedAt = time.Now().UTC()
 	}
 	dests, _ := json.Marshal(nonNilDests(e.Destinations))
-	_, err := s.exec(ctx, `INSERT INTO executions (id, job_id, job_name, kind, status, trigger_type, stage, created_at, started_at, ended_at,
-		bytes_dumped, bytes_stored, backup_name, sha256, error, destinations, locked) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		e.ID, nullString(e.JobID), e.JobName, string(e.Kind), string(e.Status), string(e.Trigger), string(e.Stage),
-		micros(e.CreatedAt), nullMicros(e.StartedAt), nullMicros(e.EndedAt), e.BytesDumped, e.BytesStored,
-		e.BackupName, e.SHA256, e.Error, string(dests), boolInt(e.Lock))
+	_, err := s.exec(ctx, insertExecution, executionArgs(e, string(dests))...)
 	return classify(err, "create execution")
+}
+
+const insertExecution = `INSERT INTO executions (id, job_id, job_name, kind, status, trigger_type, stage, created_at, started_at, ended_at,
+	bytes_dumped, bytes_stored, backup_name, sha256, error, destinations, locked, attempt, not_before, scheduled_for)
+	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+
+func executionArgs(e *backup.Execution, dests string) []any {
+	if e.Attempt == 0 {
+		e.Attempt = 1
+	}
+	var notBefore int64
+	if e.NotBefore != nil {
+		notBefore = micros(*e.NotBefore)
+	}
+	return []any{e.ID, nullString(e.JobID), e.JobName, string(e.Kind), string(e.Status), string(e.Trigger), string(e.Stage),
+		micros(e.CreatedAt), nullMicros(e.StartedAt), nullMicros(e.EndedAt), e.BytesDumped, e.BytesStored,
+		e.BackupName, e.SHA256, e.Error, dests, boolInt(e.Lock), e.Attempt, notBefore, nullMicros(e.ScheduledFor)}
 }
 
 func nonNilDests(d []backup.DestResult) []backup.DestResult {
@@ -39,7 +52,7 @@ func nonNilDests(d []backup.DestResult) []backup.DestResult {
 }
 
 const executionColumns = `id, job_id, job_name, kind, status, trigger_type, stage, created_at, started_at, ended_at,
-	bytes_dumped, bytes_stored, backup_name, sha256, error, destinations, locked`
+	bytes_dumped, bytes_stored, backup_name, sha256, error, destinations, locked, attempt, not_before, scheduled_for, node, heartbeat_at, cancel_requested`
 
 func scanExecution(row interface{ Scan(...any) error }) (*backup.Execution, error) {
 	var e backup.Execution
@@ -47,9 +60,12 @@ func scanExecution(row interface{ Scan(...any) error }) (*backup.Execution, erro
 	var created int64
 	var started, ended sql.NullInt64
 	var dests string
-	var locked int
+	var locked, cancel int
+	var notBefore int64
+	var scheduled, heartbeat sql.NullInt64
 	err := row.Scan(&e.ID, &jobID, &e.JobName, &e.Kind, &e.Status, &e.Trigger, &e.Stage, &created, &started, &ended,
-		&e.BytesDumped, &e.BytesStored, &e.BackupName, &e.SHA256, &e.Error, &dests, &locked)
+		&e.BytesDumped, &e.BytesStored, &e.BackupName, &e.SHA256, &e.Error, &dests, &locked,
+		&e.Attempt, &notBefore, &scheduled, &e.Node, &heartbeat, &cancel)
 	if err != nil {
 		return nil, err
 	}
@@ -59,7 +75,12 @@ func scanExecution(row interface{ Scan(...any) error }) (*backup.Execution, erro
 	if err := json.Unmarshal([]byte(dests), &e.Destinations); err != nil {
 		return nil, fmt.Errorf("execution %s destinations: %w", e.ID, err)
 	}
-	e.Lock = locked != 0
+	e.Lock, e.CancelRequested = locked != 0, cancel != 0
+	if notBefore > 0 {
+		nb := fromMicros(notBefore)
+		e.NotBefore = &nb
+	}
+	e.ScheduledFor, e.HeartbeatAt = fromNullMicros(scheduled), fromNullMicros(heartbeat)
 	return &e, nil
 }
 

@@ -108,9 +108,11 @@ func (s *DB) CreateJob(ctx context.Context, j *backup.Job) error {
 	dbs, _ := json.Marshal(nonNil(j.Databases))
 	return s.tx(ctx, func(tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx, s.q(`INSERT INTO jobs (id, name, source_id, databases, compression, compression_level, profile_id,
-			naming_template, schedule, enabled, expect_every, remind_every, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+			naming_template, schedule, enabled, expect_every, remind_every, timezone, catch_up, retries, retry_backoff, max_duration, stall_timeout,
+			created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
 			j.ID, j.Name, j.SourceID, string(dbs), string(j.Compression), j.CompressionLevel, nullString(j.ProfileID),
-			j.NamingTemplate, j.Schedule, boolInt(j.Enabled), seconds(j.ExpectEvery), seconds(j.RemindEvery), micros(now), micros(now))
+			j.NamingTemplate, j.Schedule, boolInt(j.Enabled), seconds(j.ExpectEvery), seconds(j.RemindEvery),
+			j.Timezone, boolInt(j.CatchUp), j.Retries, seconds(j.RetryBackoff), seconds(j.MaxDuration), seconds(j.StallTimeout), micros(now), micros(now))
 		if err != nil {
 			return classify(err, fmt.Sprintf("create job %q", j.Name))
 		}
@@ -154,25 +156,31 @@ func nonNil(s []string) []string {
 }
 
 const jobColumns = `id, name, source_id, databases, compression, compression_level, profile_id, naming_template, schedule, enabled,
-	expect_every, remind_every, alarm_at, created_at, updated_at`
+	expect_every, remind_every, alarm_at, timezone, catch_up, retries, retry_backoff, max_duration, stall_timeout, last_scheduled_at,
+	created_at, updated_at`
 
 func scanJob(row interface{ Scan(...any) error }) (*backup.Job, error) {
 	var j backup.Job
 	var dbs string
 	var profile sql.NullString
 	var enabled int
-	var created, updated, expect, remind int64
-	var alarm sql.NullInt64
+	var created, updated, expect, remind, backoff, maxDur, stall int64
+	var alarm, lastSched sql.NullInt64
+	var catchUp int
 	err := row.Scan(&j.ID, &j.Name, &j.SourceID, &dbs, &j.Compression, &j.CompressionLevel, &profile,
-		&j.NamingTemplate, &j.Schedule, &enabled, &expect, &remind, &alarm, &created, &updated)
+		&j.NamingTemplate, &j.Schedule, &enabled, &expect, &remind, &alarm,
+		&j.Timezone, &catchUp, &j.Retries, &backoff, &maxDur, &stall, &lastSched, &created, &updated)
 	if err != nil {
 		return nil, err
 	}
 	json.Unmarshal([]byte(dbs), &j.Databases)
 	j.ProfileID = profile.String
 	j.Enabled = enabled != 0
-	j.ExpectEvery, j.RemindEvery = backup.Duration(time.Duration(expect)*time.Second), backup.Duration(time.Duration(remind)*time.Second)
+	j.ExpectEvery, j.RemindEvery = secs(expect), secs(remind)
 	j.AlarmAt = fromNullMicros(alarm)
+	j.CatchUp = catchUp != 0
+	j.RetryBackoff, j.MaxDuration, j.StallTimeout = secs(backoff), secs(maxDur), secs(stall)
+	j.LastScheduledAt = fromNullMicros(lastSched)
 	j.CreatedAt, j.UpdatedAt = fromMicros(created), fromMicros(updated)
 	return &j, nil
 }
@@ -246,9 +254,11 @@ func (s *DB) UpdateJob(ctx context.Context, j *backup.Job) error {
 	dbs, _ := json.Marshal(nonNil(j.Databases))
 	return s.tx(ctx, func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, s.q(`UPDATE jobs SET name = ?, source_id = ?, databases = ?, compression = ?, compression_level = ?,
-			profile_id = ?, naming_template = ?, schedule = ?, enabled = ?, expect_every = ?, remind_every = ?, updated_at = ? WHERE id = ?`),
+			profile_id = ?, naming_template = ?, schedule = ?, enabled = ?, expect_every = ?, remind_every = ?,
+			timezone = ?, catch_up = ?, retries = ?, retry_backoff = ?, max_duration = ?, stall_timeout = ?, updated_at = ? WHERE id = ?`),
 			j.Name, j.SourceID, string(dbs), string(j.Compression), j.CompressionLevel, nullString(j.ProfileID),
-			j.NamingTemplate, j.Schedule, boolInt(j.Enabled), seconds(j.ExpectEvery), seconds(j.RemindEvery), micros(j.UpdatedAt), j.ID)
+			j.NamingTemplate, j.Schedule, boolInt(j.Enabled), seconds(j.ExpectEvery), seconds(j.RemindEvery),
+			j.Timezone, boolInt(j.CatchUp), j.Retries, seconds(j.RetryBackoff), seconds(j.MaxDuration), seconds(j.StallTimeout), micros(j.UpdatedAt), j.ID)
 		if err != nil {
 			return classify(err, fmt.Sprintf("update job %q", j.Name))
 		}

@@ -136,4 +136,23 @@ var migrations = []string{
 	);
 	CREATE INDEX notification_log_created ON notification_log(created_at);
 	CREATE INDEX notification_log_execution ON notification_log(execution_id);`,
+	`ALTER TABLE executions ADD COLUMN node TEXT NOT NULL DEFAULT '';
+	ALTER TABLE executions ADD COLUMN heartbeat_at {BIGINT};
+	ALTER TABLE executions ADD COLUMN cancel_requested INTEGER NOT NULL DEFAULT 0;
+	ALTER TABLE executions ADD COLUMN not_before {BIGINT} NOT NULL DEFAULT 0;
+	ALTER TABLE executions ADD COLUMN attempt INTEGER NOT NULL DEFAULT 1;
+	ALTER TABLE executions ADD COLUMN scheduled_for {BIGINT};
+	CREATE INDEX executions_queue ON executions(status, not_before, created_at);
+	ALTER TABLE jobs ADD COLUMN timezone TEXT NOT NULL DEFAULT '';
+	ALTER TABLE jobs ADD COLUMN catch_up INTEGER NOT NULL DEFAULT 0;
+	ALTER TABLE jobs ADD COLUMN retries INTEGER NOT NULL DEFAULT 0;
+	ALTER TABLE jobs ADD COLUMN retry_backoff {BIGINT} NOT NULL DEFAULT 0;
+	ALTER TABLE jobs ADD COLUMN max_duration {BIGINT} NOT NULL DEFAULT 0;
+	ALTER TABLE jobs ADD COLUMN stall_timeout {BIGINT} NOT NULL DEFAULT 0;
+	ALTER TABLE jobs ADD COLUMN last_scheduled_at {BIGINT};
+	CREATE TABLE leases (
+		name TEXT PRIMARY KEY,
+		holder TEXT NOT NULL,
+		expires_at {BIGINT} NOT NULL
+	);`,
 }

@@ -14,6 +14,8 @@ import (
 
 func seconds(d backup.Duration) int64 { return int64(time.Duration(d) / time.Second) }
 
+func secs(n int64) backup.Duration { return backup.Duration(time.Duration(n) * time.Second) }
+
 func (s *DB) loadJobChannels(ctx context.Context, j *backup.Job) error {
 	rows, err := s.query(ctx, "SELECT channel_id, outcomes FROM job_channels WHERE job_id = ? ORDER BY channel_id", j.ID)
 	if err != nil {

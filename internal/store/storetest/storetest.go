@@ -245,6 +245,7 @@ func Run(t *testing.T, h Harness) {
 
 	t.Run("RetentionPolicies", func(t *testing.T) { runPolicies(t, h) })
 	t.Run("Notifications", func(t *testing.T) { runNotifications(t, h) })
+	t.Run("Queue", func(t *testing.T) { runQueue(t, h) })
 
 	t.Run("Settings", func(t *testing.T) {
 		s := h.Open(t)
@@ -366,4 +367,123 @@ func runNotifications(t *testing.T, h Harness) {
 	}
 	must(t, s.DeleteJob(ctx, j.ID))
 	must(t, s.Channels().Delete(ctx, ch.ID))
+}
+
+func runQueue(t *testing.T, h Harness) {
+	ctx := context.Background()
+	s := h.Open(t)
+	src := &backup.Endpoint{Name: "s", Type: "postgres"}
+	must(t, s.Sources().Create(ctx, src))
+	var jobs []*backup.Job
+	for i := range 4 {
+		j := &backup.Job{Name: fmt.Sprintf("j%d", i), SourceID: src.ID, Compression: "none"}
+		must(t, s.CreateJob(ctx, j))
+		jobs = append(jobs, j)
+	}
+	now := time.Now().UTC()
+	enqueue := func(j *backup.Job, at time.Time) *backup.Execution {
+		e := &backup.Execution{JobID: j.ID, JobName: j.Name, Kind: backup.KindBackup, Trigger: backup.TriggerSchedule, Stage: backup.StageQueued, CreatedAt: at}
+		must(t, s.Enqueue(ctx, e))
+		return e
+	}
+	a := enqueue(jobs[0], now)
+	if dup := enqueue(jobs[0], now.Add(time.Millisecond)); dup.Status != backup.StatusSkipped || !strings.Contains(dup.Error, "already queued or running") {
+		t.Fatalf("second trigger of a queued job: %s %q", dup.Status, dup.Error)
+	}
+	b := enqueue(jobs[1], now.Add(time.Second))
+	later := now.Add(time.Hour)
+	c := &backup.Execution{JobID: jobs[2].ID, JobName: "j2", Kind: backup.KindBackup, Trigger: backup.TriggerRetry, Stage: backup.StageQueued, CreatedAt: now, NotBefore: &later, Attempt: 2}
+	must(t, s.Enqueue(ctx, c))
+
+	first, err := s.Claim(ctx, "node-1", 1, now)
+	if err != nil || first == nil || first.ID != a.ID || first.Status != backup.StatusRunning || first.Node != "node-1" {
+		t.Fatalf("claim: %+v %v", first, err)
+	}
+	if none, _ := s.Claim(ctx, "node-2", 1, now); none != nil {
+		t.Fatal("claimed beyond max 1")
+	}
+	second, _ := s.Claim(ctx, "node-2", 2, now)
+	if second == nil || second.ID != b.ID {
+		t.Fatalf("claim with max 2: %+v", second)
+	}
+	if none, _ := s.Claim(ctx, "node-2", 5, now); none != nil {
+		t.Fatalf("claimed %s before its not_before", none.ID)
+	}
+	if again, _ := s.Claim(ctx, "node-2", 5, now.Add(2*time.Hour)); again == nil || again.ID != c.ID || again.Attempt != 2 {
+		t.Fatalf("claim after not_before: %+v", again)
+	}
+	// A job with a running execution is not claimed twice.
+	s.Transition(ctx, b.ID, backup.StatusRunning, backup.StatusSuccess, now, "")
+	d := enqueue(jobs[0], now.Add(2*time.Second))
+	if d.Status != backup.StatusSkipped {
+		t.Fatalf("trigger of a running job: %s", d.Status)
+	}
+	ok, _ := s.RequestCancel(ctx, a.ID)
+	if !ok {
+		t.Fatal("cancel request not recorded")
+	}
+	cancels, err := s.Heartbeat(ctx, "node-1", []string{a.ID}, now.Add(time.Minute))
+	if err != nil || len(cancels) != 1 || cancels[0] != a.ID {
+		t.Fatalf("heartbeat: %v %v", cancels, err)
+	}
+	// a beat at +1m, c was claimed (and so beat) at +2h.
+	stale, _ := s.StaleRunning(ctx, now.Add(90*time.Minute))
+	if len(stale) != 1 || stale[0].ID != a.ID {
+		t.Fatalf("stale: %d", len(stale))
+	}
+	// Leases: one holder at a time, taken over after expiry.
+	if ok, _ := s.AcquireLease(ctx, "scheduler", "n1", 10*time.Second, now); !ok {
+		t.Fatal("first lease refused")
+	}
+	if ok, _ := s.AcquireLease(ctx, "scheduler", "n2", 10*time.Second, now.Add(5*time.Second)); ok {
+		t.Fatal("lease taken while held")
+	}
+	if ok, _ := s.AcquireLease(ctx, "scheduler", "n1", 10*time.Second, now.Add(5*time.Second)); !ok {
+		t.Fatal("renewal refused")
+	}
+	if ok, _ := s.AcquireLease(ctx, "scheduler", "n2", 10*time.Second, now.Add(16*time.Second)); !ok {
+		t.Fatal("expired lease not taken over")
+	}
+	must(t, s.ReleaseLease(ctx, "scheduler", "n2"))
+	if ok, _ := s.AcquireLease(ctx, "scheduler", "n3", 10*time.Second, now.Add(17*time.Second)); !ok {
+		t.Fatal("released lease not free")
+	}
+	// Compare-and-set of the schedule mark.
+	if ok, _ := s.MarkScheduled(ctx, jobs[3].ID, nil, now); !ok {
+		t.Fatal("first mark refused")
+	}
+	if ok, _ := s.MarkScheduled(ctx, jobs[3].ID, nil, now); ok {
+		t.Fatal("a stale mark won")
+	}
+	if ok, _ := s.MarkScheduled(ctx, jobs[3].ID, &now, now.Add(time.Minute)); !ok {
+		t.Fatal("mark from the current value refused")
+	}
+	// Many claimers at once never exceed max.
+	var wg sync.WaitGroup
+	for i := range 8 {
+		enqueue(jobs[i%4], now.Add(time.Duration(10+i)*time.Second))
+	}
+	s.Transition(ctx, a.ID, backup.StatusRunning, backup.StatusCancelled, now, "")
+	s.Transition(ctx, c.ID, backup.StatusRunning, backup.StatusFailed, now, "")
+	var mu sync.Mutex
+	claimed := 0
+	for i := range 6 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			e, err := s.Claim(ctx, fmt.Sprintf("n%d", i), 2, now.Add(time.Minute))
+			if err != nil {
+				t.Error(err)
+			}
+			if e != nil {
+				mu.Lock()
+				claimed++
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	if claimed != 2 {
+		t.Fatalf("%d claimed at once with max 2", claimed)
+	}
 }
