@@ -227,14 +227,15 @@ func (a *App) StartJob(ctx context.Context, ref string, trigger backup.Trigger, 
 	return a.Queue.Trigger(ctx, job, trigger, lock, nil)
 }
 
-// EnqueueForeground records a run that this process will run itself (the
-// CLI's job run), or a skipped one if the job is busy.
+// EnqueueForeground records a run that this process starts at once with
+// Runner.RunClaimed (the CLI's job run), or a skipped one if the job is busy.
 func (a *App) EnqueueForeground(ctx context.Context, ref string, trigger backup.Trigger, lock bool) (*backup.Execution, error) {
 	job, err := a.Store.GetJob(ctx, ref)
 	if err != nil {
 		return nil, err
 	}
-	e := &backup.Execution{JobID: job.ID, JobName: job.Name, Kind: backup.KindBackup, Trigger: trigger, Stage: backup.StageQueued, CreatedAt: time.Now().UTC(), Lock: lock}
+	e := &backup.Execution{JobID: job.ID, JobName: job.Name, Kind: backup.KindBackup, Trigger: trigger, Stage: backup.StageQueued,
+		CreatedAt: time.Now().UTC(), Lock: lock, Status: backup.StatusRunning}
 	return e, a.Store.Enqueue(ctx, e)
 }
 
@@ -246,7 +247,7 @@ func (a *App) RunJob(ctx context.Context, ref string, trigger backup.Trigger, lo
 	if err != nil || e.Status == backup.StatusSkipped {
 		return e, err
 	}
-	return a.Runner.Run(ctx, e.ID)
+	return a.Runner.RunClaimed(ctx, e)
 }
 
 // ExecutionWithLogs is an execution and its log.

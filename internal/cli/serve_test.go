@@ -47,12 +47,11 @@ func TestServeCreatesDataDirRecoversAndShutsDown(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	stale, _ := a.EnqueueForeground(context.Background(), "j", backup.TriggerSchedule, false)
-	a.Store.Transition(context.Background(), stale.ID, backup.StatusQueued, backup.StatusRunning, time.Now(), "")
+	stale, _ := a.EnqueueForeground(context.Background(), "j", backup.TriggerSchedule, false) // running, its process "killed"
 	// A second job's run waits in the queue (the first job is busy, so a
 	// second trigger of it would be skipped).
 	h.ok("", "job", "create", "-name", "k", "-source", "pg", "-databases", src, "-destination", "disk")
-	queued, _ := a.EnqueueForeground(context.Background(), "k", backup.TriggerSchedule, false)
+	queued, _ := a.StartJob(context.Background(), "k", backup.TriggerSchedule, false)
 	a.Close()
 
 	ctx, cancel := context.WithCancel(context.Background())

@@ -88,8 +88,9 @@ type Store interface {
 	// DefaultPolicy returns the default template, or nil if there is none.
 	DefaultPolicy(ctx context.Context) (*backup.PolicyTemplate, error)
 
-	// Enqueue records e as queued, or as skipped (with the reason) when its
-	// job already has a queued or running execution, atomically.
+	// Enqueue records e as queued (or as running when e.Status says so: a
+	// foreground run), or as skipped with the reason when its job already has
+	// a queued or running execution, atomically.
 	Enqueue(ctx context.Context, e *backup.Execution) error
 	// Claim starts the oldest queued backup that may run now: at most max
 	// running executions in all, never two of one job. nil if none.

@@ -40,10 +40,14 @@ func (s *DB) Enqueue(ctx context.Context, e *backup.Execution) error {
 		if err := tx.QueryRowContext(ctx, s.q("SELECT count(*) FROM executions WHERE job_id = ? AND status IN ('queued', 'running')"), e.JobID).Scan(&busy); err != nil {
 			return err
 		}
-		if busy > 0 {
+		switch {
+		case busy > 0:
 			e.Status, e.EndedAt = backup.StatusSkipped, &e.CreatedAt
 			e.Error = "skipped: job " + e.JobName + " is already queued or running"
-		} else {
+		case e.Status == backup.StatusRunning:
+			// A foreground run (the CLI's): started at once, never claimed.
+			e.StartedAt = &e.CreatedAt
+		default:
 			e.Status = backup.StatusQueued
 		}
 		dests, _ := json.Marshal(nonNilDests(e.Destinations))
