@@ -306,3 +306,23 @@ func (h *Handler) restoreStart(w http.ResponseWriter, r *http.Request) {
 	}
 	writeJSON(w, http.StatusAccepted, e)
 }
+
+func (h *Handler) jobNext(w http.ResponseWriter, r *http.Request) {
+	n, err := h.app.JobNextRuns(r.Context(), r.PathValue("ref"), 5)
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, n)
+}
+
+func (h *Handler) jobEnable(enabled bool) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		j, err := h.app.SetEnabled(r.Context(), r.PathValue("ref"), enabled)
+		if err != nil {
+			fail(w, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, j)
+	}
+}

@@ -13,6 +13,7 @@ import (
 	"github.com/dbackup/dbackup/internal/notify"
 	"github.com/dbackup/dbackup/internal/pipeline/crypt"
 	"github.com/dbackup/dbackup/internal/retention"
+	"github.com/dbackup/dbackup/internal/schedule"
 	"github.com/dbackup/dbackup/internal/secret"
 	"github.com/dbackup/dbackup/internal/store"
 )
@@ -72,6 +73,13 @@ type JobInput struct {
 	Notifications []JobChannelInput `json:"notifications"`
 	ExpectEvery   backup.Duration   `json:"expect_every"`
 	RemindEvery   backup.Duration   `json:"remind_every"`
+	// Scheduling and limits.
+	Timezone     string          `json:"timezone"`
+	CatchUp      bool            `json:"catch_up"`
+	Retries      int             `json:"retries"`
+	RetryBackoff backup.Duration `json:"retry_backoff"`
+	MaxDuration  backup.Duration `json:"max_duration"`
+	StallTimeout backup.Duration `json:"stall_timeout"`
 }
 
 // JobChannelInput routes outcomes of a job to a channel.
@@ -181,6 +189,24 @@ func (a *App) resolveJob(ctx context.Context, in JobInput, j *backup.Job) error 
 	j.ExpectEvery, j.RemindEvery = in.ExpectEvery, in.RemindEvery
 	j.NamingTemplate = in.NamingTemplate
 	j.Schedule = strings.TrimSpace(in.Schedule)
+	if j.Schedule != "" {
+		if _, err := schedule.Parse(j.Schedule); err != nil {
+			return fmt.Errorf("%w: schedule: %v", backup.ErrInvalid, err)
+		}
+	}
+	if in.Timezone != "" {
+		if _, err := time.LoadLocation(in.Timezone); err != nil {
+			return bad("timezone %q is not an IANA time zone (like Europe/Berlin)", in.Timezone)
+		}
+	}
+	if in.Retries < 0 || in.Retries > 10 {
+		return bad("retries must be from 0 to 10")
+	}
+	if in.RetryBackoff < 0 || in.MaxDuration < 0 || in.StallTimeout < 0 {
+		return bad("durations may not be negative")
+	}
+	j.Timezone, j.CatchUp, j.Retries, j.RetryBackoff = in.Timezone, in.CatchUp, in.Retries, in.RetryBackoff
+	j.MaxDuration, j.StallTimeout = in.MaxDuration, in.StallTimeout
 	if in.Enabled != nil {
 		j.Enabled = *in.Enabled
 	}
@@ -202,10 +228,18 @@ func (a *App) UpdateJob(ctx context.Context, ref string, in JobInput) (*backup.J
 	if err != nil {
 		return nil, err
 	}
+	oldSchedule, oldTZ, mark := j.Schedule, j.Timezone, j.LastScheduledAt
 	if err := a.resolveJob(ctx, in, j); err != nil {
 		return nil, err
 	}
-	return j, a.Store.UpdateJob(ctx, j)
+	if err := a.Store.UpdateJob(ctx, j); err != nil {
+		return nil, err
+	}
+	if j.Schedule != oldSchedule || j.Timezone != oldTZ {
+		// A new schedule counts from now, not from the old one's last run.
+		a.Store.MarkScheduled(ctx, j.ID, mark, time.Now().UTC())
+	}
+	return j, nil
 }
 
 // DeleteJob deletes a job. Its backups and history stay.
@@ -279,4 +313,44 @@ func (a *App) ListExecutions(ctx context.Context, f store.ExecutionFilter) ([]*b
 		f.JobID = j.ID
 	}
 	return a.Store.ListExecutions(ctx, f)
+}
+
+// NextRuns is a job's schedule: the next n runs in its time zone.
+type NextRuns struct {
+	Schedule string      `json:"schedule"`
+	Timezone string      `json:"timezone"`
+	Enabled  bool        `json:"enabled"`
+	Runs     []time.Time `json:"runs"`
+}
+
+// JobNextRuns returns a job's next n scheduled runs.
+func (a *App) JobNextRuns(ctx context.Context, ref string, n int) (NextRuns, error) {
+	job, err := a.Store.GetJob(ctx, ref)
+	if err != nil {
+		return NextRuns{}, err
+	}
+	out := NextRuns{Schedule: job.Schedule, Enabled: job.Enabled, Runs: []time.Time{}}
+	if job.Schedule == "" {
+		return out, nil
+	}
+	runs, loc, err := a.Queue.NextRuns(ctx, job, n)
+	if err != nil {
+		return out, err
+	}
+	out.Timezone = loc.String()
+	for _, r := range runs {
+		out.Runs = append(out.Runs, r.In(loc))
+	}
+	return out, nil
+}
+
+// SetEnabled enables or disables a job's schedule; disabled jobs can still
+// be run by hand.
+func (a *App) SetEnabled(ctx context.Context, ref string, enabled bool) (*backup.Job, error) {
+	j, err := a.Store.GetJob(ctx, ref)
+	if err != nil {
+		return nil, err
+	}
+	j.Enabled = enabled
+	return j, a.Store.UpdateJob(ctx, j)
 }

@@ -21,6 +21,9 @@ func jobCommands() []command {
 		{name: "job show", args: "job", summary: "show a job as JSON", run: jobShow},
 		{name: "job delete", args: "job", summary: "delete a job (its backups and history stay)", run: jobDelete},
 		{name: "job run", args: "[-lock] job", summary: "run a job now and follow its log", run: jobRun},
+		{name: "job next", args: "job", summary: "the next five scheduled runs, in the job's time zone", run: jobNext},
+		{name: "job enable", args: "job", summary: "schedule the job again", run: jobEnable(true)},
+		{name: "job disable", args: "job", summary: "stop scheduling the job (it can still be run by hand)", run: jobEnable(false)},
 	}
 }
 
@@ -38,7 +41,13 @@ func jobFlags(in *app.JobInput, dests, retentions, notifies *stringList, dbs *st
 		fs.IntVar(&in.CompressionLevel, "level", 0, "compression level; 0 = the algorithm's default")
 		fs.StringVar(&in.Profile, "profile", "", "encryption profile name or id; empty = not encrypted")
 		fs.StringVar(&in.NamingTemplate, "naming", "", "file name template, default "+backup.DefaultNamingTemplate)
-		fs.StringVar(&in.Schedule, "schedule", "", "cron schedule (stored; scheduling arrives with the scheduler)")
+		fs.StringVar(&in.Schedule, "schedule", "", `cron schedule, e.g. "0 3 * * *" or @daily; empty = run by hand only`)
+		fs.StringVar(&in.Timezone, "timezone", "", "IANA time zone of the schedule (default: the scheduler's)")
+		fs.BoolVar(&in.CatchUp, "catch-up", false, "run once at start if a scheduled time passed while dbackup was down")
+		fs.IntVar(&in.Retries, "retries", 0, "retries of a failed run (0-10)")
+		fs.Var(durationFlag{&in.RetryBackoff}, "retry-backoff", "wait before the first retry, doubling each time (default 1m)")
+		fs.Var(durationFlag{&in.MaxDuration}, "max-duration", "fail a run that takes longer, e.g. 4h (default: no limit)")
+		fs.Var(durationFlag{&in.StallTimeout}, "stall-timeout", "fail a run that moves no data this long (default: the stall_timeout_minutes setting)")
 		fs.BoolVar(disabled, "disabled", false, "create the job disabled")
 	}
 }
@@ -184,4 +193,39 @@ func (f durationFlag) Set(v string) error {
 	d, err := time.ParseDuration(v)
 	*f.d = backup.Duration(d)
 	return err
+}
+
+func jobNext(ctx context.Context, e *env, args []string) error {
+	return e.withApp(ctx, "job next", args, 1, nil, func(a *app.App, fs *flag.FlagSet) error {
+		n, err := a.JobNextRuns(ctx, fs.Arg(0), 5)
+		if err != nil {
+			return err
+		}
+		if n.Schedule == "" {
+			fmt.Fprintln(e.stdout, "no schedule: the job runs only by hand")
+			return nil
+		}
+		state := ""
+		if !n.Enabled {
+			state = " (disabled: these runs will not happen until it is enabled)"
+		}
+		fmt.Fprintf(e.stdout, "%s in %s%s\n", n.Schedule, n.Timezone, state)
+		for _, r := range n.Runs {
+			fmt.Fprintln(e.stdout, "  "+r.Format("Mon 2006-01-02 15:04 MST"))
+		}
+		return nil
+	})
+}
+
+func jobEnable(enabled bool) func(context.Context, *env, []string) error {
+	return func(ctx context.Context, e *env, args []string) error {
+		return e.withApp(ctx, "job enable", args, 1, nil, func(a *app.App, fs *flag.FlagSet) error {
+			j, err := a.SetEnabled(ctx, fs.Arg(0), enabled)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(e.stdout, "job %s enabled=%v\n", j.Name, j.Enabled)
+			return nil
+		})
+	}
 }

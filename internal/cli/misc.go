@@ -104,6 +104,7 @@ func executionCommands() []command {
 	return []command{
 		{name: "execution list", args: "[-job J] [-status S] [-limit N] [-json]", summary: "list executions, newest first", run: executionList},
 		{name: "execution show", args: "[-json] id", summary: "show an execution with its log", run: executionShow},
+		{name: "execution cancel", args: "id", summary: "cancel a queued or running execution (on any node)", run: executionCancel},
 	}
 }
 
@@ -271,4 +272,19 @@ func readKeyFile(path string) ([]byte, error) {
 		return nil, fmt.Errorf("key file %s: %w", path, err)
 	}
 	return k, nil
+}
+
+func executionCancel(ctx context.Context, e *env, args []string) error {
+	return e.withApp(ctx, "execution cancel", args, 1, nil, func(a *app.App, fs *flag.FlagSet) error {
+		x, err := a.Cancel(ctx, fs.Arg(0))
+		if err != nil {
+			return err
+		}
+		if x.Status == backup.StatusCancelled {
+			fmt.Fprintf(e.stdout, "execution %s cancelled\n", x.ID)
+		} else {
+			fmt.Fprintf(e.stdout, "cancellation of execution %s requested; the node running it stops it within seconds\n", x.ID)
+		}
+		return nil
+	})
 }

@@ -81,9 +81,6 @@ func (q *Queue) Start(ctx context.Context) {
 	def(&q.StaleAfter, 30*time.Second)
 	def(&q.LeaseTTL, 10*time.Second)
 	def(&q.MissedAfter, 2*time.Minute)
-	if q.Location == nil {
-		q.Location = time.UTC
-	}
 	q.running = map[string]context.CancelCauseFunc{}
 	q.wake = make(chan struct{}, 1)
 	var loopCtx context.Context
@@ -351,6 +348,9 @@ func (q *Queue) location(ctx context.Context, job *backup.Job) *time.Location {
 		if loc, err := time.LoadLocation(name); err == nil {
 			return loc
 		}
+	}
+	if q.Location == nil {
+		return time.UTC
 	}
 	return q.Location
 }
