@@ -42,7 +42,7 @@ func jobFlags(in *app.JobInput, dests, retentions, notifies *stringList, dbs *st
 		fs.StringVar(&in.Profile, "profile", "", "encryption profile name or id; empty = not encrypted")
 		fs.StringVar(&in.NamingTemplate, "naming", "", "file name template, default "+backup.DefaultNamingTemplate)
 		fs.StringVar(&in.Schedule, "schedule", "", `cron schedule, e.g. "0 3 * * *" or @daily; empty = run by hand only`)
-		fs.StringVar(&in.Timezone, "timezone", "", "IANA time zone of the schedule (default: the scheduler's)")
+		fs.StringVar(&in.Timezone, "schedule-timezone", "", "IANA time zone of the schedule (default: the scheduler's)")
 		fs.BoolVar(&in.CatchUp, "catch-up", false, "run once at start if a scheduled time passed while dbackup was down")
 		fs.IntVar(&in.Retries, "retries", 0, "retries of a failed run (0-10)")
 		fs.Var(durationFlag{&in.RetryBackoff}, "retry-backoff", "wait before the first retry, doubling each time (default 1m)")

@@ -1,0 +1,150 @@
+// Package e2e runs the dbackup binary as separate processes: killed with
+// SIGKILL mid-backup, restarted, and several nodes sharing PostgreSQL.
+package e2e
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+var binary string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "dbackup-e2e-bin")
+	if err != nil {
+		panic(err)
+	}
+	binary = filepath.Join(dir, "dbackup")
+	build := exec.Command("go", "build", "-o", binary, "../../cmd/dbackup")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "build dbackup: %v\n%s", err, out)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// env is the environment of every dbackup process of one test.
+type env []string
+
+// run runs a dbackup command and fails the test on a non-zero exit.
+func (e env) run(t *testing.T, stdin string, args ...string) string {
+	t.Helper()
+	cmd := exec.Command(binary, args...)
+	cmd.Env = append(os.Environ(), e...)
+	cmd.Stdin = strings.NewReader(stdin)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("dbackup %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return string(out)
+}
+
+type syncBuf struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuf) Write(p []byte) (int, error) { s.mu.Lock(); defer s.mu.Unlock(); return s.b.Write(p) }
+func (s *syncBuf) String() string              { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
+
+// node is one running `dbackup serve`.
+type node struct {
+	cmd *exec.Cmd
+	url string
+	log *syncBuf
+	id  string
+}
+
+func (e env) serve(t *testing.T, id string, extra ...string) *node {
+	t.Helper()
+	n := &node{log: &syncBuf{}, id: id}
+	args := append([]string{"serve", "-listen", "127.0.0.1:0", "-node-id", id}, extra...)
+	n.cmd = exec.Command(binary, args...)
+	n.cmd.Env = append(os.Environ(), e...)
+	n.cmd.Stderr, n.cmd.Stdout = n.log, n.log
+	if err := n.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { n.kill() })
+	re := regexp.MustCompile(`url=(http://[0-9.:]+)`)
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if m := re.FindStringSubmatch(n.log.String()); m != nil {
+			n.url = m[1]
+			return n
+		}
+	}
+	t.Fatalf("node %s did not start:\n%s", id, n.log.String())
+	return nil
+}
+
+// kill sends SIGKILL, as a crash or an OOM killer would.
+func (n *node) kill() {
+	if n.cmd.Process != nil && n.cmd.ProcessState == nil {
+		n.cmd.Process.Signal(syscall.SIGKILL)
+		n.cmd.Wait()
+	}
+}
+
+func (n *node) api(t *testing.T, method, path string, body any) map[string]any {
+	t.Helper()
+	var rd io.Reader
+	if body != nil {
+		b, _ := json.Marshal(body)
+		rd = bytes.NewReader(b)
+	}
+	req, _ := http.NewRequest(method, n.url+path, rd)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode >= 300 {
+		t.Fatalf("%s %s: %d %s", method, path, resp.StatusCode, raw)
+	}
+	var out map[string]any
+	json.Unmarshal(raw, &out)
+	return out
+}
+
+func waitUntil(t *testing.T, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// slowPgDump writes a pg_dump that streams part of a real dump and then
+// hangs, so a run is caught mid-upload. With a marker file it hangs only
+// the first time.
+func slowPgDump(t *testing.T, once bool) string {
+	bin := t.TempDir()
+	marker := filepath.Join(bin, "hung-once")
+	script := "#!/bin/sh\n"
+	if once {
+		script += "if [ -e " + marker + " ]; then exec /usr/bin/pg_dump \"$@\"; fi\ntouch " + marker + "\n"
+	}
+	script += "/usr/bin/pg_dump \"$@\" | head -c 200000\nexec sleep 120\n"
+	os.WriteFile(filepath.Join(bin, "pg_dump"), []byte(script), 0o755)
+	t.Cleanup(func() { exec.Command("pkill", "-9", "-f", bin).Run() })
+	return bin
+}
