@@ -135,19 +135,18 @@ func (a *App) Close() error {
 // Version reports the build version.
 func (a *App) Version() string { return version.Version }
 
-// Recover is called once at server start. Runs this node left "running"
-// when it died are failed as interrupted (on SQLite, every running run: it
-// has a single node) and what their uploads left is removed; queued
-// backups stay queued and the queue resumes them. Runs of other nodes are
-// the leader's to judge, by their heartbeats.
+// Recover is called once at server start. Runs this node's queue left
+// "running" when it died are failed as interrupted and what their uploads
+// left is removed; queued backups stay queued and the queue resumes them.
+// Runs of other nodes and of other processes (a CLI job run) are the
+// scheduling node's to judge, by their heartbeats.
 func (a *App) Recover(ctx context.Context) error {
 	running, err := a.Store.ListExecutions(ctx, store.ExecutionFilter{Status: backup.StatusRunning, Limit: 10000})
 	if err != nil {
 		return err
 	}
-	single := !sqlstore.IsPostgres(a.Cfg.DatabaseURL)
 	for _, e := range running {
-		if !single && e.Node != a.Cfg.NodeID && e.Node != "" {
+		if e.Node != a.Cfg.NodeID && e.Node != "" {
 			continue
 		}
 		ok, err := a.Store.Transition(ctx, e.ID, backup.StatusRunning, backup.StatusFailed, time.Now().UTC(),
@@ -159,14 +158,6 @@ func (a *App) Recover(ctx context.Context) error {
 			a.Log.Warn("marked interrupted execution as failed", "execution", e.ID, "job", e.JobName)
 			a.cleanupInterrupted(e)
 		}
-	}
-	queued, err := a.Store.ListExecutions(ctx, store.ExecutionFilter{Status: backup.StatusQueued, Kind: backup.KindRestore, Limit: 10000})
-	if err != nil {
-		return err
-	}
-	for _, e := range queued {
-		// A restore's request lives in memory only; it cannot resume.
-		a.Store.Transition(ctx, e.ID, backup.StatusQueued, backup.StatusFailed, time.Now().UTC(), "interrupted before it started: start the restore again")
 	}
 	if n, _ := a.Store.ListExecutions(ctx, store.ExecutionFilter{Status: backup.StatusQueued, Limit: 10000}); len(n) > 0 {
 		a.Log.Info("queued executions will resume", "count", len(n))

@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"time"
 
 	"github.com/dbackup/dbackup/internal/backup"
 	"github.com/dbackup/dbackup/internal/catalog"
@@ -83,21 +84,45 @@ func (a *App) VerifyBackup(ctx context.Context, destRef, key string) (*backup.Me
 	return m, catalog.Verify(ctx, d, catalog.DataKey(key), m, masterKey)
 }
 
-// StartRestore queues a restore and starts it in the background.
+// newRestore records a restore as running in this process.
+func (a *App) newRestore(ctx context.Context, req runner.RestoreRequest) (*backup.Execution, error) {
+	now := time.Now().UTC()
+	trigger := req.Trigger
+	if trigger == "" {
+		trigger = backup.TriggerManual
+	}
+	e := &backup.Execution{Kind: backup.KindRestore, Status: backup.StatusRunning, Trigger: trigger, Stage: backup.StageInitialize,
+		CreatedAt: now, StartedAt: &now, BackupName: catalog.DataKey(req.Key), Node: a.foregroundNode(), HeartbeatAt: &now}
+	return e, a.Store.CreateExecution(ctx, e)
+}
+
+// StartRestore starts a restore in the background and returns at once.
 func (a *App) StartRestore(ctx context.Context, req runner.RestoreRequest) (*backup.Execution, error) {
-	e, err := a.Runner.EnqueueRestore(ctx, req)
+	e, err := a.newRestore(ctx, req)
 	if err != nil {
 		return nil, err
 	}
-	a.dispatch(e.ID, func(ctx context.Context) (*backup.Execution, error) { return a.Runner.Restore(ctx, e.ID, req) })
+	a.dispatch(e.ID, func(ctx context.Context) (*backup.Execution, error) {
+		return a.RunForeground(ctx, e, func(ctx context.Context) (*backup.Execution, error) { return a.Runner.RestoreClaimed(ctx, e, req) })
+	})
 	return e, nil
 }
 
 // Restore runs a restore in the caller's goroutine.
 func (a *App) Restore(ctx context.Context, req runner.RestoreRequest) (*backup.Execution, error) {
-	e, err := a.Runner.EnqueueRestore(ctx, req)
+	e, err := a.newRestore(ctx, req)
 	if err != nil {
 		return nil, err
 	}
-	return a.Runner.Restore(ctx, e.ID, req)
+	return a.RunForeground(ctx, e, func(ctx context.Context) (*backup.Execution, error) { return a.Runner.RestoreClaimed(ctx, e, req) })
+}
+
+// NewRestore records a restore that the caller then runs with RunRestore.
+func (a *App) NewRestore(ctx context.Context, req runner.RestoreRequest) (*backup.Execution, error) {
+	return a.newRestore(ctx, req)
+}
+
+// RunRestore runs a restore recorded by NewRestore.
+func (a *App) RunRestore(ctx context.Context, e *backup.Execution, req runner.RestoreRequest) (*backup.Execution, error) {
+	return a.RunForeground(ctx, e, func(ctx context.Context) (*backup.Execution, error) { return a.Runner.RestoreClaimed(ctx, e, req) })
 }

@@ -14,8 +14,12 @@ import (
 	"github.com/dbackup/dbackup/internal/runner"
 )
 
-// setup returns an App on a fresh SQLite store in a temporary data directory.
-func setup(t *testing.T) *App {
+// setup returns a serving App on a fresh SQLite store in a temporary data directory.
+func setup(t *testing.T) *App { return setupWith(t, nil) }
+
+// setupWith lets configure change the App (clocks, time zones) before its
+// queue starts.
+func setupWith(t *testing.T, configure func(a *App)) *App {
 	t.Helper()
 	dir := t.TempDir()
 	cfg := config.Config{DataDir: dir, DatabaseURL: filepath.Join(dir, "dbackup.db"), SecretKeyFile: filepath.Join(dir, "server.key"), Timezone: "Europe/Berlin"}
@@ -24,6 +28,9 @@ func setup(t *testing.T) *App {
 		t.Fatal(err)
 	}
 	a.Queue.Poll = 50 * time.Millisecond
+	if configure != nil {
+		configure(a)
+	}
 	a.Serve(context.Background())
 	t.Cleanup(func() { a.Close() })
 	return a

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"fmt"
+	"os"
 	"slices"
 	"strings"
 	"time"
@@ -268,9 +269,26 @@ func (a *App) EnqueueForeground(ctx context.Context, ref string, trigger backup.
 	if err != nil {
 		return nil, err
 	}
+	now := time.Now().UTC()
 	e := &backup.Execution{JobID: job.ID, JobName: job.Name, Kind: backup.KindBackup, Trigger: trigger, Stage: backup.StageQueued,
-		CreatedAt: time.Now().UTC(), Lock: lock, Status: backup.StatusRunning}
+		CreatedAt: now, Lock: lock, Status: backup.StatusRunning, Node: a.foregroundNode(), HeartbeatAt: &now}
 	return e, a.Store.Enqueue(ctx, e)
+}
+
+// foregroundNode names this process for the runs it starts itself.
+func (a *App) foregroundNode() string {
+	return fmt.Sprintf("%s/pid-%d", a.Cfg.NodeID, os.Getpid())
+}
+
+// RunForeground runs a running execution in this process with heartbeats,
+// so that a cancel request from anywhere reaches it and, should this process
+// die, the scheduling node fails it and queues a retry.
+func (a *App) RunForeground(ctx context.Context, e *backup.Execution, run func(context.Context) (*backup.Execution, error)) (*backup.Execution, error) {
+	rctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	stop := a.Queue.Foreground(e.Node, e.ID, cancel)
+	defer stop()
+	return run(rctx)
 }
 
 // RunJob runs a job now in the caller's goroutine and returns the final
@@ -281,7 +299,7 @@ func (a *App) RunJob(ctx context.Context, ref string, trigger backup.Trigger, lo
 	if err != nil || e.Status == backup.StatusSkipped {
 		return e, err
 	}
-	return a.Runner.RunClaimed(ctx, e)
+	return a.RunForeground(ctx, e, func(ctx context.Context) (*backup.Execution, error) { return a.Runner.RunClaimed(ctx, e) })
 }
 
 // ExecutionWithLogs is an execution and its log.

@@ -55,10 +55,12 @@ func channel(t *testing.T, a *App, name, typ string, config any, secrets map[str
 	}
 }
 
-func notifyJob(t *testing.T) (*App, string) {
+func notifyJob(t *testing.T) (*App, string) { return notifyJobWith(t, nil) }
+
+func notifyJobWith(t *testing.T, configure func(a *App)) (*App, string) {
 	src, _ := pgtest.NewDatabase(t, "dbackup_notify")
 	pgtest.Connect(t, src).Exec(context.Background(), "CREATE TABLE t AS SELECT generate_series(1, 10) AS id")
-	a := setup(t)
+	a := setupWith(t, configure)
 	pgSource(t, a, "pg", "postgres", "")
 	localDest(t, a, "disk", t.TempDir())
 	return a, src
@@ -189,10 +191,10 @@ func TestSystemEventsRestoreAndDestination(t *testing.T) {
 
 func TestMissedBackupAlarm(t *testing.T) {
 	t.Parallel()
-	a, src := notifyJob(t)
-	ctx := context.Background()
+	var mu sync.Mutex
 	clock := time.Now()
-	a.Runner.Now = func() time.Time { return clock }
+	a, src := notifyJobWith(t, func(a *App) { a.Runner.Now = func() time.Time { mu.Lock(); defer mu.Unlock(); return clock } })
+	ctx := context.Background()
 	pager := newHook(t, 200, 0)
 	channel(t, a, "pager", "webhook", map[string]any{}, map[string]string{"url": pager.URL})
 	mustJob(t, a, JobInput{Name: "nightly", Source: "pg", Databases: []string{src}, Destinations: dests("disk"),
@@ -214,7 +216,9 @@ func TestMissedBackupAlarm(t *testing.T) {
 	check(2*time.Hour, 0)             // already told
 	check(7*time.Hour+time.Minute, 1) // reminder after 6h
 	check(8*time.Hour, 0)
+	mu.Lock()
 	clock = t0.Add(9 * time.Hour) // a backup succeeds again
+	mu.Unlock()
 	if e, _ := a.RunJob(ctx, "nightly", backup.TriggerSchedule, false); e.Status != backup.StatusSuccess {
 		t.Fatal(e.Error)
 	}

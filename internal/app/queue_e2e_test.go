@@ -168,14 +168,13 @@ func TestMaxConcurrencyChangesWithoutRestart(t *testing.T) {
 
 func TestSchedulesFireOnceDisabledJobsDoNotAndCatchUp(t *testing.T) {
 	t.Parallel()
-	a := setup(t)
+	var mu sync.Mutex
+	clock := time.Date(2026, 11, 27, 10, 0, 30, 0, time.UTC)
+	a := setupWith(t, func(a *App) { a.Queue.Now = func() time.Time { mu.Lock(); defer mu.Unlock(); return clock } })
 	ctx := context.Background()
 	db := tinyDB(t)
 	pgSource(t, a, "pg", "postgres", "")
 	localDest(t, a, "disk", t.TempDir())
-	var mu sync.Mutex
-	clock := time.Date(2026, 11, 27, 10, 0, 30, 0, time.UTC)
-	a.Queue.Now = func() time.Time { mu.Lock(); defer mu.Unlock(); return clock }
 	advance := func(d time.Duration) { mu.Lock(); clock = clock.Add(d); mu.Unlock() }
 	mustJob(t, a, JobInput{Name: "every-minute", Source: "pg", Databases: []string{db}, Destinations: dests("disk"), Schedule: "* * * * *"})
 	off := false

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -40,11 +41,14 @@ func TestRetentionAcrossSimulatedWeeks(t *testing.T) {
 	t.Parallel()
 	src, _ := pgtest.NewDatabase(t, "dbackup_ret")
 	pgtest.Connect(t, src).Exec(context.Background(), "CREATE TABLE t AS SELECT generate_series(1, 100) AS id")
-	a := setup(t)
-	ctx := context.Background()
+	var mu sync.Mutex
 	clock := time.Date(2026, 11, 2, 2, 0, 0, 0, time.UTC) // Monday of ISO week 45
-	a.Runner.Now = func() time.Time { return clock }
-	a.Runner.Location = time.UTC
+	a := setupWith(t, func(a *App) {
+		a.Runner.Now = func() time.Time { mu.Lock(); defer mu.Unlock(); return clock }
+		a.Runner.Location = time.UTC
+	})
+	setClock := func(t time.Time) { mu.Lock(); clock = t; mu.Unlock() }
+	ctx := context.Background()
 	pgSource(t, a, "pg", "postgres", "")
 	d1, d2 := t.TempDir(), t.TempDir()
 	localDest(t, a, "simple", d1)
@@ -70,7 +74,7 @@ func TestRetentionAcrossSimulatedWeeks(t *testing.T) {
 	os.WriteFile(filepath.Join(d1, "ret_job", "notes.txt"), []byte("a stray file"), 0o600)
 
 	for day := 0; day < 21; day++ { // Nov 2 .. Nov 22
-		clock = time.Date(2026, 11, 2+day, 3, 0, 0, 0, time.UTC)
+		setClock(time.Date(2026, 11, 2+day, 3, 0, 0, 0, time.UTC))
 		if e := run("ret job", day == 1); e.Status != backup.StatusSuccess {
 			t.Fatalf("day %d: %s %s\n%s", day, e.Status, e.Error, logsOf(t, a, e.ID))
 		}
@@ -91,7 +95,7 @@ func TestRetentionAcrossSimulatedWeeks(t *testing.T) {
 	}
 
 	// A failed run deletes nothing.
-	clock = clock.Add(24 * time.Hour)
+	setClock(time.Date(2026, 11, 23, 3, 0, 0, 0, time.UTC))
 	if _, err := a.UpdateJob(ctx, "ret job", JobInput{Name: "ret job", Source: "pg", Databases: []string{"no_such_db"}, Destinations: []JobDestInput{
 		{Destination: "simple", Retention: json.RawMessage(`{"mode":"simple","keep":1}`)}, {Destination: "gfs", Policy: "gfs-3d-2w"}}}); err != nil {
 		t.Fatal(err)
@@ -196,10 +200,10 @@ func TestRetentionDeleteFailureIsLoggedNotFatal(t *testing.T) {
 	t.Parallel()
 	src, _ := pgtest.NewDatabase(t, "dbackup_ret_fail")
 	pgtest.Connect(t, src).Exec(context.Background(), "CREATE TABLE t AS SELECT generate_series(1, 10) AS id")
-	a := setup(t)
-	ctx := context.Background()
+	var mu sync.Mutex
 	clock := time.Date(2026, 11, 2, 3, 0, 0, 0, time.UTC)
-	a.Runner.Now = func() time.Time { return clock }
+	a := setupWith(t, func(a *App) { a.Runner.Now = func() time.Time { mu.Lock(); defer mu.Unlock(); return clock } })
+	ctx := context.Background()
 	pgSource(t, a, "pg", "postgres", "")
 	dir := t.TempDir()
 	localDest(t, a, "disk", dir)
@@ -214,7 +218,9 @@ func TestRetentionDeleteFailureIsLoggedNotFatal(t *testing.T) {
 		t.Fatalf("chattr +i (the tests run as root on ext4): %v %s", err, out)
 	}
 	t.Cleanup(func() { exec.Command("chattr", "-i", sidecar).Run() })
+	mu.Lock()
 	clock = clock.Add(24 * time.Hour)
+	mu.Unlock()
 	e, err := a.RunJob(ctx, "j", backup.TriggerManual, false)
 	if err != nil {
 		t.Fatal(err)

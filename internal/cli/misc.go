@@ -254,11 +254,11 @@ func restoreRun(ctx context.Context, e *env, args []string) error {
 			req.MasterKey = k
 		}
 		req.Trigger = backup.TriggerManual
-		ex, err := a.Runner.EnqueueRestore(ctx, req)
+		ex, err := a.NewRestore(ctx, req)
 		if err != nil {
 			return err
 		}
-		return follow(ctx, e.stdout, a, ex.ID, func(ctx context.Context) (*backup.Execution, error) { return a.Runner.Restore(ctx, ex.ID, req) })
+		return follow(ctx, e.stdout, a, ex.ID, func(ctx context.Context) (*backup.Execution, error) { return a.RunRestore(ctx, ex, req) })
 	})
 }
 

@@ -58,7 +58,7 @@ func TestServeCreatesDataDirRecoversAndShutsDown(t *testing.T) {
 	var stderr syncBuffer
 	done := make(chan int, 1)
 	go func() {
-		done <- Main(ctx, []string{"serve", "-listen", "127.0.0.1:0"}, strings.NewReader(""), io.Discard, &stderr, func(k string) (string, bool) {
+		done <- Main(ctx, []string{"serve", "-listen", "127.0.0.1:0", "-stale-after", "1s"}, strings.NewReader(""), io.Discard, &stderr, func(k string) (string, bool) {
 			v, ok := h.env[k]
 			return v, ok
 		})
@@ -93,8 +93,15 @@ func TestServeCreatesDataDirRecoversAndShutsDown(t *testing.T) {
 		e, _ := a.Store.GetExecution(context.Background(), id)
 		return e
 	}
-	if e := status(stale.ID); e.Status != backup.StatusFailed || !strings.Contains(e.Error, "interrupted") {
-		t.Fatalf("stale running execution is %s %q, want failed (interrupted)", e.Status, e.Error)
+	// The run of the process that died stops beating: failed after -stale-after.
+	var lost *backup.Execution
+	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		if lost = status(stale.ID); lost.Status.Terminal() {
+			break
+		}
+	}
+	if lost.Status != backup.StatusFailed || !strings.Contains(lost.Error, "interrupted") {
+		t.Fatalf("stale running execution is %s %q, want failed (interrupted)", lost.Status, lost.Error)
 	}
 	var resumed *backup.Execution
 	for deadline := time.Now().Add(60 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
@@ -116,7 +123,7 @@ func TestServeCreatesDataDirRecoversAndShutsDown(t *testing.T) {
 		t.Fatal("serve did not stop")
 	}
 	log := stderr.String()
-	for _, want := range []string{"dbackup starting", "data_dir=" + h.dataDir, "server key read from", "queued executions will resume", "marked interrupted execution as failed"} {
+	for _, want := range []string{"dbackup starting", "data_dir=" + h.dataDir, "server key read from", "run of a lost node failed"} {
 		if !strings.Contains(log, want) {
 			t.Errorf("serve log lacks %q", want)
 		}

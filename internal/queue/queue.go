@@ -240,6 +240,35 @@ func (q *Queue) retry(ctx context.Context, job *backup.Job, e *backup.Execution,
 	q.Log.Info("retry queued", "job", job.Name, "attempt", next.Attempt, "at", at)
 }
 
+// Foreground keeps an execution that this process runs outside the queue
+// (the CLI's job run, a restore) alive: it sends heartbeats as node and
+// cancels run when a cancellation is requested. Call the returned stop
+// when the run ends.
+func (q *Queue) Foreground(node, id string, cancel context.CancelCauseFunc) (stop func()) {
+	beat := q.Beat
+	if beat <= 0 {
+		beat = 2 * time.Second
+	}
+	done := make(chan struct{})
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		t := time.NewTicker(beat)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				if ids, err := q.Store.Heartbeat(context.Background(), node, []string{id}, q.now().UTC()); err == nil && len(ids) > 0 {
+					cancel(backup.ErrCancelled)
+				}
+			}
+		}
+	}()
+	return func() { close(done); <-finished }
+}
+
 // Trigger queues a run of a job, or records it as skipped if the job is
 // already queued or running.
 func (q *Queue) Trigger(ctx context.Context, job *backup.Job, trigger backup.Trigger, lock bool, scheduledFor *time.Time) (*backup.Execution, error) {

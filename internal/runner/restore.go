@@ -25,36 +25,11 @@ type RestoreRequest struct {
 	Trigger   backup.Trigger `json:"-"`
 }
 
-// EnqueueRestore records a restore as a queued execution.
-func (r *Runner) EnqueueRestore(ctx context.Context, req RestoreRequest) (*backup.Execution, error) {
-	e := &backup.Execution{Kind: backup.KindRestore, Status: backup.StatusQueued, Trigger: req.Trigger,
-		Stage: backup.StageQueued, CreatedAt: r.now().UTC(), BackupName: catalog.DataKey(req.Key)}
-	if e.Trigger == "" {
-		e.Trigger = backup.TriggerManual
-	}
-	if err := r.Store.CreateExecution(ctx, e); err != nil {
-		return nil, err
-	}
-	return e, nil
-}
-
-// Restore runs a queued restore execution. Nothing touches the target until
-// the sidecar, the size, the SHA-256 and (if encrypted) every chunk's
-// authentication have been checked in a full read of the backup.
-func (r *Runner) Restore(ctx context.Context, id string, req RestoreRequest) (*backup.Execution, error) {
-	e, err := r.Store.GetExecution(ctx, id)
-	if err != nil {
-		return nil, err
-	}
-	started := r.now().UTC()
-	ok, err := r.Store.Transition(ctx, e.ID, backup.StatusQueued, backup.StatusRunning, started, "")
-	if err != nil {
-		return nil, err
-	}
-	if !ok {
-		return e, fmt.Errorf("execution %s is not queued", e.ID)
-	}
-	e.Status, e.StartedAt = backup.StatusRunning, &started
+// RestoreClaimed runs a restore execution that is already marked running.
+// Nothing touches the target until the sidecar, the size, the SHA-256 and
+// (if encrypted) every chunk's authentication have been checked in a full
+// read of the backup.
+func (r *Runner) RestoreClaimed(ctx context.Context, e *backup.Execution, req RestoreRequest) (*backup.Execution, error) {
 	return r.execute(ctx, e, func(ctx context.Context, l *execLog) (backup.Status, string) {
 		st, msg := r.restore(ctx, req, l)
 		if st != backup.StatusSuccess && ctx.Err() != nil {

@@ -28,8 +28,8 @@ func (s *DB) CreateExecution(ctx context.Context, e *backup.Execution) error {
 }
 
 const insertExecution = `INSERT INTO executions (id, job_id, job_name, kind, status, trigger_type, stage, created_at, started_at, ended_at,
-	bytes_dumped, bytes_stored, backup_name, sha256, error, destinations, locked, attempt, not_before, scheduled_for)
-	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	bytes_dumped, bytes_stored, backup_name, sha256, error, destinations, locked, attempt, not_before, scheduled_for, node, heartbeat_at)
+	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 
 func executionArgs(e *backup.Execution, dests string) []any {
 	if e.Attempt == 0 {
@@ -41,7 +41,7 @@ func executionArgs(e *backup.Execution, dests string) []any {
 	}
 	return []any{e.ID, nullString(e.JobID), e.JobName, string(e.Kind), string(e.Status), string(e.Trigger), string(e.Stage),
 		micros(e.CreatedAt), nullMicros(e.StartedAt), nullMicros(e.EndedAt), e.BytesDumped, e.BytesStored,
-		e.BackupName, e.SHA256, e.Error, dests, boolInt(e.Lock), e.Attempt, notBefore, nullMicros(e.ScheduledFor)}
+		e.BackupName, e.SHA256, e.Error, dests, boolInt(e.Lock), e.Attempt, notBefore, nullMicros(e.ScheduledFor), e.Node, nullMicros(e.HeartbeatAt)}
 }
 
 func nonNilDests(d []backup.DestResult) []backup.DestResult {
