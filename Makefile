@@ -27,7 +27,9 @@ services: ## install and start the test services (PostgreSQL on 127.0.0.1)
 
 .PHONY: test
 test: services lint ## run the whole test suite against real services, then a short fuzz run
-	go test $(GO_TEST_FLAGS) ./...
+	go test $(GO_TEST_FLAGS) $$(go list ./... | grep -v /internal/e2e)
+	@echo "process-level tests (kill -9, several nodes), run alone so load cannot starve their timers:"
+	go test -count=1 -timeout 15m ./internal/e2e
 	$(MAKE) --no-print-directory fuzz FUZZTIME=10s
 
 .PHONY: fuzz

@@ -102,10 +102,11 @@ func (a *App) StartRestore(ctx context.Context, req runner.RestoreRequest) (*bac
 	if err != nil {
 		return nil, err
 	}
+	view := *e // the restore goroutine owns e from here on
 	a.dispatch(e.ID, func(ctx context.Context) (*backup.Execution, error) {
 		return a.RunForeground(ctx, e, func(ctx context.Context) (*backup.Execution, error) { return a.Runner.RestoreClaimed(ctx, e, req) })
 	})
-	return e, nil
+	return &view, nil
 }
 
 // Restore runs a restore in the caller's goroutine.

@@ -80,7 +80,12 @@ func (e env) serve(t *testing.T, id string, extra ...string) *node {
 	if err := n.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { n.kill() })
+	t.Cleanup(func() {
+		n.kill()
+		if t.Failed() {
+			t.Logf("log of node %s:\n%s", id, tail(n.log.String(), 40))
+		}
+	})
 	re := regexp.MustCompile(`url=(http://[0-9.:]+)`)
 	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
 		if m := re.FindStringSubmatch(n.log.String()); m != nil {
@@ -147,4 +152,12 @@ func slowPgDump(t *testing.T, once bool) string {
 	os.WriteFile(filepath.Join(bin, "pg_dump"), []byte(script), 0o755)
 	t.Cleanup(func() { exec.Command("pkill", "-9", "-f", bin).Run() })
 	return bin
+}
+
+func tail(s string, lines int) string {
+	parts := strings.Split(s, "\n")
+	if len(parts) > lines {
+		parts = parts[len(parts)-lines:]
+	}
+	return strings.Join(parts, "\n")
 }

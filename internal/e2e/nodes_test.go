@@ -91,7 +91,7 @@ func TestSeveralNodesOnPostgres(t *testing.T) {
 		return worker != ""
 	})
 	nodes[worker].kill()
-	waitUntil(t, 90*time.Second, "the victim's retry to succeed elsewhere", func() bool {
+	waitUntil(t, 150*time.Second, "the victim's retry to succeed elsewhere", func() bool {
 		var n int
 		meta.QueryRow(context.Background(), "SELECT count(*) FROM executions WHERE job_name = 'victim' AND attempt = 2 AND status = 'success' AND node <> $1", worker).Scan(&n)
 		return n == 1
