@@ -206,7 +206,7 @@ func (a *App) backupEvent(ctx context.Context, job *backup.Job, e *backup.Execut
 		{Name: "Source", Value: source, Inline: true},
 		{Name: "Databases", Value: dbs, Inline: true},
 		{Name: "Duration", Value: took.String(), Inline: true},
-		{Name: "Size", Value: fmt.Sprintf("%s dumped, %s stored", humanBytes(e.BytesDumped), humanBytes(e.BytesStored)), Inline: true},
+		{Name: "Size", Value: fmt.Sprintf("%s dumped, %s stored", backup.HumanBytes(e.BytesDumped), backup.HumanBytes(e.BytesStored)), Inline: true},
 		{Name: "Trigger", Value: string(e.Trigger), Inline: true},
 		{Name: "Destinations", Value: strings.Join(dests, "\n")},
 	}
@@ -230,19 +230,6 @@ func restoreEvent(e *backup.Execution) notify.Event {
 		ev.Outcome = notify.OutcomeFailed
 	}
 	return ev
-}
-
-func humanBytes(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }
 
 // TestChannel sends a test message to a channel and waits for the result.

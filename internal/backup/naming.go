@@ -1,6 +1,7 @@
 package backup
 
 import (
+	"fmt"
 	"strings"
 	"time"
 )
@@ -67,4 +68,18 @@ func BackupName(template, jobName string, dbs []string, at time.Time, loc *time.
 		return BackupName(DefaultNamingTemplate, jobName, dbs, at, loc)
 	}
 	return s
+}
+
+// HumanBytes renders a byte count for people: "12.0 MiB".
+func HumanBytes(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }

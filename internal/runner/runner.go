@@ -258,8 +258,8 @@ func (r *Runner) backup(parent context.Context, l *execLog) (backup.Status, stri
 	l.update(func(e *backup.Execution) {
 		e.BytesDumped, e.BytesStored, e.SHA256 = res.DumpBytes, res.StoredBytes, res.SHA256
 	})
-	l.info("dump complete: %s dumped, %s stored (%.1f%%), %s/s, sha256 %s", human(res.DumpBytes), human(res.StoredBytes),
-		100*float64(res.StoredBytes)/float64(max(res.DumpBytes, 1)), human(int64(float64(res.DumpBytes)/max(took.Seconds(), 0.001))), res.SHA256)
+	l.info("dump complete: %s dumped, %s stored (%.1f%%), %s/s, sha256 %s", backup.HumanBytes(res.DumpBytes), backup.HumanBytes(res.StoredBytes),
+		100*float64(res.StoredBytes)/float64(max(res.DumpBytes, 1)), backup.HumanBytes(int64(float64(res.DumpBytes)/max(took.Seconds(), 0.001))), res.SHA256)
 
 	l.stage(backup.StageUpload)
 	for i, t := range usable {
@@ -269,7 +269,7 @@ func (r *Runner) backup(parent context.Context, l *execLog) (backup.Status, stri
 			continue
 		}
 		t.result.Key = objKey
-		l.info("destination %s: %s uploaded", t.ep.Name, human(t.result.Size))
+		l.info("destination %s: %s uploaded", t.ep.Name, backup.HumanBytes(t.result.Size))
 	}
 
 	l.stage(backup.StageVerify)
@@ -470,7 +470,7 @@ func (r *Runner) reportProgress(l *execLog, prog *pipeline.Progress, stall time.
 				l.update(func(e *backup.Execution) { e.BytesDumped, e.BytesStored = d, s })
 				if now := r.now(); now.Sub(lastLog) >= 10*time.Second {
 					lastLog = now
-					l.info("%s dumped, %s stored, %s/s", human(d), human(s), human(int64(float64(d)/now.Sub(start).Seconds())))
+					l.info("%s dumped, %s stored, %s/s", backup.HumanBytes(d), backup.HumanBytes(s), backup.HumanBytes(int64(float64(d)/now.Sub(start).Seconds())))
 				}
 			}
 		}
@@ -501,17 +501,4 @@ func profileName(p *backup.Profile) string {
 		return "none"
 	}
 	return "AES-256-GCM with profile " + p.Name
-}
-
-func human(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }

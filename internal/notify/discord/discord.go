@@ -3,12 +3,10 @@ package discord
 
 import (
 	"context"
-	"encoding/json"
 	"time"
 
 	"github.com/dbackup/dbackup/internal/notify"
 	"github.com/dbackup/dbackup/internal/notify/webhook"
-	"github.com/dbackup/dbackup/internal/plugin"
 )
 
 // Config is a Discord channel; the webhook URL is the secret "webhook_url".
@@ -25,20 +23,12 @@ type Discord struct {
 var _ notify.Notifier = (*Discord)(nil)
 
 // Factory registers Discord.
-var Factory = plugin.Factory[notify.Notifier]{Type: "discord", Label: "Discord", Secrets: []string{"webhook_url"},
-	New: func(raw json.RawMessage, secrets map[string]string) (notify.Notifier, error) {
-		var c Config
-		if err := plugin.DecodeStrict(raw, &c); err != nil {
-			return nil, err
-		}
-		if err := webhook.CheckURL(secrets["webhook_url"]); err != nil {
-			return nil, err
-		}
-		if c.Username == "" {
-			c.Username = "dbackup"
-		}
-		return &Discord{cfg: c, url: secrets["webhook_url"]}, nil
-	}}
+var Factory = webhook.URLChannel("discord", "Discord", func(c Config, url string) notify.Notifier {
+	if c.Username == "" {
+		c.Username = "dbackup"
+	}
+	return &Discord{cfg: c, url: url}
+})
 
 type embedField struct {
 	Name   string `json:"name"`

@@ -3,11 +3,9 @@ package slack
 
 import (
 	"context"
-	"encoding/json"
 
 	"github.com/dbackup/dbackup/internal/notify"
 	"github.com/dbackup/dbackup/internal/notify/webhook"
-	"github.com/dbackup/dbackup/internal/plugin"
 )
 
 // Config is a Slack channel; the webhook URL is the secret "webhook_url".
@@ -19,17 +17,7 @@ type Slack struct{ url string }
 var _ notify.Notifier = (*Slack)(nil)
 
 // Factory registers Slack.
-var Factory = plugin.Factory[notify.Notifier]{Type: "slack", Label: "Slack", Secrets: []string{"webhook_url"},
-	New: func(raw json.RawMessage, secrets map[string]string) (notify.Notifier, error) {
-		var c Config
-		if err := plugin.DecodeStrict(raw, &c); err != nil {
-			return nil, err
-		}
-		if err := webhook.CheckURL(secrets["webhook_url"]); err != nil {
-			return nil, err
-		}
-		return &Slack{url: secrets["webhook_url"]}, nil
-	}}
+var Factory = webhook.URLChannel("slack", "Slack", func(_ Config, url string) notify.Notifier { return &Slack{url: url} })
 
 type text struct {
 	Type string `json:"type"`

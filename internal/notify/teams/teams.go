@@ -4,11 +4,9 @@ package teams
 
 import (
 	"context"
-	"encoding/json"
 
 	"github.com/dbackup/dbackup/internal/notify"
 	"github.com/dbackup/dbackup/internal/notify/webhook"
-	"github.com/dbackup/dbackup/internal/plugin"
 )
 
 // Config is a Teams channel; the webhook URL is the secret "webhook_url".
@@ -20,17 +18,7 @@ type Teams struct{ url string }
 var _ notify.Notifier = (*Teams)(nil)
 
 // Factory registers Microsoft Teams.
-var Factory = plugin.Factory[notify.Notifier]{Type: "teams", Label: "Microsoft Teams", Secrets: []string{"webhook_url"},
-	New: func(raw json.RawMessage, secrets map[string]string) (notify.Notifier, error) {
-		var c Config
-		if err := plugin.DecodeStrict(raw, &c); err != nil {
-			return nil, err
-		}
-		if err := webhook.CheckURL(secrets["webhook_url"]); err != nil {
-			return nil, err
-		}
-		return &Teams{url: secrets["webhook_url"]}, nil
-	}}
+var Factory = webhook.URLChannel("teams", "Microsoft Teams", func(_ Config, url string) notify.Notifier { return &Teams{url: url} })
 
 // Notify sends a message with one Adaptive Card: title, text and a fact set.
 func (t *Teams) Notify(ctx context.Context, e notify.Event) (string, error) {

@@ -113,3 +113,19 @@ func (w *Webhook) Notify(ctx context.Context, e notify.Event) (string, error) {
 	}
 	return strings.TrimSpace(string(body)), notify.Do(ctx, w.cfg.Method, w.url, headers, body)
 }
+
+// URLChannel is the factory of a channel type configured by C whose
+// endpoint is the secret "webhook_url" (Discord, Slack, Teams).
+func URLChannel[C any](typ, label string, build func(c C, url string) notify.Notifier) plugin.Factory[notify.Notifier] {
+	return plugin.Factory[notify.Notifier]{Type: typ, Label: label, Secrets: []string{"webhook_url"},
+		New: func(raw json.RawMessage, secrets map[string]string) (notify.Notifier, error) {
+			var c C
+			if err := plugin.DecodeStrict(raw, &c); err != nil {
+				return nil, err
+			}
+			if err := CheckURL(secrets["webhook_url"]); err != nil {
+				return nil, err
+			}
+			return build(c, secrets["webhook_url"]), nil
+		}}
+}

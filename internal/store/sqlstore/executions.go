@@ -111,7 +111,11 @@ func (s *DB) ListExecutions(ctx context.Context, f store.ExecutionFilter) ([]*ba
 		f.Limit = 100
 	}
 	q += " ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?"
-	args = append(args, f.Limit, f.Offset)
+	return s.queryExecutions(ctx, q, append(args, f.Limit, f.Offset)...)
+}
+
+// queryExecutions runs a query that selects executionColumns.
+func (s *DB) queryExecutions(ctx context.Context, q string, args ...any) ([]*backup.Execution, error) {
 	rows, err := s.query(ctx, q, args...)
 	if err != nil {
 		return nil, err

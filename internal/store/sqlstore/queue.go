@@ -132,20 +132,7 @@ func (s *DB) RequestCancel(ctx context.Context, id string) (bool, error) {
 func (s *DB) StaleRunning(ctx context.Context, before time.Time) ([]*backup.Execution, error) {
 	// Only runs claimed by a node's queue beat; foreground runs (the CLI's,
 	// restores) are recovered by their own process.
-	rows, err := s.query(ctx, "SELECT "+executionColumns+" FROM executions WHERE status = 'running' AND node <> '' AND heartbeat_at < ?", micros(before))
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []*backup.Execution
-	for rows.Next() {
-		e, err := scanExecution(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, e)
-	}
-	return out, rows.Err()
+	return s.queryExecutions(ctx, "SELECT "+executionColumns+" FROM executions WHERE status = 'running' AND node <> '' AND heartbeat_at < ?", micros(before))
 }
 
 // AcquireLease takes a free or expired lease, or renews one's own.
