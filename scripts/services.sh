@@ -18,7 +18,7 @@ apt_install() {
   fi
 }
 
-postgres() {
+start_postgres() {
   apt_install postgresql postgresql-client
   local ver
   ver=$(ls /etc/postgresql | sort -V | tail -n1)
@@ -48,11 +48,28 @@ END $$;
 SQL
 }
 
-tools() {
+start_mariadb() {
+  apt_install mariadb-server mariadb-client
+  if ! mariadb-admin -h 127.0.0.1 -u root ping >/dev/null 2>&1; then
+    need_root
+    start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd -- --bind-address=127.0.0.1 --user=mysql
+  fi
+  for _ in $(seq 1 30); do mariadb-admin -h 127.0.0.1 -u root ping >/dev/null 2>&1 && break; sleep 1; done
+  # A password-checked user for the wrong-password tests, allowed to back up.
+  mariadb -h 127.0.0.1 -u root <<'SQL'
+CREATE USER IF NOT EXISTS 'dbackup_pw'@'%' IDENTIFIED BY 'dbackup-test-pw';
+CREATE USER IF NOT EXISTS 'dbackup_pw'@'localhost' IDENTIFIED BY 'dbackup-test-pw';
+GRANT ALL PRIVILEGES ON *.* TO 'dbackup_pw'@'%';
+GRANT ALL PRIVILEGES ON *.* TO 'dbackup_pw'@'localhost';
+SQL
+}
+
+install_tools() {
   # /usr/bin/python3 with cryptography runs the independent decryptor.
   apt_install python3 python3-cryptography
 }
 
-postgres
-tools
-echo "services ready: postgresql on 127.0.0.1:5432"
+start_postgres
+start_mariadb
+install_tools
+echo "services ready: postgresql on 127.0.0.1:5432, mariadb on 127.0.0.1:3306"

@@ -4,10 +4,11 @@ package all
 import (
 	"github.com/dbackup/dbackup/internal/plugin"
 	"github.com/dbackup/dbackup/internal/source"
+	"github.com/dbackup/dbackup/internal/source/mysql"
 	"github.com/dbackup/dbackup/internal/source/postgres"
 )
 
 // Registry returns every source type dbackup knows.
 func Registry() *plugin.Registry[source.Source] {
-	return plugin.NewRegistry("source", postgres.Factory)
+	return plugin.NewRegistry("source", postgres.Factory, mysql.Factory)
 }

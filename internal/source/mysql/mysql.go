@@ -1,0 +1,404 @@
+// Package mysql backs up and restores MariaDB and MySQL with their dump and
+// client tools, and talks to the server with go-sql-driver for the rest.
+package mysql
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/exec"
+	"strings"
+	"time"
+
+	driver "github.com/go-sql-driver/mysql"
+
+	"github.com/dbackup/dbackup/internal/backup"
+	"github.com/dbackup/dbackup/internal/plugin"
+	"github.com/dbackup/dbackup/internal/source"
+	"github.com/dbackup/dbackup/internal/source/dbtar"
+	"github.com/dbackup/dbackup/internal/source/proc"
+)
+
+// Type is the source type name (MariaDB and MySQL alike).
+const Type = "mysql"
+
+// Config is a MariaDB or MySQL server. The password is a secret.
+type Config struct {
+	Host    string `json:"host"`
+	Port    int    `json:"port"`
+	User    string `json:"user"`
+	SSLMode string `json:"sslmode"` // "preferred" (default), "require" or "disable"
+	// DumpFlags replace DefaultDumpFlags when set.
+	DumpFlags []string `json:"dump_flags,omitempty"`
+	BinDir    string   `json:"bin_dir,omitempty"`
+}
+
+// systemDatabases are never part of "all databases".
+var systemDatabases = map[string]bool{"information_schema": true, "mysql": true, "performance_schema": true, "sys": true}
+
+// Validate fills defaults and checks the configuration.
+func (c *Config) Validate() error {
+	if c.Host == "" {
+		return fmt.Errorf("%w: host is required", backup.ErrInvalid)
+	}
+	if c.Port == 0 {
+		c.Port = 3306
+	}
+	if c.User == "" {
+		c.User = "root"
+	}
+	switch c.SSLMode {
+	case "":
+		c.SSLMode = "preferred"
+	case "preferred", "require", "disable":
+	default:
+		return fmt.Errorf("%w: sslmode %q (want preferred, require or disable)", backup.ErrInvalid, c.SSLMode)
+	}
+	for _, f := range c.DumpFlags {
+		if !strings.HasPrefix(f, "--") || strings.HasPrefix(f, "--defaults") || strings.Contains(f, "password") {
+			return fmt.Errorf("%w: dump flag %q is not allowed", backup.ErrInvalid, f)
+		}
+	}
+	return nil
+}
+
+// Source is one server.
+type Source struct {
+	cfg      Config
+	password string
+}
+
+var _ source.Source = (*Source)(nil)
+
+// Factory registers the MySQL/MariaDB source.
+var Factory = plugin.Factory[source.Source]{Type: Type, Label: "MySQL / MariaDB", Secrets: []string{"password"},
+	New: func(raw json.RawMessage, secrets map[string]string) (source.Source, error) {
+		var c Config
+		if err := plugin.DecodeStrict(raw, &c); err != nil {
+			return nil, err
+		}
+		return New(c, secrets["password"])
+	}}
+
+// New validates c and returns the source.
+func New(c Config, password string) (*Source, error) {
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	return &Source{cfg: c, password: password}, nil
+}
+
+func (s *Source) db(ctx context.Context, name string) (*sql.DB, error) {
+	dc := driver.NewConfig()
+	dc.User, dc.Passwd, dc.Net, dc.Addr, dc.DBName = s.cfg.User, s.password, "tcp", net.JoinHostPort(s.cfg.Host, fmt.Sprint(s.cfg.Port)), name
+	dc.Timeout = 15 * time.Second
+	switch s.cfg.SSLMode {
+	case "require":
+		dc.TLSConfig = "skip-verify"
+	case "preferred":
+		dc.TLSConfig = "preferred"
+	}
+	conn, err := driver.NewConnector(dc)
+	if err != nil {
+		return nil, err
+	}
+	db := sql.OpenDB(conn)
+	if err := db.PingContext(ctx); err != nil {
+		db.Close()
+		return nil, s.explain(err, name)
+	}
+	return db, nil
+}
+
+func (s *Source) explain(err error, db string) error {
+	var me *driver.MySQLError
+	var ne net.Error
+	switch {
+	case errors.As(err, &me) && me.Number == 1045:
+		return fmt.Errorf("authentication failed for user %q at %s:%d: wrong password", s.cfg.User, s.cfg.Host, s.cfg.Port)
+	case errors.As(err, &me) && me.Number == 1049:
+		return fmt.Errorf("database %q does not exist on %s:%d", db, s.cfg.Host, s.cfg.Port)
+	case errors.As(err, &me):
+		return fmt.Errorf("mysql %s:%d: %s (error %d)", s.cfg.Host, s.cfg.Port, me.Message, me.Number)
+	case errors.As(err, &ne), strings.Contains(err.Error(), "connect"):
+		return fmt.Errorf("cannot reach mysql at %s:%d: %w", s.cfg.Host, s.cfg.Port, err)
+	}
+	return fmt.Errorf("mysql %s:%d: %w", s.cfg.Host, s.cfg.Port, err)
+}
+
+// Check connects and authenticates.
+func (s *Source) Check(ctx context.Context) error {
+	db, err := s.db(ctx, "")
+	if err != nil {
+		return err
+	}
+	return db.Close()
+}
+
+// Version returns the server version, e.g. "10.11.19-MariaDB".
+func (s *Source) Version(ctx context.Context) (string, error) {
+	db, err := s.db(ctx, "")
+	if err != nil {
+		return "", err
+	}
+	defer db.Close()
+	var v string
+	if err := db.QueryRowContext(ctx, "SELECT VERSION()").Scan(&v); err != nil {
+		return "", err
+	}
+	return normalizeVersion(v), nil
+}
+
+// normalizeVersion keeps the number and the MariaDB mark: "10.11.19-MariaDB".
+func normalizeVersion(v string) string {
+	num, rest, _ := strings.Cut(v, "-")
+	if strings.Contains(strings.ToLower(rest), "mariadb") {
+		return num + "-MariaDB"
+	}
+	return num
+}
+
+// ListDatabases lists user databases (system schemas excluded).
+func (s *Source) ListDatabases(ctx context.Context) ([]string, error) {
+	db, err := s.db(ctx, "")
+	if err != nil {
+		return nil, err
+	}
+	defer db.Close()
+	rows, err := db.QueryContext(ctx, "SHOW DATABASES")
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var n string
+		if err := rows.Scan(&n); err != nil {
+			return nil, err
+		}
+		if !systemDatabases[n] {
+			out = append(out, n)
+		}
+	}
+	return out, rows.Err()
+}
+
+// Plan resolves the databases; one is a plain SQL dump, several a tar.
+func (s *Source) Plan(ctx context.Context, dbs []string) (source.Plan, error) {
+	all, err := s.ListDatabases(ctx)
+	if err != nil {
+		return source.Plan{}, err
+	}
+	if len(dbs) == 0 {
+		dbs = all
+	}
+	for _, db := range dbs {
+		if !contains(all, db) {
+			return source.Plan{}, fmt.Errorf("database %q does not exist on %s:%d", db, s.cfg.Host, s.cfg.Port)
+		}
+	}
+	if len(dbs) == 0 {
+		return source.Plan{}, fmt.Errorf("no database to back up on %s:%d", s.cfg.Host, s.cfg.Port)
+	}
+	v, err := s.Version(ctx)
+	if err != nil {
+		return source.Plan{}, err
+	}
+	p := source.Plan{Databases: dbs, Format: "sql", Ext: "sql", EngineVersion: v}
+	if len(dbs) > 1 {
+		p.Format, p.Ext = "tar", "tar"
+	}
+	return p, nil
+}
+
+// tool picks the MariaDB name of a client when it exists, else the MySQL one.
+func (s *Source) tool(mariadb, mysql string) string {
+	if _, err := exec.LookPath(s.cfg.binary(mariadb)); err == nil {
+		return mariadb
+	}
+	return mysql
+}
+
+// withDefaultsFile writes the password to a 0600 option file for one
+// command and removes it afterwards.
+func (s *Source) withDefaultsFile(fn func(path string) error) error {
+	f, err := os.CreateTemp("", "dbackup-my-*.cnf")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(f.Name())
+	if err := f.Chmod(0o600); err != nil {
+		f.Close()
+		return err
+	}
+	if _, err := f.WriteString(DefaultsFile(s.password)); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	return fn(f.Name())
+}
+
+// Dump runs the dump tool for each planned database.
+func (s *Source) Dump(ctx context.Context, p source.Plan, w io.Writer, log *slog.Logger) error {
+	if p.Format == "sql" {
+		return s.dumpOne(ctx, p.Databases[0], w, log)
+	}
+	m := dbtar.Manifest{SourceType: Type, EngineVersion: p.EngineVersion, CreatedAt: time.Now().UTC()}
+	for i, db := range p.Databases {
+		m.Databases = append(m.Databases, dbtar.Database{Name: db, File: fmt.Sprintf("%03d-%s.sql", i+1, backup.SafeName(db)), Format: "sql"})
+	}
+	tw, err := dbtar.NewWriter(w, m)
+	if err != nil {
+		return err
+	}
+	for _, db := range p.Databases {
+		dw, err := tw.Database()
+		if err != nil {
+			return err
+		}
+		if err := s.dumpOne(ctx, db, dw, log); err != nil {
+			return err
+		}
+		if err := dw.Close(); err != nil {
+			return err
+		}
+	}
+	return tw.Close()
+}
+
+func (s *Source) dumpOne(ctx context.Context, db string, w io.Writer, log *slog.Logger) error {
+	return s.withDefaultsFile(func(defaults string) error {
+		cmd := DumpCommand(s.cfg, s.tool("mariadb-dump", "mysqldump"), defaults, s.password, db)
+		log.Info("dumping database " + db + ": " + cmd.String())
+		cw := &countWriter{w: w}
+		if err := proc.Run(ctx, cmd, nil, cw, log); err != nil {
+			return fmt.Errorf("dump of database %s: %w", db, err)
+		}
+		if cw.n == 0 {
+			return fmt.Errorf("dump of database %s: the dump tool wrote nothing", db)
+		}
+		log.Info(fmt.Sprintf("database %s dumped: %d bytes", db, cw.n))
+		return nil
+	})
+}
+
+type countWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
+}
+
+// Restore restores a single SQL dump or a multi-database tar.
+func (s *Source) Restore(ctx context.Context, format string, r io.Reader, opts source.RestoreOptions, log *slog.Logger) error {
+	switch format {
+	case "sql":
+		if len(opts.Targets) != 1 {
+			return errors.New("restore of a single-database backup needs exactly one target database")
+		}
+		for from, to := range opts.Targets {
+			if to == "" {
+				to = from
+			}
+			return s.restoreOne(ctx, r, to, opts.Overwrite, log)
+		}
+	case "tar":
+		tr, err := dbtar.NewReader(r)
+		if err != nil {
+			return err
+		}
+		if st := tr.Manifest().SourceType; st != Type {
+			return fmt.Errorf("the tar holds %s databases, not %s", st, Type)
+		}
+		restored := 0
+		for {
+			db, dr, err := tr.Next()
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				return err
+			}
+			target, ok := opts.Target(db.Name)
+			if !ok {
+				log.Info("skipping database " + db.Name)
+				continue
+			}
+			if err := s.restoreOne(ctx, dr, target, opts.Overwrite, log); err != nil {
+				return err
+			}
+			restored++
+		}
+		if restored == 0 {
+			return errors.New("no database was selected for restore")
+		}
+		return nil
+	}
+	return fmt.Errorf("%w: mysql cannot restore format %q", backup.ErrUnsupported, format)
+}
+
+func (s *Source) restoreOne(ctx context.Context, r io.Reader, target string, overwrite bool, log *slog.Logger) error {
+	if err := s.prepareTarget(ctx, target, overwrite, log); err != nil {
+		return err
+	}
+	return s.withDefaultsFile(func(defaults string) error {
+		cmd := RestoreCommand(s.cfg, s.tool("mariadb", "mysql"), defaults, s.password, target)
+		log.Info("restoring into database " + target + ": " + cmd.String())
+		if err := proc.Run(ctx, cmd, r, nil, log); err != nil {
+			return fmt.Errorf("restore into database %s: %w", target, err)
+		}
+		log.Info("database " + target + " restored")
+		return nil
+	})
+}
+
+// prepareTarget creates a missing database and refuses one that already
+// has tables unless overwrite is set (the dump drops and recreates them).
+func (s *Source) prepareTarget(ctx context.Context, name string, overwrite bool, log *slog.Logger) error {
+	db, err := s.db(ctx, "")
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	var tables int
+	if err := db.QueryRowContext(ctx, "SELECT count(*) FROM information_schema.tables WHERE table_schema = ?", name).Scan(&tables); err != nil {
+		return err
+	}
+	if tables > 0 && !overwrite {
+		return fmt.Errorf("database %s already exists and holds %d tables; choose a new name or allow overwrite", name, tables)
+	}
+	quoted := "`" + strings.ReplaceAll(name, "`", "``") + "`"
+	res, err := db.ExecContext(ctx, "CREATE DATABASE IF NOT EXISTS "+quoted)
+	if err != nil {
+		return fmt.Errorf("create database %s: %w", name, err)
+	}
+	if n, _ := res.RowsAffected(); n > 0 {
+		log.Info("created database " + name)
+	}
+	return nil
+}
+
+// Close releases nothing: connections are opened per call.
+func (s *Source) Close() error { return nil }
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
