@@ -6,9 +6,10 @@ import (
 	"github.com/dbackup/dbackup/internal/source"
 	"github.com/dbackup/dbackup/internal/source/mysql"
 	"github.com/dbackup/dbackup/internal/source/postgres"
+	"github.com/dbackup/dbackup/internal/source/sqlite"
 )
 
 // Registry returns every source type dbackup knows.
 func Registry() *plugin.Registry[source.Source] {
-	return plugin.NewRegistry("source", postgres.Factory, mysql.Factory)
+	return plugin.NewRegistry("source", postgres.Factory, mysql.Factory, sqlite.Factory)
 }
