@@ -279,3 +279,30 @@ func waitFor(t *testing.T, cond func() bool) {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+func TestRestorePreflightRefusesNewerMajorUnlessForced(t *testing.T) {
+	t.Parallel()
+	src, _ := pgtest.NewDatabase(t, "dbackup_preflight")
+	pgtest.Connect(t, src).Exec(context.Background(), "CREATE TABLE t AS SELECT generate_series(1, 10) AS id")
+	a := setup(t)
+	ctx := context.Background()
+	pgSource(t, a, "pg", "postgres", "")
+	dir := t.TempDir()
+	localDest(t, a, "disk", dir)
+	mustJob(t, a, JobInput{Name: "j", Source: "pg", Databases: []string{src}, Destinations: dests("disk")})
+	e, _ := a.RunJob(ctx, "j", backup.TriggerManual, false)
+	sidecar := filepath.Join(dir, e.BackupName+".meta.json")
+	b, _ := os.ReadFile(sidecar)
+	os.WriteFile(sidecar, []byte(strings.Replace(string(b), `"engine_version": "15.`, `"engine_version": "99.`, 1)), 0o600)
+	target := pgtest.Name("dbackup_preflight_r")
+	pgtest.Drop(t, target)
+	req := runner.RestoreRequest{Destination: "disk", Key: e.BackupName, Source: "pg", Targets: map[string]string{src: target}}
+	r := restore(t, a, req)
+	if r.Status != backup.StatusFailed || !strings.Contains(r.Error, "newer than the target's") {
+		t.Fatalf("restore of a newer major: %s %q", r.Status, r.Error)
+	}
+	req.Force = true
+	if r = restore(t, a, req); r.Status != backup.StatusSuccess {
+		t.Fatalf("forced restore: %s", r.Error)
+	}
+}

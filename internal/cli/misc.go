@@ -229,6 +229,7 @@ func restoreRun(ctx context.Context, e *env, args []string) error {
 		fs.StringVar(&req.Source, "source", "", "source (server) to restore into")
 		fs.Var(&dbs, "db", "FROM=TO: restore database FROM as TO; repeat to select several; none = all under their names")
 		fs.BoolVar(&req.Overwrite, "overwrite", false, "allow restoring into a database that already has tables")
+		fs.BoolVar(&req.Force, "force", false, "restore a backup from a newer major version than the target server")
 		fs.StringVar(&req.Profile, "profile", "", "encryption profile to use instead of the one in the sidecar")
 		fs.StringVar(&keyFile, "key-file", "", "file with the encryption key (64 hex digits), if no profile has it")
 	}

@@ -20,6 +20,8 @@ type RestoreRequest struct {
 	Overwrite   bool              `json:"overwrite,omitempty"`
 	// Profile overrides the profile named in the sidecar (id or name).
 	Profile string `json:"profile,omitempty"`
+	// Force restores a backup from a newer major version than the target.
+	Force bool `json:"force,omitempty"`
 	// MasterKey is a raw key given by hand; it is never stored.
 	MasterKey []byte         `json:"-"`
 	Trigger   backup.Trigger `json:"-"`
@@ -75,6 +77,14 @@ func (r *Runner) restore(ctx context.Context, req RestoreRequest, l *execLog) (b
 	if err := src.Check(ctx); err != nil {
 		return fail("target source %s: %v", sEp.Name, err)
 	}
+	targetVersion, err := src.Version(ctx)
+	if err != nil {
+		return fail("target source %s: %v", sEp.Name, err)
+	}
+	if err := source.CheckRestoreVersion(meta.EngineVersion, targetVersion, req.Force); err != nil {
+		return fail("%v", err)
+	}
+	l.info("pre-flight: %s backup from version %s onto %s version %s", meta.SourceType, meta.EngineVersion, sEp.Name, targetVersion)
 	masterKey := req.MasterKey
 	if masterKey == nil && meta.Encryption != nil {
 		ref := req.Profile

@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
@@ -47,7 +48,7 @@ func baseEnv() []string {
 
 // Run runs c with stdin from in (may be nil) and stdout to out (may be nil).
 func Run(ctx context.Context, c Cmd, in io.Reader, out io.Writer, log *slog.Logger) error {
-	name := c.Path
+	name := filepath.Base(c.Path)
 	cmd := exec.Command(c.Path, c.Args...)
 	cmd.Env = append(baseEnv(), c.Env...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
