@@ -26,14 +26,25 @@ ALTER TABLE orders ADD PRIMARY KEY (id);
 SQL
 fi
 
+MYROWS=${BENCH_MY_ROWS:-4000000}
+MYDB=dbackup_bench
+if [ "$(mariadb -h 127.0.0.1 -u root -N -e "SELECT count(*) FROM information_schema.schemata WHERE schema_name='$MYDB'")" = 0 ]; then
+  echo "generating MariaDB $MYDB ($MYROWS rows)…" >&2
+  mariadb -h 127.0.0.1 -u root -e "CREATE DATABASE $MYDB; CREATE TABLE $MYDB.orders (id INT PRIMARY KEY, ref CHAR(32), customer CHAR(32), amount DECIMAL(12,2), created DATETIME, note VARCHAR(60)) ENGINE=InnoDB;
+    INSERT INTO $MYDB.orders SELECT seq, MD5(seq), MD5(seq*7), (seq % 1000) * 1.25, NOW() - INTERVAL (seq % 100000) MINUTE,
+      IF(seq % 10 = 0, NULL, CONCAT('status-', seq % 7, ' note ', REPEAT(CHAR(65 + seq % 26), seq % 20))) FROM seq_1_to_$MYROWS;"
+fi
+
 rm -rf "$WORK"; mkdir -p "$WORK"/{tmp,d1,d2,d3,staged,data}
 export TMPDIR=$WORK/tmp
 export DBACKUP_DATA_DIR=$WORK/data
 "$BIN" source create -name pg -type postgres -config '{"host":"127.0.0.1","user":"postgres","sslmode":"disable"}' >/dev/null
 for d in d1 d2 d3; do "$BIN" destination create -name $d -type local -config "{\"path\":\"$WORK/$d\"}" >/dev/null; done
+"$BIN" source create -name maria -type mysql -config '{"host":"127.0.0.1","user":"root","sslmode":"disable"}' >/dev/null
 "$BIN" profile create -name bench >/dev/null 2>&1
 "$BIN" job create -name one -source pg -databases $DB -destination d1 -compression zstd -profile bench >/dev/null
 "$BIN" job create -name fast -source pg -databases $DB -destination d1 -compression zstd -level 1 -profile bench >/dev/null
+"$BIN" job create -name maria -source maria -databases $MYDB -destination d1 -compression zstd -profile bench >/dev/null
 "$BIN" job create -name three -source pg -databases $DB -destination d1 -destination d2 -destination d3 -compression zstd -profile bench >/dev/null
 
 # measure NAME CMD…: wall seconds and peak RSS (KiB) of CMD, best of $REPEAT.
@@ -67,6 +78,10 @@ measure three "'$BIN' job run three"
 measure staged "pg_dump -h 127.0.0.1 -U postgres -Fc -d $DB -f '$WORK/staged/dump' &&
   openssl enc -aes-256-ctr -K $KEYHEX -iv 000102030405060708090a0b0c0d0e0f -in '$WORK/staged/dump' -out '$WORK/staged/dump.enc' &&
   sha256sum '$WORK/staged/dump.enc' && md5sum '$WORK/staged/dump.enc' && cp '$WORK/staged/dump.enc' '$WORK/d1/' && rm '$WORK/staged/dump' '$WORK/staged/dump.enc'"
+printf '[client]\npassword=""\n' > "$WORK/my.cnf"; chmod 600 "$WORK/my.cnf"
+measure myraw "mariadb-dump --defaults-extra-file=$WORK/my.cnf -h 127.0.0.1 -u root --skip-ssl --single-transaction --quick --routines --triggers --events --hex-blob $MYDB > /dev/null"
+MYSIZE=$(mariadb-dump --defaults-extra-file=$WORK/my.cnf -h 127.0.0.1 -u root --skip-ssl --single-transaction --quick --hex-blob $MYDB | wc -c)
+measure maria "'$BIN' job run maria"
 TMPFILES=$(find "$WORK/tmp" -type f | wc -l)
 
 ratio() { awk "BEGIN{printf \"%.2f\", $1 / $2}"; }
@@ -79,6 +94,9 @@ cat <<MD
 | dbackup zstd + AES-256-GCM, 3 local destinations | ${WALL[three]} | $((RSS[three] / 1024)) | $(ratio ${WALL[three]} ${WALL[one]}) × one destination (target ≤ 1.10) |
 | staged (pg_dump -Fc -Z6 → file → encrypt → file → checksums → copy) | ${WALL[staged]} | $((RSS[staged] / 1024)) | $(ratio ${WALL[staged]} ${WALL[one]}) × dbackup (target ≥ 3) |
 
-Dump size $((RAWSIZE / 1048576)) MiB raw; stored $((STORED / 1048576)) MiB with zstd level 3 (the default), $((FASTSTORED / 1048576)) MiB with level 1.
+| raw \`mariadb-dump --single-transaction … > /dev/null\` | ${WALL[myraw]} | $((RSS[myraw] / 1024)) | 1.00 (the limit) |
+| dbackup MariaDB, zstd + AES-256-GCM, 1 local destination | ${WALL[maria]} | $((RSS[maria] / 1024)) | $(ratio ${WALL[maria]} ${WALL[myraw]}) × raw (target ≤ 1.25) |
+
+MariaDB dump $((MYSIZE / 1048576)) MiB. PostgreSQL dump size $((RAWSIZE / 1048576)) MiB raw; stored $((STORED / 1048576)) MiB with zstd level 3 (the default), $((FASTSTORED / 1048576)) MiB with level 1.
 Temporary files left or created by dbackup in TMPDIR: $TMPFILES (target 0). Best of $REPEAT runs each, $(nproc) cores.
 MD
