@@ -262,17 +262,57 @@ func (a *App) StartJob(ctx context.Context, ref string, trigger backup.Trigger, 
 	return a.Queue.Trigger(ctx, job, trigger, lock, nil)
 }
 
-// EnqueueForeground records a run that this process starts at once with
-// Runner.RunClaimed (the CLI's job run), or a skipped one if the job is busy.
+// EnqueueForeground queues a run that this process means to run itself
+// (the CLI's job run), or records a skipped one if the job is busy.
 func (a *App) EnqueueForeground(ctx context.Context, ref string, trigger backup.Trigger, lock bool) (*backup.Execution, error) {
 	job, err := a.Store.GetJob(ctx, ref)
 	if err != nil {
 		return nil, err
 	}
-	now := time.Now().UTC()
 	e := &backup.Execution{JobID: job.ID, JobName: job.Name, Kind: backup.KindBackup, Trigger: trigger, Stage: backup.StageQueued,
-		CreatedAt: now, Lock: lock, Status: backup.StatusRunning, Node: a.foregroundNode(), HeartbeatAt: &now}
+		CreatedAt: time.Now().UTC(), Lock: lock}
 	return e, a.Store.Enqueue(ctx, e)
+}
+
+// RunQueued runs a queued execution in this process as soon as the
+// cluster-wide limits let it start. If a serving node claims it first, it
+// waits for that node to finish it. Ending ctx cancels it wherever it runs.
+func (a *App) RunQueued(ctx context.Context, e *backup.Execution) (*backup.Execution, error) {
+	node := a.foregroundNode()
+	for {
+		claimed, err := a.Store.ClaimID(ctx, e.ID, node, a.Queue.MaxConcurrent(ctx), time.Now().UTC())
+		if err != nil && ctx.Err() == nil {
+			return nil, err
+		}
+		if claimed != nil {
+			return a.RunForeground(ctx, claimed, func(ctx context.Context) (*backup.Execution, error) { return a.Runner.RunClaimed(ctx, claimed) })
+		}
+		cur, err := a.Store.GetExecution(context.WithoutCancel(ctx), e.ID)
+		if err != nil {
+			return nil, err
+		}
+		if cur.Status.Terminal() {
+			return cur, nil
+		}
+		select {
+		case <-ctx.Done():
+			a.Cancel(context.WithoutCancel(ctx), e.ID)
+			return a.waitFinal(e.ID)
+		case <-time.After(300 * time.Millisecond):
+		}
+	}
+}
+
+// waitFinal waits (bounded) for an execution another process runs to end.
+func (a *App) waitFinal(id string) (*backup.Execution, error) {
+	deadline := time.Now().Add(time.Minute)
+	for {
+		cur, err := a.Store.GetExecution(context.Background(), id)
+		if err != nil || cur.Status.Terminal() || time.Now().After(deadline) {
+			return cur, err
+		}
+		time.Sleep(300 * time.Millisecond)
+	}
 }
 
 // foregroundNode names this process for the runs it starts itself.
@@ -299,7 +339,7 @@ func (a *App) RunJob(ctx context.Context, ref string, trigger backup.Trigger, lo
 	if err != nil || e.Status == backup.StatusSkipped {
 		return e, err
 	}
-	return a.RunForeground(ctx, e, func(ctx context.Context) (*backup.Execution, error) { return a.Runner.RunClaimed(ctx, e) })
+	return a.RunQueued(ctx, e)
 }
 
 // ExecutionWithLogs is an execution and its log.

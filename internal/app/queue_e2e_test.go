@@ -232,3 +232,24 @@ func TestSchedulesFireOnceDisabledJobsDoNotAndCatchUp(t *testing.T) {
 	}
 	waitIdle(t, a, time.Minute)
 }
+
+func TestManualRunWaitsForAFreeSlot(t *testing.T) {
+	t.Parallel()
+	a := setup(t)
+	ctx := context.Background()
+	db := tinyDB(t)
+	slowSource(t, a, "pg", "2")
+	localDest(t, a, "disk", t.TempDir())
+	mustJob(t, a, JobInput{Name: "first", Source: "pg", Databases: []string{db}, Destinations: dests("disk")})
+	mustJob(t, a, JobInput{Name: "second", Source: "pg", Databases: []string{db}, Destinations: dests("disk")})
+	first, _ := a.StartJob(ctx, "first", backup.TriggerAPI, false)
+	waitFor(t, func() bool { x, _ := a.Store.GetExecution(ctx, first.ID); return x.Status == backup.StatusRunning })
+	second, err := a.RunJob(ctx, "second", backup.TriggerManual, false) // max_concurrent_jobs is 1
+	if err != nil || second.Status != backup.StatusSuccess {
+		t.Fatalf("second: %v %+v", err, second)
+	}
+	f, _ := a.Store.GetExecution(ctx, first.ID)
+	if second.StartedAt.Before(*f.EndedAt) {
+		t.Fatalf("the manual run started at %s, before the running one ended at %s: the limit was ignored", second.StartedAt, f.EndedAt)
+	}
+}

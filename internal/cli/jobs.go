@@ -175,9 +175,7 @@ func jobRun(ctx context.Context, e *env, args []string) error {
 			if ex.Status == backup.StatusSkipped {
 				return exitError{ExitFailed, ex.Error}
 			}
-			return follow(ctx, e.stdout, a, ex.ID, func(ctx context.Context) (*backup.Execution, error) {
-				return a.RunForeground(ctx, ex, func(ctx context.Context) (*backup.Execution, error) { return a.Runner.RunClaimed(ctx, ex) })
-			})
+			return follow(ctx, e.stdout, a, ex.ID, func(ctx context.Context) (*backup.Execution, error) { return a.RunQueued(ctx, ex) })
 		})
 }
 

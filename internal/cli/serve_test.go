@@ -47,7 +47,11 @@ func TestServeCreatesDataDirRecoversAndShutsDown(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	stale, _ := a.EnqueueForeground(context.Background(), "j", backup.TriggerSchedule, false) // running, its process "killed"
+	// A run claimed by a CLI process that then died: running, no more heartbeats.
+	stale, _ := a.EnqueueForeground(context.Background(), "j", backup.TriggerManual, false)
+	if _, err := a.Store.ClaimID(context.Background(), stale.ID, "somehost/pid-1", 5, time.Now().UTC()); err != nil {
+		t.Fatal(err)
+	}
 	// A second job's run waits in the queue (the first job is busy, so a
 	// second trigger of it would be skipped).
 	h.ok("", "job", "create", "-name", "k", "-source", "pg", "-databases", src, "-destination", "disk")

@@ -149,6 +149,9 @@ func (q *Queue) CancelLocal(id string) bool {
 	return ok
 }
 
+// MaxConcurrent is the cluster-wide limit now in force.
+func (q *Queue) MaxConcurrent(ctx context.Context) int { return q.maxConcurrent(ctx) }
+
 func (q *Queue) maxConcurrent(ctx context.Context) int {
 	if v, ok, err := q.Store.GetSetting(ctx, SettingMaxConcurrent); err == nil && ok {
 		if n, err := strconv.Atoi(v); err == nil && n >= 1 {

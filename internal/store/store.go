@@ -95,6 +95,8 @@ type Store interface {
 	// Claim starts the oldest queued backup that may run now: at most max
 	// running executions in all, never two of one job. nil if none.
 	Claim(ctx context.Context, node string, max int, now time.Time) (*backup.Execution, error)
+	// ClaimID claims one given queued execution under the same limits.
+	ClaimID(ctx context.Context, id, node string, max int, now time.Time) (*backup.Execution, error)
 	// Heartbeat marks executions of node alive and returns those whose
 	// cancellation was requested.
 	Heartbeat(ctx context.Context, node string, ids []string, now time.Time) ([]string, error)

@@ -36,7 +36,10 @@ type Config struct {
 }
 
 // Source is one SQLite database file.
-type Source struct{ cfg Config }
+type Source struct {
+	cfg     Config
+	tempDir string // where snapshots are made; "" is the system default
+}
 
 var _ source.Source = (*Source)(nil)
 
@@ -132,7 +135,7 @@ func tempName(dir, base string) string {
 // Dump takes a transactionally consistent snapshot with VACUUM INTO into a
 // private temporary file, streams it and removes it.
 func (s *Source) Dump(ctx context.Context, p source.Plan, w io.Writer, log *slog.Logger) error {
-	dir, err := os.MkdirTemp("", "dbackup-sqlite-")
+	dir, err := os.MkdirTemp(s.tempDir, "dbackup-sqlite-")
 	if err != nil {
 		return err
 	}

@@ -70,6 +70,7 @@ func TestSnapshotIsConsistentWhileWritten(t *testing.T) {
 		}
 	}()
 	s, _ := New(Config{Path: path})
+	s.tempDir = t.TempDir()
 	ctx := context.Background()
 	for round := range 5 {
 		p, err := s.Plan(ctx, nil)
@@ -94,12 +95,8 @@ func TestSnapshotIsConsistentWhileWritten(t *testing.T) {
 	if transfers.Load() < 10 {
 		t.Fatalf("the writer managed only %d transfers; the test proved nothing", transfers.Load())
 	}
-	if entries, _ := os.ReadDir(os.TempDir()); len(entries) > 0 {
-		for _, e := range entries {
-			if strings.HasPrefix(e.Name(), "dbackup-sqlite-") {
-				t.Errorf("snapshot left behind: %s", e.Name())
-			}
-		}
+	if entries, _ := os.ReadDir(s.tempDir); len(entries) > 0 {
+		t.Errorf("snapshot left behind: %v", entries)
 	}
 }
 

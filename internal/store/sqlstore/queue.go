@@ -58,6 +58,15 @@ func (s *DB) Enqueue(ctx context.Context, e *backup.Execution) error {
 
 // Claim starts the next runnable queued backup.
 func (s *DB) Claim(ctx context.Context, node string, max int, now time.Time) (*backup.Execution, error) {
+	return s.claim(ctx, node, max, now, "")
+}
+
+// ClaimID starts one given queued execution when the limits allow it.
+func (s *DB) ClaimID(ctx context.Context, id, node string, max int, now time.Time) (*backup.Execution, error) {
+	return s.claim(ctx, node, max, now, id)
+}
+
+func (s *DB) claim(ctx context.Context, node string, max int, now time.Time, onlyID string) (*backup.Execution, error) {
 	var claimed *backup.Execution
 	err := s.queueTx(ctx, func(tx *sql.Tx) error {
 		var running int
@@ -68,9 +77,13 @@ func (s *DB) Claim(ctx context.Context, node string, max int, now time.Time) (*b
 			return nil
 		}
 		var id string
-		err := tx.QueryRowContext(ctx, s.q(`SELECT id FROM executions e WHERE e.status = 'queued' AND e.kind = 'backup' AND e.not_before <= ?
-			AND NOT EXISTS (SELECT 1 FROM executions r WHERE r.status = 'running' AND r.job_id = e.job_id)
-			ORDER BY e.created_at, e.id LIMIT 1`), micros(now)).Scan(&id)
+		q := `SELECT id FROM executions e WHERE e.status = 'queued' AND e.kind = 'backup' AND e.not_before <= ?
+			AND NOT EXISTS (SELECT 1 FROM executions r WHERE r.status = 'running' AND r.job_id = e.job_id)`
+		args := []any{micros(now)}
+		if onlyID != "" {
+			q, args = q+" AND e.id = ?", append(args, onlyID)
+		}
+		err := tx.QueryRowContext(ctx, s.q(q+" ORDER BY e.created_at, e.id LIMIT 1"), args...).Scan(&id)
 		if errors.Is(err, sql.ErrNoRows) {
 			return nil
 		}
