@@ -199,7 +199,11 @@ func TestSchedulesFireOnceDisabledJobsDoNotAndCatchUp(t *testing.T) {
 		}
 		return len(list), trig
 	}
-	time.Sleep(2500 * time.Millisecond) // first ticks: marks set, catch-up fires
+	waitCount := func(job string, n int) {
+		t.Helper()
+		waitFor(t, func() bool { got, _ := count(job); return got >= n })
+	}
+	waitCount("catch-up", 1) // the first ticks set the marks and catch up
 	if n, trig := count("catch-up"); n != 1 || trig != backup.TriggerCatchUp {
 		t.Fatalf("catch-up job: %d runs (%s), want one catch-up run", n, trig)
 	}
@@ -210,12 +214,13 @@ func TestSchedulesFireOnceDisabledJobsDoNotAndCatchUp(t *testing.T) {
 		t.Fatal("a new schedule fired before its first time")
 	}
 	advance(time.Minute) // 10:01:30, past 10:01:00
-	time.Sleep(2500 * time.Millisecond)
+	waitCount("every-minute", 1)
 	if n, trig := count("every-minute"); n != 1 || trig != backup.TriggerSchedule {
 		t.Fatalf("every-minute after one minute: %d runs (%s)", n, trig)
 	}
 	advance(30 * time.Second) // 10:02:00 exactly
-	time.Sleep(2500 * time.Millisecond)
+	waitCount("every-minute", 2)
+	time.Sleep(1500 * time.Millisecond) // a tick more: nothing else fires
 	if n, _ := count("every-minute"); n != 2 {
 		t.Fatalf("every-minute after two minutes: %d runs", n)
 	}
