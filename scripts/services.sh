@@ -65,8 +65,9 @@ SQL
 }
 
 install_tools() {
-  # /usr/bin/python3 with cryptography runs the independent decryptor.
-  apt_install python3 python3-cryptography
+  # /usr/bin/python3 with cryptography runs the independent decryptor;
+  # redis-server runs the Redis tests' private servers and loads snapshots.
+  apt_install python3 python3-cryptography redis-server redis-tools
 }
 
 start_postgres

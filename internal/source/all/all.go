@@ -6,10 +6,11 @@ import (
 	"github.com/dbackup/dbackup/internal/source"
 	"github.com/dbackup/dbackup/internal/source/mysql"
 	"github.com/dbackup/dbackup/internal/source/postgres"
+	"github.com/dbackup/dbackup/internal/source/redis"
 	"github.com/dbackup/dbackup/internal/source/sqlite"
 )
 
 // Registry returns every source type dbackup knows.
 func Registry() *plugin.Registry[source.Source] {
-	return plugin.NewRegistry("source", postgres.Factory, mysql.Factory, sqlite.Factory)
+	return plugin.NewRegistry("source", postgres.Factory, mysql.Factory, sqlite.Factory, redis.Factory)
 }

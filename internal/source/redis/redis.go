@@ -1,0 +1,377 @@
+// Package redis backs up Redis and Valkey. A backup is the server's own RDB
+// snapshot, taken natively over the replication protocol (SYNC) and streamed
+// as it arrives. A restore loads the snapshot into a throwaway server on a
+// private socket and copies every key, with its TTL, into the target with
+// DUMP/RESTORE, so it needs no RDB parser and works into a running server.
+package redis
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/dbackup/dbackup/internal/backup"
+	"github.com/dbackup/dbackup/internal/plugin"
+	"github.com/dbackup/dbackup/internal/source"
+)
+
+// Type is the source type name (Redis and Valkey alike).
+const Type = "redis"
+
+// Name is the one "database" of a Redis source in plans and restores.
+const Name = "all"
+
+// Config is a Redis or Valkey server; the password is a secret.
+type Config struct {
+	Host string `json:"host"`
+	Port int    `json:"port"`
+	// User is an ACL user (empty: the default user).
+	User string `json:"user,omitempty"`
+	TLS  bool   `json:"tls,omitempty"`
+	// ServerBinary loads snapshots for restores: redis-server or valkey-server.
+	ServerBinary string `json:"server_binary,omitempty"`
+}
+
+// Source is one server.
+type Source struct {
+	cfg      Config
+	password string
+}
+
+var _ source.Source = (*Source)(nil)
+
+// Factory registers Redis/Valkey.
+var Factory = plugin.Factory[source.Source]{Type: Type, Label: "Redis / Valkey", Secrets: []string{"password"},
+	New: func(raw json.RawMessage, secrets map[string]string) (source.Source, error) {
+		var c Config
+		if err := plugin.DecodeStrict(raw, &c); err != nil {
+			return nil, err
+		}
+		return New(c, secrets["password"])
+	}}
+
+// New validates c.
+func New(c Config, password string) (*Source, error) {
+	if c.Host == "" {
+		return nil, fmt.Errorf("%w: host is required", backup.ErrInvalid)
+	}
+	if c.Port == 0 {
+		c.Port = 6379
+	}
+	return &Source{cfg: c, password: password}, nil
+}
+
+func (s *Source) addr() string { return net.JoinHostPort(s.cfg.Host, fmt.Sprint(s.cfg.Port)) }
+
+func (s *Source) client() *goredis.Client {
+	o := &goredis.Options{Addr: s.addr(), Username: s.cfg.User, Password: s.password, DialTimeout: 15 * time.Second}
+	if s.cfg.TLS {
+		o.TLSConfig = &tls.Config{ServerName: s.cfg.Host, MinVersion: tls.VersionTLS12}
+	}
+	return goredis.NewClient(o)
+}
+
+func (s *Source) explain(err error) error {
+	msg := err.Error()
+	switch {
+	case strings.Contains(msg, "WRONGPASS"), strings.Contains(msg, "invalid password"), strings.Contains(msg, "NOAUTH"):
+		return fmt.Errorf("authentication failed for %s: wrong password or user", s.addr())
+	case strings.Contains(msg, "connect"), strings.Contains(msg, "dial"):
+		return fmt.Errorf("cannot reach redis at %s: %w", s.addr(), err)
+	}
+	return fmt.Errorf("redis %s: %w", s.addr(), err)
+}
+
+// Check pings the server.
+func (s *Source) Check(ctx context.Context) error {
+	c := s.client()
+	defer c.Close()
+	if err := c.Ping(ctx).Err(); err != nil {
+		return s.explain(err)
+	}
+	return nil
+}
+
+// Version returns the server version, e.g. "7.0.15" or "8.0.1-valkey".
+func (s *Source) Version(ctx context.Context) (string, error) {
+	c := s.client()
+	defer c.Close()
+	info, err := c.Info(ctx, "server").Result()
+	if err != nil {
+		return "", s.explain(err)
+	}
+	version, valkey := "", ""
+	for _, line := range strings.Split(info, "\n") {
+		k, v, _ := strings.Cut(strings.TrimSpace(line), ":")
+		switch k {
+		case "redis_version":
+			if version == "" {
+				version = v
+			}
+		case "valkey_version":
+			version, valkey = v, "-valkey"
+		}
+	}
+	if version == "" {
+		return "", errors.New("the server did not report its version")
+	}
+	return version + valkey, nil
+}
+
+// ListDatabases names the whole keyspace: a snapshot holds every database.
+func (s *Source) ListDatabases(ctx context.Context) ([]string, error) {
+	if err := s.Check(ctx); err != nil {
+		return nil, err
+	}
+	return []string{Name}, nil
+}
+
+// Plan accepts no name or "all".
+func (s *Source) Plan(ctx context.Context, dbs []string) (source.Plan, error) {
+	if len(dbs) > 1 || (len(dbs) == 1 && dbs[0] != Name) {
+		return source.Plan{}, fmt.Errorf("database %q does not exist: a Redis backup covers the whole keyspace (%q)", strings.Join(dbs, ","), Name)
+	}
+	v, err := s.Version(ctx)
+	if err != nil {
+		return source.Plan{}, err
+	}
+	return source.Plan{Databases: []string{Name}, Format: "rdb", Ext: "rdb", EngineVersion: v}, nil
+}
+
+// Dump streams the server's snapshot: AUTH over the connection (never on a
+// command line), SYNC, and the RDB payload as it arrives.
+func (s *Source) Dump(ctx context.Context, p source.Plan, w io.Writer, log *slog.Logger) error {
+	d := net.Dialer{Timeout: 15 * time.Second}
+	var conn net.Conn
+	var err error
+	if s.cfg.TLS {
+		conn, err = tls.DialWithDialer(&d, "tcp", s.addr(), &tls.Config{ServerName: s.cfg.Host, MinVersion: tls.VersionTLS12})
+	} else {
+		conn, err = d.DialContext(ctx, "tcp", s.addr())
+	}
+	if err != nil {
+		return s.explain(err)
+	}
+	defer conn.Close()
+	stop := context.AfterFunc(ctx, func() { conn.Close() })
+	defer stop()
+	r := bufio.NewReaderSize(conn, 256<<10)
+	if s.password != "" {
+		args := []string{"AUTH", s.password}
+		if s.cfg.User != "" {
+			args = []string{"AUTH", s.cfg.User, s.password}
+		}
+		conn.Write(command(args...))
+		line, err := r.ReadString('\n')
+		if err != nil || !strings.HasPrefix(line, "+OK") {
+			return s.explain(fmt.Errorf("%s", strings.TrimSpace(strings.TrimPrefix(line, "-"))))
+		}
+	}
+	log.Info("requesting a snapshot with SYNC from " + s.addr())
+	if _, err := conn.Write(command("SYNC")); err != nil {
+		return s.explain(err)
+	}
+	n, err := readSnapshot(r, w)
+	if err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		return fmt.Errorf("snapshot from %s: %w", s.addr(), err)
+	}
+	log.Info(fmt.Sprintf("snapshot received: %d bytes", n))
+	return nil
+}
+
+// Restore loads the snapshot into a throwaway server and copies every key
+// into the target. A target that holds keys is refused unless overwrite.
+func (s *Source) Restore(ctx context.Context, format string, r io.Reader, opts source.RestoreOptions, log *slog.Logger) error {
+	if format != "rdb" {
+		return fmt.Errorf("%w: redis cannot restore format %q", backup.ErrUnsupported, format)
+	}
+	target := s.client()
+	defer target.Close()
+	if err := target.Ping(ctx).Err(); err != nil {
+		return s.explain(err)
+	}
+	if n, err := keyCount(ctx, target); err != nil {
+		return err
+	} else if n > 0 && !opts.Overwrite {
+		return fmt.Errorf("the target server holds %d keys; allow overwrite to replace keys of the same name", n)
+	}
+	dir, err := os.MkdirTemp("", "dbackup-redis-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	os.Chmod(dir, 0o700)
+	f, err := os.OpenFile(filepath.Join(dir, "dump.rdb"), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return err
+	}
+	_, err = io.Copy(f, r)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("write snapshot: %w", err)
+	}
+	tmp, stopServer, err := s.loadSnapshot(ctx, dir, log)
+	if err != nil {
+		return err
+	}
+	defer stopServer()
+	copied, err := copyKeys(ctx, tmp, target, log)
+	if err != nil {
+		return err
+	}
+	log.Info(fmt.Sprintf("restored %d keys into %s", copied, s.addr()))
+	return nil
+}
+
+func keyCount(ctx context.Context, c *goredis.Client) (int64, error) {
+	info, err := c.Info(ctx, "keyspace").Result()
+	if err != nil {
+		return 0, err
+	}
+	var total int64
+	for _, line := range strings.Split(info, "\n") {
+		if _, v, ok := strings.Cut(strings.TrimSpace(line), ":keys="); ok {
+			var n int64
+			fmt.Sscan(strings.SplitN(v, ",", 2)[0], &n)
+			total += n
+		}
+	}
+	return total, nil
+}
+
+// loadSnapshot starts a server with no network port that loads dir/dump.rdb.
+func (s *Source) loadSnapshot(ctx context.Context, dir string, log *slog.Logger) (*goredis.Client, func(), error) {
+	bin := s.cfg.ServerBinary
+	if bin == "" {
+		bin = "redis-server"
+		if _, err := exec.LookPath(bin); err != nil {
+			bin = "valkey-server"
+		}
+	}
+	sock := filepath.Join(dir, "redis.sock")
+	cmd := exec.Command(bin, "--port", "0", "--unixsocket", sock, "--unixsocketperm", "700", "--dir", dir,
+		"--dbfilename", "dump.rdb", "--appendonly", "no", "--save", "", "--daemonize", "no", "--databases", "16")
+	cmd.Dir = dir
+	out := &strings.Builder{}
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		return nil, nil, fmt.Errorf("start %s to load the snapshot (install redis-server or set server_binary): %w", bin, err)
+	}
+	stop := func() { cmd.Process.Kill(); cmd.Wait() }
+	c := goredis.NewClient(&goredis.Options{Network: "unix", Addr: sock, DialTimeout: time.Second})
+	deadline := time.Now().Add(5 * time.Minute)
+	for {
+		err := c.Ping(ctx).Err()
+		if err == nil {
+			break
+		}
+		if strings.Contains(err.Error(), "LOADING") || errors.Is(err, os.ErrNotExist) || strings.Contains(err.Error(), "no such file") || strings.Contains(err.Error(), "connection refused") {
+			if time.Now().After(deadline) || cmd.ProcessState != nil || ctx.Err() != nil {
+				c.Close()
+				stop()
+				return nil, nil, fmt.Errorf("%s could not load the snapshot: %s", bin, tail(out.String()))
+			}
+			time.Sleep(50 * time.Millisecond)
+			continue
+		}
+		c.Close()
+		stop()
+		return nil, nil, fmt.Errorf("%s could not load the snapshot: %v: %s", bin, err, tail(out.String()))
+	}
+	log.Info("snapshot loaded into a temporary " + bin)
+	return c, func() { c.Close(); stop() }, nil
+}
+
+func tail(s string) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	if len(lines) > 3 {
+		lines = lines[len(lines)-3:]
+	}
+	return strings.Join(lines, " / ")
+}
+
+// copyKeys copies every key of every database with DUMP/RESTORE, keeping
+// the remaining TTL; keys that expired meanwhile are skipped.
+func copyKeys(ctx context.Context, from, to *goredis.Client, log *slog.Logger) (int64, error) {
+	var copied int64
+	for db := 0; db < 16; db++ {
+		src := from.Conn()
+		dst := to.Conn()
+		if err := src.Select(ctx, db).Err(); err != nil {
+			src.Close()
+			dst.Close()
+			break // fewer databases configured
+		}
+		if err := dst.Select(ctx, db).Err(); err != nil {
+			src.Close()
+			dst.Close()
+			return copied, fmt.Errorf("select database %d on the target: %w", db, err)
+		}
+		var cursor uint64
+		for {
+			keys, next, err := src.Scan(ctx, cursor, "*", 1000).Result()
+			if err != nil {
+				src.Close()
+				dst.Close()
+				return copied, err
+			}
+			for _, k := range keys {
+				payload, err := src.Dump(ctx, k).Result()
+				if errors.Is(err, goredis.Nil) {
+					continue
+				}
+				if err != nil {
+					src.Close()
+					dst.Close()
+					return copied, fmt.Errorf("dump key %q: %w", k, err)
+				}
+				ttl, err := src.PTTL(ctx, k).Result()
+				if err != nil {
+					src.Close()
+					dst.Close()
+					return copied, err
+				}
+				if ttl == -2*time.Nanosecond || (ttl >= 0 && ttl < time.Millisecond) {
+					continue // gone
+				}
+				if ttl < 0 {
+					ttl = 0
+				}
+				if err := dst.RestoreReplace(ctx, k, ttl, payload).Err(); err != nil {
+					src.Close()
+					dst.Close()
+					return copied, fmt.Errorf("restore key %q into database %d: %w", k, db, err)
+				}
+				copied++
+			}
+			cursor = next
+			if cursor == 0 {
+				break
+			}
+		}
+		src.Close()
+		dst.Close()
+	}
+	return copied, nil
+}
+
+// Close releases nothing: connections are opened per call.
+func (s *Source) Close() error { return nil }
