@@ -21,7 +21,6 @@ import (
 	"github.com/dbackup/dbackup/internal/backup"
 	"github.com/dbackup/dbackup/internal/plugin"
 	"github.com/dbackup/dbackup/internal/source"
-	"github.com/dbackup/dbackup/internal/source/dbtar"
 	"github.com/dbackup/dbackup/internal/source/proc"
 )
 
@@ -195,16 +194,8 @@ func (s *Source) Plan(ctx context.Context, dbs []string) (source.Plan, error) {
 	if err != nil {
 		return source.Plan{}, err
 	}
-	if len(dbs) == 0 {
-		dbs = all
-	}
-	for _, db := range dbs {
-		if !contains(all, db) {
-			return source.Plan{}, fmt.Errorf("database %q does not exist on %s:%d", db, s.cfg.Host, s.cfg.Port)
-		}
-	}
-	if len(dbs) == 0 {
-		return source.Plan{}, fmt.Errorf("no database to back up on %s:%d", s.cfg.Host, s.cfg.Port)
+	if dbs, err = source.Resolve(all, dbs, fmt.Sprintf("%s:%d", s.cfg.Host, s.cfg.Port)); err != nil {
+		return source.Plan{}, err
 	}
 	v, err := s.Version(ctx)
 	if err != nil {
@@ -252,100 +243,41 @@ func (s *Source) Dump(ctx context.Context, p source.Plan, w io.Writer, log *slog
 	if p.Format == "sql" {
 		return s.dumpOne(ctx, p.Databases[0], w, log)
 	}
-	m := dbtar.Manifest{SourceType: Type, EngineVersion: p.EngineVersion, CreatedAt: time.Now().UTC()}
-	for i, db := range p.Databases {
-		m.Databases = append(m.Databases, dbtar.Database{Name: db, File: fmt.Sprintf("%03d-%s.sql", i+1, backup.SafeName(db)), Format: "sql"})
-	}
-	tw, err := dbtar.NewWriter(w, m)
-	if err != nil {
-		return err
-	}
-	for _, db := range p.Databases {
-		dw, err := tw.Database()
-		if err != nil {
-			return err
-		}
-		if err := s.dumpOne(ctx, db, dw, log); err != nil {
-			return err
-		}
-		if err := dw.Close(); err != nil {
-			return err
-		}
-	}
-	return tw.Close()
+	return source.DumpMany(ctx, w, Type, p, "sql", "sql", func(ctx context.Context, db string, w io.Writer) error {
+		return s.dumpOne(ctx, db, w, log)
+	})
 }
 
 func (s *Source) dumpOne(ctx context.Context, db string, w io.Writer, log *slog.Logger) error {
 	return s.withDefaultsFile(func(defaults string) error {
 		cmd := DumpCommand(s.cfg, s.tool("mariadb-dump", "mysqldump"), defaults, s.password, db)
 		log.Info("dumping database " + db + ": " + cmd.String())
-		cw := &countWriter{w: w}
+		cw := &source.CountingWriter{W: w}
 		if err := proc.Run(ctx, cmd, nil, cw, log); err != nil {
 			return fmt.Errorf("dump of database %s: %w", db, err)
 		}
-		if cw.n == 0 {
+		if cw.N == 0 {
 			return fmt.Errorf("dump of database %s: the dump tool wrote nothing", db)
 		}
-		log.Info(fmt.Sprintf("database %s dumped: %d bytes", db, cw.n))
+		log.Info(fmt.Sprintf("database %s dumped: %d bytes", db, cw.N))
 		return nil
 	})
 }
 
-type countWriter struct {
-	w io.Writer
-	n int64
-}
-
-func (c *countWriter) Write(p []byte) (int, error) {
-	n, err := c.w.Write(p)
-	c.n += int64(n)
-	return n, err
-}
-
 // Restore restores a single SQL dump or a multi-database tar.
 func (s *Source) Restore(ctx context.Context, format string, r io.Reader, opts source.RestoreOptions, log *slog.Logger) error {
+	restore := func(ctx context.Context, r io.Reader, target string) error {
+		return s.restoreOne(ctx, r, target, opts.Overwrite, log)
+	}
 	switch format {
 	case "sql":
-		if len(opts.Targets) != 1 {
-			return errors.New("restore of a single-database backup needs exactly one target database")
-		}
-		for from, to := range opts.Targets {
-			if to == "" {
-				to = from
-			}
-			return s.restoreOne(ctx, r, to, opts.Overwrite, log)
-		}
-	case "tar":
-		tr, err := dbtar.NewReader(r)
+		target, err := source.SingleTarget(opts)
 		if err != nil {
 			return err
 		}
-		if st := tr.Manifest().SourceType; st != Type {
-			return fmt.Errorf("the tar holds %s databases, not %s", st, Type)
-		}
-		restored := 0
-		for {
-			db, dr, err := tr.Next()
-			if err == io.EOF {
-				break
-			}
-			if err != nil {
-				return err
-			}
-			target, ok := opts.Target(db.Name)
-			if !ok {
-				log.Info("skipping database " + db.Name)
-				continue
-			}
-			if err := s.restoreOne(ctx, dr, target, opts.Overwrite, log); err != nil {
-				return err
-			}
-			restored++
-		}
-		if restored == 0 {
-			return errors.New("no database was selected for restore")
-		}
-		return nil
+		return restore(ctx, r, target)
+	case "tar":
+		return source.RestoreMany(ctx, r, Type, opts, log, restore)
 	}
 	return fmt.Errorf("%w: mysql cannot restore format %q", backup.ErrUnsupported, format)
 }
@@ -393,12 +325,3 @@ func (s *Source) prepareTarget(ctx context.Context, name string, overwrite bool,
 
 // Close releases nothing: connections are opened per call.
 func (s *Source) Close() error { return nil }
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
-}

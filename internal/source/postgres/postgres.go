@@ -12,7 +12,6 @@ import (
 	"net"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -20,7 +19,6 @@ import (
 	"github.com/dbackup/dbackup/internal/backup"
 	"github.com/dbackup/dbackup/internal/plugin"
 	"github.com/dbackup/dbackup/internal/source"
-	"github.com/dbackup/dbackup/internal/source/dbtar"
 	"github.com/dbackup/dbackup/internal/source/proc"
 )
 
@@ -171,16 +169,8 @@ func (s *Source) Plan(ctx context.Context, dbs []string) (source.Plan, error) {
 	if err != nil {
 		return source.Plan{}, err
 	}
-	if len(dbs) == 0 {
-		dbs = all
-	}
-	for _, db := range dbs {
-		if !contains(all, db) {
-			return source.Plan{}, fmt.Errorf("database %q does not exist on %s:%d", db, s.cfg.Host, s.cfg.Port)
-		}
-	}
-	if len(dbs) == 0 {
-		return source.Plan{}, fmt.Errorf("no database to back up on %s:%d", s.cfg.Host, s.cfg.Port)
+	if dbs, err = source.Resolve(all, dbs, fmt.Sprintf("%s:%d", s.cfg.Host, s.cfg.Port)); err != nil {
+		return source.Plan{}, err
 	}
 	v, err := s.Version(ctx)
 	if err != nil {
@@ -198,123 +188,53 @@ func (s *Source) Dump(ctx context.Context, p source.Plan, w io.Writer, log *slog
 	if p.Format == "pg_custom" {
 		return s.dumpOne(ctx, p.Databases[0], w, log)
 	}
-	m := dbtar.Manifest{SourceType: Type, EngineVersion: p.EngineVersion, CreatedAt: time.Now().UTC()}
-	for i, db := range p.Databases {
-		m.Databases = append(m.Databases, dbtar.Database{Name: db, File: fmt.Sprintf("%03d-%s.dump", i+1, backup.SafeName(db)), Format: "pg_custom"})
-	}
-	tw, err := dbtar.NewWriter(w, m)
-	if err != nil {
-		return err
-	}
-	for _, db := range p.Databases {
-		dw, err := tw.Database()
-		if err != nil {
-			return err
-		}
-		if err := s.dumpOne(ctx, db, dw, log); err != nil {
-			return err
-		}
-		if err := dw.Close(); err != nil {
-			return err
-		}
-	}
-	return tw.Close()
+	return source.DumpMany(ctx, w, Type, p, "dump", "pg_custom", func(ctx context.Context, db string, w io.Writer) error {
+		return s.dumpOne(ctx, db, w, log)
+	})
 }
 
 func (s *Source) dumpOne(ctx context.Context, db string, w io.Writer, log *slog.Logger) error {
 	cmd := DumpCommand(s.cfg, s.password, db)
 	log.Info("dumping database " + db + ": " + cmd.String())
-	cw := &countWriter{w: w}
+	cw := &source.CountingWriter{W: w}
 	if err := proc.Run(ctx, cmd, nil, cw, log); err != nil {
 		return fmt.Errorf("dump of database %s: %w", db, err)
 	}
-	if cw.n == 0 {
+	if cw.N == 0 {
 		return fmt.Errorf("dump of database %s: pg_dump wrote nothing", db)
 	}
-	log.Info(fmt.Sprintf("database %s dumped: %d bytes", db, cw.n))
+	log.Info(fmt.Sprintf("database %s dumped: %d bytes", db, cw.N))
 	return nil
-}
-
-type countWriter struct {
-	w io.Writer
-	n int64
-}
-
-func (c *countWriter) Write(p []byte) (int, error) {
-	n, err := c.w.Write(p)
-	c.n += int64(n)
-	return n, err
 }
 
 // Restore restores a single dump or a multi-database tar.
 func (s *Source) Restore(ctx context.Context, format string, r io.Reader, opts source.RestoreOptions, log *slog.Logger) error {
+	restore := func(ctx context.Context, r io.Reader, target string) error {
+		return s.restoreOne(ctx, r, target, opts.Overwrite, log)
+	}
 	switch format {
 	case "pg_custom":
-		return s.restoreOne(ctx, r, opts, log, "")
-	case "tar":
-		tr, err := dbtar.NewReader(r)
+		target, err := source.SingleTarget(opts)
 		if err != nil {
 			return err
 		}
-		if st := tr.Manifest().SourceType; st != Type {
-			return fmt.Errorf("the tar holds %s databases, not postgres", st)
-		}
-		for _, want := range keys(opts.Targets) {
-			if !hasDB(tr.Manifest().Databases, want) {
-				return fmt.Errorf("database %q is not in this backup", want)
-			}
-		}
-		restored := 0
-		for {
-			db, dr, err := tr.Next()
-			if err == io.EOF {
-				break
-			}
-			if err != nil {
-				return err
-			}
-			if _, ok := opts.Target(db.Name); !ok {
-				log.Info("skipping database " + db.Name)
-				continue
-			}
-			if err := s.restoreOne(ctx, dr, opts, log, db.Name); err != nil {
-				return err
-			}
-			restored++
-		}
-		if restored == 0 {
-			return errors.New("no database was selected for restore")
-		}
-		return nil
+		return restore(ctx, r, target)
+	case "tar":
+		return source.RestoreMany(ctx, r, Type, opts, log, restore)
 	}
 	return fmt.Errorf("%w: postgres cannot restore format %q", backup.ErrUnsupported, format)
 }
 
-// restoreOne restores one custom-format dump; name is its database name in
-// a multi-database backup, "" for a single dump (then Targets has one entry).
-func (s *Source) restoreOne(ctx context.Context, r io.Reader, opts source.RestoreOptions, log *slog.Logger, name string) error {
-	target := name
-	if name == "" {
-		if len(opts.Targets) != 1 {
-			return errors.New("restore of a single-database backup needs exactly one target database")
-		}
-		for k, v := range opts.Targets {
-			target = v
-			if target == "" {
-				target = k
-			}
-		}
-	} else {
-		target, _ = opts.Target(name)
-	}
-	created, err := s.prepareTarget(ctx, target, opts.Overwrite)
+// restoreOne restores one custom-format dump into target.
+func (s *Source) restoreOne(ctx context.Context, r io.Reader, target string, overwrite bool, log *slog.Logger) error {
+	created, err := s.prepareTarget(ctx, target, overwrite)
 	if err != nil {
 		return err
 	}
 	if created {
 		log.Info("created database " + target)
 	}
-	cmd := RestoreCommand(s.cfg, s.password, target, opts.Overwrite && !created)
+	cmd := RestoreCommand(s.cfg, s.password, target, overwrite && !created)
 	log.Info("restoring into database " + target + ": " + cmd.String())
 	if err := proc.Run(ctx, cmd, r, nil, log); err != nil {
 		return fmt.Errorf("restore into database %s: %w", target, err)
@@ -360,29 +280,3 @@ func (s *Source) prepareTarget(ctx context.Context, db string, overwrite bool) (
 
 // Close releases nothing: connections are opened per call.
 func (s *Source) Close() error { return nil }
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
-}
-
-func keys(m map[string]string) []string {
-	var out []string
-	for k := range m {
-		out = append(out, k)
-	}
-	return out
-}
-
-func hasDB(dbs []dbtar.Database, name string) bool {
-	for _, d := range dbs {
-		if d.Name == name {
-			return true
-		}
-	}
-	return false
-}
