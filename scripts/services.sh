@@ -64,6 +64,19 @@ GRANT ALL PRIVILEGES ON *.* TO 'dbackup_pw'@'localhost';
 SQL
 }
 
+install_valkey() {
+  # Valkey 8 comes from bookworm-backports.
+  if ! command -v valkey-server >/dev/null; then
+    need_root
+    if ! grep -rqs bookworm-backports /etc/apt/sources.list /etc/apt/sources.list.d/; then
+      printf 'Types: deb\nURIs: http://deb.debian.org/debian\nSuites: bookworm-backports\nComponents: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n' \
+        > /etc/apt/sources.list.d/dbackup-backports.sources
+    fi
+    DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq -t bookworm-backports valkey-server >/dev/null
+  fi
+}
+
 install_tools() {
   # /usr/bin/python3 with cryptography runs the independent decryptor;
   # redis-server runs the Redis tests' private servers and loads snapshots.
@@ -73,4 +86,5 @@ install_tools() {
 start_postgres
 start_mariadb
 install_tools
+install_valkey
 echo "services ready: postgresql on 127.0.0.1:5432, mariadb on 127.0.0.1:3306"

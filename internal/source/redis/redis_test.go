@@ -20,8 +20,16 @@ import (
 
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 
+// servers are the server families every test runs against.
+var servers = []string{"redis-server", "valkey-server"}
+
 // server starts a private redis-server on a free loopback port.
 func server(t *testing.T, password string, diskless bool) int {
+	return serverOf(t, "redis-server", password, diskless)
+}
+
+// serverOf starts a private server of the given binary on a free loopback port.
+func serverOf(t *testing.T, bin, password string, diskless bool) int {
 	t.Helper()
 	ln, _ := net.Listen("tcp", "127.0.0.1:0")
 	port := ln.Addr().(*net.TCPAddr).Port
@@ -31,9 +39,9 @@ func server(t *testing.T, password string, diskless bool) int {
 	if password != "" {
 		args = append(args, "--requirepass", password)
 	}
-	cmd := exec.Command("redis-server", args...)
+	cmd := exec.Command(bin, args...)
 	if err := cmd.Start(); err != nil {
-		t.Fatalf("redis-server (install redis-server; `make services` does): %v", err)
+		t.Fatalf("%s (`make services` installs it): %v", bin, err)
 	}
 	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
 	c := goredis.NewClient(&goredis.Options{Addr: fmt.Sprintf("127.0.0.1:%d", port), Password: password})
@@ -111,41 +119,50 @@ func describe(t *testing.T, port int, password string) string {
 
 func TestSnapshotAndRestoreEveryType(t *testing.T) {
 	t.Parallel()
-	for _, diskless := range []bool{true, false} {
-		t.Run(fmt.Sprintf("diskless=%v", diskless), func(t *testing.T) {
-			t.Parallel()
-			const pw = "redis-test-pw"
-			from, to := server(t, pw, diskless), server(t, pw, false)
-			seed(t, from, pw)
-			want := describe(t, from, pw)
-			ctx := context.Background()
-			src, _ := New(Config{Host: "127.0.0.1", Port: from}, pw)
-			p, err := src.Plan(ctx, nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			var snap bytes.Buffer
-			if err := src.Dump(ctx, p, &snap, quiet); err != nil {
-				t.Fatal(err)
-			}
-			if !bytes.HasPrefix(snap.Bytes(), []byte("REDIS")) {
-				t.Fatalf("snapshot starts %q, want an RDB", snap.Bytes()[:min(9, snap.Len())])
-			}
-			dst, _ := New(Config{Host: "127.0.0.1", Port: to}, pw)
-			if err := dst.Restore(ctx, "rdb", bytes.NewReader(snap.Bytes()), source.RestoreOptions{}, quiet); err != nil {
-				t.Fatal(err)
-			}
-			if got := describe(t, to, pw); got != want {
-				t.Fatalf("restored keyspace differs:\n%.500s\n---\n%.500s", got, want)
-			}
-			// The target now holds keys: another restore needs overwrite.
-			if err := dst.Restore(ctx, "rdb", bytes.NewReader(snap.Bytes()), source.RestoreOptions{}, quiet); err == nil || !strings.Contains(err.Error(), "holds") {
-				t.Fatalf("restore into a non-empty server: %v", err)
-			}
-			if err := dst.Restore(ctx, "rdb", bytes.NewReader(snap.Bytes()), source.RestoreOptions{Overwrite: true}, quiet); err != nil {
-				t.Fatal(err)
-			}
-		})
+	for _, bin := range servers {
+		for _, diskless := range []bool{true, false} {
+			t.Run(fmt.Sprintf("%s/diskless=%v", bin, diskless), func(t *testing.T) {
+				t.Parallel()
+				testRoundTrip(t, bin, diskless)
+			})
+		}
+	}
+}
+
+func testRoundTrip(t *testing.T, bin string, diskless bool) {
+	const pw = "redis-test-pw"
+	from, to := serverOf(t, bin, pw, diskless), serverOf(t, bin, pw, false)
+	seed(t, from, pw)
+	want := describe(t, from, pw)
+	ctx := context.Background()
+	src, _ := New(Config{Host: "127.0.0.1", Port: from, ServerBinary: bin}, pw)
+	p, err := src.Plan(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bin == "valkey-server" && !strings.HasSuffix(p.EngineVersion, "-valkey") {
+		t.Fatalf("valkey reported as %q", p.EngineVersion)
+	}
+	var snap bytes.Buffer
+	if err := src.Dump(ctx, p, &snap, quiet); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.HasPrefix(snap.Bytes(), []byte("REDIS")) {
+		t.Fatalf("snapshot starts %q, want an RDB", snap.Bytes()[:min(9, snap.Len())])
+	}
+	dst, _ := New(Config{Host: "127.0.0.1", Port: to, ServerBinary: bin}, pw)
+	if err := dst.Restore(ctx, "rdb", bytes.NewReader(snap.Bytes()), source.RestoreOptions{}, quiet); err != nil {
+		t.Fatal(err)
+	}
+	if got := describe(t, to, pw); got != want {
+		t.Fatalf("restored keyspace differs:\n%.500s\n---\n%.500s", got, want)
+	}
+	// The target now holds keys: another restore needs overwrite.
+	if err := dst.Restore(ctx, "rdb", bytes.NewReader(snap.Bytes()), source.RestoreOptions{}, quiet); err == nil || !strings.Contains(err.Error(), "holds") {
+		t.Fatalf("restore into a non-empty server: %v", err)
+	}
+	if err := dst.Restore(ctx, "rdb", bytes.NewReader(snap.Bytes()), source.RestoreOptions{Overwrite: true}, quiet); err != nil {
+		t.Fatal(err)
 	}
 }
 
