@@ -134,8 +134,10 @@ func TestAPIJobLifecycle(t *testing.T) {
 	c.do("POST", "/api/v1/executions/"+rid+"/cancel", nil, 400)
 	c.do("GET", "/api/v1/executions/nope", nil, 404)
 	c.do("GET", "/api/v1/nothing", nil, 404)
-	if execs := c.do("GET", "/api/v1/executions?job=api%20job", nil, 200); execs != nil {
-		t.Fatal("executions list is not an array")
+	c.do("GET", "/api/v1/executions?job=api%20job", nil, 200)
+	var execs []map[string]any
+	if err := json.Unmarshal(lastBody(c), &execs); err != nil || len(execs) != 1 || execs[0]["id"] != final["id"] || execs[0]["status"] != "success" {
+		t.Fatalf("executions of the job: %s (%v)", lastBody(c), err)
 	}
 	c.do("DELETE", "/api/v1/jobs/api%20job", nil, 204)
 	c.do("DELETE", "/api/v1/sources/pg", nil, 204)

@@ -11,7 +11,6 @@ package queue
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"strconv"
@@ -335,9 +334,6 @@ func (q *Queue) leaderLoop(ctx context.Context) {
 	}
 }
 
-// Leader reports whether this node holds the scheduler lease.
-func (q *Queue) Leader() bool { return q.leader.Load() }
-
 // sweep fails the runs of nodes that stopped beating and queues them again.
 func (q *Queue) sweep(ctx context.Context) {
 	stale, err := q.Store.StaleRunning(ctx, q.now().UTC().Add(-q.StaleAfter))
@@ -433,14 +429,8 @@ func (q *Queue) tick(ctx context.Context) {
 	}
 }
 
-// ErrNotScheduled is returned for the next runs of a job without a schedule.
-var ErrNotScheduled = errors.New("the job has no schedule")
-
-// NextRuns returns the job's next n runs in its time zone.
+// NextRuns returns the next n runs of a job's schedule in its time zone.
 func (q *Queue) NextRuns(ctx context.Context, job *backup.Job, n int) ([]time.Time, *time.Location, error) {
-	if job.Schedule == "" {
-		return nil, nil, ErrNotScheduled
-	}
 	s, err := schedule.Parse(job.Schedule)
 	if err != nil {
 		return nil, nil, err

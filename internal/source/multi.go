@@ -6,11 +6,13 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"path/filepath"
 	"slices"
 	"time"
 
 	"github.com/dbackup/dbackup/internal/backup"
 	"github.com/dbackup/dbackup/internal/source/dbtar"
+	"github.com/dbackup/dbackup/internal/source/proc"
 )
 
 // Resolve checks the requested databases against all the server has; none
@@ -122,4 +124,36 @@ func SingleTarget(opts RestoreOptions) (string, error) {
 		return to, nil
 	}
 	return "", nil
+}
+
+// RunDump runs one database's dump tool into w. It fails unless the tool
+// exited 0, every byte was written, and it wrote something.
+func RunDump(ctx context.Context, cmd proc.Cmd, db string, w io.Writer, log *slog.Logger) error {
+	log.Info("dumping database " + db + ": " + cmd.String())
+	cw := &CountingWriter{W: w}
+	if err := proc.Run(ctx, cmd, nil, cw, log); err != nil {
+		return fmt.Errorf("dump of database %s: %w", db, err)
+	}
+	if cw.N == 0 {
+		return fmt.Errorf("dump of database %s: %s wrote nothing", db, filepath.Base(cmd.Path))
+	}
+	log.Info(fmt.Sprintf("database %s dumped: %d bytes", db, cw.N))
+	return nil
+}
+
+// RestoreFormat restores either one database's dump (format single) or a
+// multi-database tar, each database through restoreOne.
+func RestoreFormat(ctx context.Context, format, single, sourceType string, r io.Reader, opts RestoreOptions, log *slog.Logger,
+	restoreOne func(ctx context.Context, r io.Reader, target string) error) error {
+	switch format {
+	case single:
+		target, err := SingleTarget(opts)
+		if err != nil {
+			return err
+		}
+		return restoreOne(ctx, r, target)
+	case "tar":
+		return RestoreMany(ctx, r, sourceType, opts, log, restoreOne)
+	}
+	return fmt.Errorf("%w: %s cannot restore format %q", backup.ErrUnsupported, sourceType, format)
 }

@@ -1,5 +1,4 @@
-// Package memdest is an in-memory destination for tests. It can be told to
-// fail, to simulate a full disk or a dropped connection.
+// Package memdest is an in-memory destination for tests.
 package memdest
 
 import (
@@ -20,15 +19,13 @@ type Mem struct {
 	mu      sync.Mutex
 	objects map[string][]byte
 	times   map[string]time.Time
-	// FailAfter makes Put fail once this many bytes were written; -1 never.
-	FailAfter int64
 }
 
 var _ dest.Destination = (*Mem)(nil)
 
 // New returns an empty destination.
 func New() *Mem {
-	return &Mem{objects: map[string][]byte{}, times: map[string]time.Time{}, FailAfter: -1}
+	return &Mem{objects: map[string][]byte{}, times: map[string]time.Time{}}
 }
 
 func (m *Mem) Check(context.Context) error { return nil }
@@ -48,18 +45,8 @@ func (m *Mem) store(ctx context.Context, key string, r io.Reader, replace bool) 
 		return dest.ObjectInfo{}, err
 	}
 	var buf bytes.Buffer
-	src := r
-	if m.FailAfter >= 0 {
-		src = io.LimitReader(r, m.FailAfter)
-	}
-	if _, err := io.Copy(&buf, src); err != nil {
+	if _, err := io.Copy(&buf, r); err != nil {
 		return dest.ObjectInfo{}, err
-	}
-	if m.FailAfter >= 0 {
-		// Anything beyond the limit is a full disk.
-		if n, _ := r.Read(make([]byte, 1)); n > 0 {
-			return dest.ObjectInfo{}, fmt.Errorf("write %s: no space left on device", key)
-		}
 	}
 	if err := ctx.Err(); err != nil {
 		return dest.ObjectInfo{}, err

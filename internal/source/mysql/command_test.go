@@ -1,39 +1,13 @@
 package mysql
 
 import (
-	"flag"
 	"os"
 	"strings"
 	"testing"
 
 	"github.com/dbackup/dbackup/internal/source/proc"
+	"github.com/dbackup/dbackup/internal/testutil/golden"
 )
-
-var update = flag.Bool("update", false, "rewrite golden files")
-
-func render(c proc.Cmd) string {
-	var b strings.Builder
-	b.WriteString("path: " + c.Path + "\n")
-	for _, a := range c.Args {
-		b.WriteString("arg: " + a + "\n")
-	}
-	return b.String()
-}
-
-func golden(t *testing.T, name, got string) {
-	t.Helper()
-	path := "testdata/" + name + ".golden"
-	if *update {
-		os.WriteFile(path, []byte(got), 0o644)
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got != string(want) {
-		t.Errorf("%s differs from %s:\n%s", name, path, got)
-	}
-}
 
 func TestCommandLines(t *testing.T) {
 	t.Parallel()
@@ -42,12 +16,12 @@ func TestCommandLines(t *testing.T) {
 		t.Fatal(err)
 	}
 	const pw = `p"a\ss`
-	golden(t, "dump", render(DumpCommand(c, "mariadb-dump", "/tmp/my.cnf", pw, "shop")))
-	golden(t, "dump_dash_name", render(DumpCommand(c, "mysqldump", "/tmp/my.cnf", pw, "-weird")))
-	golden(t, "restore", render(RestoreCommand(c, "mariadb", "/tmp/my.cnf", pw, "shop_copy")))
+	golden.Check(t, "dump", golden.Render(DumpCommand(c, "mariadb-dump", "/tmp/my.cnf", pw, "shop"), ""))
+	golden.Check(t, "dump_dash_name", golden.Render(DumpCommand(c, "mysqldump", "/tmp/my.cnf", pw, "-weird"), ""))
+	golden.Check(t, "restore", golden.Render(RestoreCommand(c, "mariadb", "/tmp/my.cnf", pw, "shop_copy"), ""))
 	c.DumpFlags = []string{"--single-transaction", "--skip-lock-tables"}
 	c.SSLMode, c.BinDir = "require", "/opt/mysql/bin"
-	golden(t, "dump_custom_flags", render(DumpCommand(c, "mysqldump", "/tmp/my.cnf", pw, "shop")))
+	golden.Check(t, "dump_custom_flags", golden.Render(DumpCommand(c, "mysqldump", "/tmp/my.cnf", pw, "shop"), ""))
 	if got := DefaultsFile(pw); got != "[client]\npassword=\"p\\\"a\\\\ss\"\n" {
 		t.Fatalf("defaults file %q", got)
 	}

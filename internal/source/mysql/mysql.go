@@ -251,35 +251,15 @@ func (s *Source) Dump(ctx context.Context, p source.Plan, w io.Writer, log *slog
 func (s *Source) dumpOne(ctx context.Context, db string, w io.Writer, log *slog.Logger) error {
 	return s.withDefaultsFile(func(defaults string) error {
 		cmd := DumpCommand(s.cfg, s.tool("mariadb-dump", "mysqldump"), defaults, s.password, db)
-		log.Info("dumping database " + db + ": " + cmd.String())
-		cw := &source.CountingWriter{W: w}
-		if err := proc.Run(ctx, cmd, nil, cw, log); err != nil {
-			return fmt.Errorf("dump of database %s: %w", db, err)
-		}
-		if cw.N == 0 {
-			return fmt.Errorf("dump of database %s: the dump tool wrote nothing", db)
-		}
-		log.Info(fmt.Sprintf("database %s dumped: %d bytes", db, cw.N))
-		return nil
+		return source.RunDump(ctx, cmd, db, w, log)
 	})
 }
 
-// Restore restores a single SQL dump or a multi-database tar.
+// Restore restores a single dump or a multi-database tar.
 func (s *Source) Restore(ctx context.Context, format string, r io.Reader, opts source.RestoreOptions, log *slog.Logger) error {
-	restore := func(ctx context.Context, r io.Reader, target string) error {
+	return source.RestoreFormat(ctx, format, "sql", Type, r, opts, log, func(ctx context.Context, r io.Reader, target string) error {
 		return s.restoreOne(ctx, r, target, opts.Overwrite, log)
-	}
-	switch format {
-	case "sql":
-		target, err := source.SingleTarget(opts)
-		if err != nil {
-			return err
-		}
-		return restore(ctx, r, target)
-	case "tar":
-		return source.RestoreMany(ctx, r, Type, opts, log, restore)
-	}
-	return fmt.Errorf("%w: mysql cannot restore format %q", backup.ErrUnsupported, format)
+	})
 }
 
 func (s *Source) restoreOne(ctx context.Context, r io.Reader, target string, overwrite bool, log *slog.Logger) error {

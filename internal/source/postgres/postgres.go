@@ -195,34 +195,14 @@ func (s *Source) Dump(ctx context.Context, p source.Plan, w io.Writer, log *slog
 
 func (s *Source) dumpOne(ctx context.Context, db string, w io.Writer, log *slog.Logger) error {
 	cmd := DumpCommand(s.cfg, s.password, db)
-	log.Info("dumping database " + db + ": " + cmd.String())
-	cw := &source.CountingWriter{W: w}
-	if err := proc.Run(ctx, cmd, nil, cw, log); err != nil {
-		return fmt.Errorf("dump of database %s: %w", db, err)
-	}
-	if cw.N == 0 {
-		return fmt.Errorf("dump of database %s: pg_dump wrote nothing", db)
-	}
-	log.Info(fmt.Sprintf("database %s dumped: %d bytes", db, cw.N))
-	return nil
+	return source.RunDump(ctx, cmd, db, w, log)
 }
 
 // Restore restores a single dump or a multi-database tar.
 func (s *Source) Restore(ctx context.Context, format string, r io.Reader, opts source.RestoreOptions, log *slog.Logger) error {
-	restore := func(ctx context.Context, r io.Reader, target string) error {
+	return source.RestoreFormat(ctx, format, "pg_custom", Type, r, opts, log, func(ctx context.Context, r io.Reader, target string) error {
 		return s.restoreOne(ctx, r, target, opts.Overwrite, log)
-	}
-	switch format {
-	case "pg_custom":
-		target, err := source.SingleTarget(opts)
-		if err != nil {
-			return err
-		}
-		return restore(ctx, r, target)
-	case "tar":
-		return source.RestoreMany(ctx, r, Type, opts, log, restore)
-	}
-	return fmt.Errorf("%w: postgres cannot restore format %q", backup.ErrUnsupported, format)
+	})
 }
 
 // restoreOne restores one custom-format dump into target.
