@@ -35,6 +35,19 @@ type Factory[T any] struct {
 	New     func(config json.RawMessage, secrets map[string]string) (T, error)
 }
 
+// Typed is a factory whose config decodes strictly into a C, which build
+// validates and turns into the plugin with its secrets.
+func Typed[C, T any](typ, label string, secrets []string, build func(c C, secrets map[string]string) (T, error)) Factory[T] {
+	return Factory[T]{Type: typ, Label: label, Secrets: secrets, New: func(raw json.RawMessage, s map[string]string) (T, error) {
+		var c C
+		if err := DecodeStrict(raw, &c); err != nil {
+			var zero T
+			return zero, err
+		}
+		return build(c, s)
+	}}
+}
+
 // Registry is the explicit list of a family's plugins.
 type Registry[T any] struct {
 	family    string

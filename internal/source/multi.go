@@ -74,7 +74,7 @@ func DumpMany(ctx context.Context, w io.Writer, sourceType string, p Plan, ext, 
 // RestoreMany restores the selected databases of a tar written by DumpMany
 // with restoreOne, under their target names.
 func RestoreMany(ctx context.Context, r io.Reader, sourceType string, opts RestoreOptions, log *slog.Logger,
-	restoreOne func(ctx context.Context, r io.Reader, target string) error) error {
+	restoreOne func(ctx context.Context, r io.Reader, from, target string) error) error {
 	tr, err := dbtar.NewReader(r)
 	if err != nil {
 		return err
@@ -101,7 +101,7 @@ func RestoreMany(ctx context.Context, r io.Reader, sourceType string, opts Resto
 			log.Info("skipping database " + db.Name)
 			continue
 		}
-		if err := restoreOne(ctx, dr, target); err != nil {
+		if err := restoreOne(ctx, dr, db.Name, target); err != nil {
 			return err
 		}
 		restored++
@@ -112,18 +112,19 @@ func RestoreMany(ctx context.Context, r io.Reader, sourceType string, opts Resto
 	return nil
 }
 
-// SingleTarget is the target database of a single-database backup.
-func SingleTarget(opts RestoreOptions) (string, error) {
+// SingleTarget is the database a single-database backup was dumped from
+// and the one to restore it into.
+func SingleTarget(opts RestoreOptions) (from, target string, err error) {
 	if len(opts.Targets) != 1 {
-		return "", errors.New("restore of a single-database backup needs exactly one target database")
+		return "", "", errors.New("restore of a single-database backup needs exactly one target database")
 	}
 	for from, to := range opts.Targets {
 		if to == "" {
-			return from, nil
+			return from, from, nil
 		}
-		return to, nil
+		return from, to, nil
 	}
-	return "", nil
+	return "", "", nil
 }
 
 // RunDump runs one database's dump tool into w. It fails unless the tool
@@ -144,14 +145,14 @@ func RunDump(ctx context.Context, cmd proc.Cmd, db string, w io.Writer, log *slo
 // RestoreFormat restores either one database's dump (format single) or a
 // multi-database tar, each database through restoreOne.
 func RestoreFormat(ctx context.Context, format, single, sourceType string, r io.Reader, opts RestoreOptions, log *slog.Logger,
-	restoreOne func(ctx context.Context, r io.Reader, target string) error) error {
+	restoreOne func(ctx context.Context, r io.Reader, from, target string) error) error {
 	switch format {
 	case single:
-		target, err := SingleTarget(opts)
+		from, target, err := SingleTarget(opts)
 		if err != nil {
 			return err
 		}
-		return restoreOne(ctx, r, target)
+		return restoreOne(ctx, r, from, target)
 	case "tar":
 		return RestoreMany(ctx, r, sourceType, opts, log, restoreOne)
 	}

@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -46,15 +45,6 @@ func New(c Config) (*Dir, error) {
 		return nil, err
 	}
 	return &Dir{root: filepath.Clean(c.Path)}, nil
-}
-
-// FromJSON decodes a stored config strictly and returns the destination.
-func FromJSON(raw json.RawMessage, _ map[string]string) (dest.Destination, error) {
-	var c Config
-	if err := plugin.DecodeStrict(raw, &c); err != nil {
-		return nil, err
-	}
-	return New(c)
 }
 
 // open returns the root, refusing any access that would leave it (also
@@ -250,7 +240,9 @@ func (d *Dir) Close() error { return nil }
 const Type = "local"
 
 // Factory registers the local destination.
-var Factory = plugin.Factory[dest.Destination]{Type: Type, Label: "Local directory", New: FromJSON}
+var Factory = plugin.Typed(Type, "Local directory", nil, func(c Config, _ map[string]string) (dest.Destination, error) {
+	return New(c)
+})
 
 var _ dest.UploadAborter = (*Dir)(nil)
 

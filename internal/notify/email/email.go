@@ -4,7 +4,6 @@ package email
 import (
 	"context"
 	"crypto/tls"
-	"encoding/json"
 	"fmt"
 	"html/template"
 	"strings"
@@ -39,14 +38,9 @@ type Email struct {
 var _ notify.Notifier = (*Email)(nil)
 
 // Factory registers email.
-var Factory = plugin.Factory[notify.Notifier]{Type: "email", Label: "Email (SMTP)", Secrets: []string{"password"},
-	New: func(raw json.RawMessage, secrets map[string]string) (notify.Notifier, error) {
-		var c Config
-		if err := plugin.DecodeStrict(raw, &c); err != nil {
-			return nil, err
-		}
-		return New(c, secrets["password"])
-	}}
+var Factory = plugin.Typed("email", "Email (SMTP)", []string{"password"}, func(c Config, secrets map[string]string) (notify.Notifier, error) {
+	return New(c, secrets["password"])
+})
 
 // New validates the config.
 func New(c Config, password string) (*Email, error) {

@@ -3,7 +3,6 @@ package gotify
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"strings"
 
@@ -27,20 +26,15 @@ type Gotify struct {
 var _ notify.Notifier = (*Gotify)(nil)
 
 // Factory registers Gotify.
-var Factory = plugin.Factory[notify.Notifier]{Type: "gotify", Label: "Gotify", Secrets: []string{"token"},
-	New: func(raw json.RawMessage, secrets map[string]string) (notify.Notifier, error) {
-		var c Config
-		if err := plugin.DecodeStrict(raw, &c); err != nil {
-			return nil, err
-		}
-		if err := webhook.CheckURL(c.URL); err != nil {
-			return nil, err
-		}
-		if secrets["token"] == "" {
-			return nil, fmt.Errorf("%w: the token secret is required", backup.ErrInvalid)
-		}
-		return &Gotify{cfg: c, token: secrets["token"]}, nil
-	}}
+var Factory = plugin.Typed("gotify", "Gotify", []string{"token"}, func(c Config, secrets map[string]string) (notify.Notifier, error) {
+	if err := webhook.CheckURL(c.URL); err != nil {
+		return nil, err
+	}
+	if secrets["token"] == "" {
+		return nil, fmt.Errorf("%w: the token secret is required", backup.ErrInvalid)
+	}
+	return &Gotify{cfg: c, token: secrets["token"]}, nil
+})
 
 // Notify posts a message; failures get a high priority.
 func (g *Gotify) Notify(ctx context.Context, e notify.Event) (string, error) {

@@ -3,7 +3,6 @@ package ntfy
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"strings"
@@ -29,23 +28,18 @@ type Ntfy struct {
 var _ notify.Notifier = (*Ntfy)(nil)
 
 // Factory registers ntfy.
-var Factory = plugin.Factory[notify.Notifier]{Type: "ntfy", Label: "ntfy", Secrets: []string{"token"},
-	New: func(raw json.RawMessage, secrets map[string]string) (notify.Notifier, error) {
-		var c Config
-		if err := plugin.DecodeStrict(raw, &c); err != nil {
-			return nil, err
-		}
-		if c.URL == "" {
-			c.URL = "https://ntfy.sh"
-		}
-		if err := webhook.CheckURL(c.URL); err != nil {
-			return nil, err
-		}
-		if c.Topic == "" || strings.ContainsAny(c.Topic, "/?#") {
-			return nil, fmt.Errorf("%w: a topic name is required", backup.ErrInvalid)
-		}
-		return &Ntfy{cfg: c, token: secrets["token"]}, nil
-	}}
+var Factory = plugin.Typed("ntfy", "ntfy", []string{"token"}, func(c Config, secrets map[string]string) (notify.Notifier, error) {
+	if c.URL == "" {
+		c.URL = "https://ntfy.sh"
+	}
+	if err := webhook.CheckURL(c.URL); err != nil {
+		return nil, err
+	}
+	if c.Topic == "" || strings.ContainsAny(c.Topic, "/?#") {
+		return nil, fmt.Errorf("%w: a topic name is required", backup.ErrInvalid)
+	}
+	return &Ntfy{cfg: c, token: secrets["token"]}, nil
+})
 
 // Notify publishes the text with title, priority and tags headers.
 func (n *Ntfy) Notify(ctx context.Context, e notify.Event) (string, error) {

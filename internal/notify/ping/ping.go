@@ -5,7 +5,6 @@ package ping
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -31,23 +30,18 @@ type Ping struct {
 var _ notify.Notifier = (*Ping)(nil)
 
 // Factory registers ping URLs.
-var Factory = plugin.Factory[notify.Notifier]{Type: "ping", Label: "Ping URL (healthchecks.io, Uptime Kuma)", Secrets: []string{"url"},
-	New: func(raw json.RawMessage, secrets map[string]string) (notify.Notifier, error) {
-		var c Config
-		if err := plugin.DecodeStrict(raw, &c); err != nil {
-			return nil, err
-		}
-		if c.Style == "" {
-			c.Style = "healthchecks"
-		}
-		if c.Style != "healthchecks" && c.Style != "uptime-kuma" {
-			return nil, fmt.Errorf("%w: style must be healthchecks or uptime-kuma", backup.ErrInvalid)
-		}
-		if err := webhook.CheckURL(secrets["url"]); err != nil {
-			return nil, err
-		}
-		return &Ping{style: c.Style, url: secrets["url"]}, nil
-	}}
+var Factory = plugin.Typed("ping", "Ping URL (healthchecks.io, Uptime Kuma)", []string{"url"}, func(c Config, secrets map[string]string) (notify.Notifier, error) {
+	if c.Style == "" {
+		c.Style = "healthchecks"
+	}
+	if c.Style != "healthchecks" && c.Style != "uptime-kuma" {
+		return nil, fmt.Errorf("%w: style must be healthchecks or uptime-kuma", backup.ErrInvalid)
+	}
+	if err := webhook.CheckURL(secrets["url"]); err != nil {
+		return nil, err
+	}
+	return &Ping{style: c.Style, url: secrets["url"]}, nil
+})
 
 // Notify pings start, success or failure.
 func (p *Ping) Notify(ctx context.Context, e notify.Event) (string, error) {

@@ -3,7 +3,6 @@ package telegram
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"html"
 	"strings"
@@ -30,23 +29,18 @@ type Telegram struct {
 var _ notify.Notifier = (*Telegram)(nil)
 
 // Factory registers Telegram.
-var Factory = plugin.Factory[notify.Notifier]{Type: "telegram", Label: "Telegram", Secrets: []string{"bot_token"},
-	New: func(raw json.RawMessage, secrets map[string]string) (notify.Notifier, error) {
-		var c Config
-		if err := plugin.DecodeStrict(raw, &c); err != nil {
-			return nil, err
-		}
-		if c.ChatID == "" || secrets["bot_token"] == "" {
-			return nil, fmt.Errorf("%w: chat_id and the bot_token secret are required", backup.ErrInvalid)
-		}
-		if c.APIURL == "" {
-			c.APIURL = "https://api.telegram.org"
-		}
-		if err := webhook.CheckURL(c.APIURL); err != nil {
-			return nil, err
-		}
-		return &Telegram{cfg: c, token: secrets["bot_token"]}, nil
-	}}
+var Factory = plugin.Typed("telegram", "Telegram", []string{"bot_token"}, func(c Config, secrets map[string]string) (notify.Notifier, error) {
+	if c.ChatID == "" || secrets["bot_token"] == "" {
+		return nil, fmt.Errorf("%w: chat_id and the bot_token secret are required", backup.ErrInvalid)
+	}
+	if c.APIURL == "" {
+		c.APIURL = "https://api.telegram.org"
+	}
+	if err := webhook.CheckURL(c.APIURL); err != nil {
+		return nil, err
+	}
+	return &Telegram{cfg: c, token: secrets["bot_token"]}, nil
+})
 
 // Notify sends an HTML-formatted message.
 func (t *Telegram) Notify(ctx context.Context, e notify.Event) (string, error) {

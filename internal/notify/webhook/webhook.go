@@ -38,14 +38,9 @@ type Webhook struct {
 var _ notify.Notifier = (*Webhook)(nil)
 
 // Factory registers the generic webhook.
-var Factory = plugin.Factory[notify.Notifier]{Type: "webhook", Label: "Generic webhook", Secrets: []string{"url", "authorization"},
-	New: func(raw json.RawMessage, secrets map[string]string) (notify.Notifier, error) {
-		var c Config
-		if err := plugin.DecodeStrict(raw, &c); err != nil {
-			return nil, err
-		}
-		return New(c, secrets["url"], secrets["authorization"])
-	}}
+var Factory = plugin.Typed("webhook", "Generic webhook", []string{"url", "authorization"}, func(c Config, secrets map[string]string) (notify.Notifier, error) {
+	return New(c, secrets["url"], secrets["authorization"])
+})
 
 var funcs = template.FuncMap{"json": func(v any) (string, error) {
 	b, err := json.Marshal(v)
@@ -117,15 +112,10 @@ func (w *Webhook) Notify(ctx context.Context, e notify.Event) (string, error) {
 // URLChannel is the factory of a channel type configured by C whose
 // endpoint is the secret "webhook_url" (Discord, Slack, Teams).
 func URLChannel[C any](typ, label string, build func(c C, url string) notify.Notifier) plugin.Factory[notify.Notifier] {
-	return plugin.Factory[notify.Notifier]{Type: typ, Label: label, Secrets: []string{"webhook_url"},
-		New: func(raw json.RawMessage, secrets map[string]string) (notify.Notifier, error) {
-			var c C
-			if err := plugin.DecodeStrict(raw, &c); err != nil {
-				return nil, err
-			}
-			if err := CheckURL(secrets["webhook_url"]); err != nil {
-				return nil, err
-			}
-			return build(c, secrets["webhook_url"]), nil
-		}}
+	return plugin.Typed(typ, label, []string{"webhook_url"}, func(c C, secrets map[string]string) (notify.Notifier, error) {
+		if err := CheckURL(secrets["webhook_url"]); err != nil {
+			return nil, err
+		}
+		return build(c, secrets["webhook_url"]), nil
+	})
 }

@@ -4,6 +4,7 @@ package all
 import (
 	"github.com/dbackup/dbackup/internal/plugin"
 	"github.com/dbackup/dbackup/internal/source"
+	"github.com/dbackup/dbackup/internal/source/mongodb"
 	"github.com/dbackup/dbackup/internal/source/mysql"
 	"github.com/dbackup/dbackup/internal/source/postgres"
 	"github.com/dbackup/dbackup/internal/source/redis"
@@ -12,5 +13,5 @@ import (
 
 // Registry returns every source type dbackup knows.
 func Registry() *plugin.Registry[source.Source] {
-	return plugin.NewRegistry("source", postgres.Factory, mysql.Factory, sqlite.Factory, redis.Factory)
+	return plugin.NewRegistry("source", postgres.Factory, mysql.Factory, mongodb.Factory, sqlite.Factory, redis.Factory)
 }

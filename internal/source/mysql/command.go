@@ -40,25 +40,11 @@ func DumpCommand(c Config, binary, defaultsFile, password, db string) proc.Cmd {
 	}
 	args := append(c.connArgs(defaultsFile), flags...)
 	args = append(args, "--", db)
-	return proc.Cmd{Path: c.binary(binary), Args: args, Secrets: secrets(password)}
+	return proc.Cmd{Path: proc.Binary(c.BinDir, binary), Args: args, Secrets: proc.Secrets(password)}
 }
 
 // RestoreCommand feeds a dump read from stdin into database db.
 func RestoreCommand(c Config, binary, defaultsFile, password, db string) proc.Cmd {
 	args := append(c.connArgs(defaultsFile), "--batch", "--database="+db)
-	return proc.Cmd{Path: c.binary(binary), Args: args, Secrets: secrets(password)}
-}
-
-func secrets(password string) []string {
-	if password == "" {
-		return nil
-	}
-	return []string{password}
-}
-
-func (c *Config) binary(name string) string {
-	if c.BinDir == "" {
-		return name
-	}
-	return strings.TrimRight(c.BinDir, "/") + "/" + name
+	return proc.Cmd{Path: proc.Binary(c.BinDir, binary), Args: args, Secrets: proc.Secrets(password)}
 }

@@ -29,7 +29,8 @@ func TestConformance(t *testing.T) {
 			mytest.Drop(t, n)
 			return n
 		},
-		Fingerprint:   func(t *testing.T, db string) string { return fmt.Sprint(mytest.Checksums(t, db)) },
+		Fingerprint:   func(t *testing.T, _ source.Source, db string) string { return fmt.Sprint(mytest.Checksums(t, db)) },
+		Password:      "dbackup-test-pw",
 		WrongPassword: func(t *testing.T) source.Source { return newSource("dbackup_pw", "wrong", 3306) },
 		Unreachable:   func(t *testing.T) source.Source { return newSource("root", "", 1) },
 	})

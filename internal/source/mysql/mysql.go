@@ -5,13 +5,11 @@ package mysql
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
-	"os"
 	"os/exec"
 	"strings"
 	"time"
@@ -76,14 +74,9 @@ type Source struct {
 var _ source.Source = (*Source)(nil)
 
 // Factory registers the MySQL/MariaDB source.
-var Factory = plugin.Factory[source.Source]{Type: Type, Label: "MySQL / MariaDB", Secrets: []string{"password"},
-	New: func(raw json.RawMessage, secrets map[string]string) (source.Source, error) {
-		var c Config
-		if err := plugin.DecodeStrict(raw, &c); err != nil {
-			return nil, err
-		}
-		return New(c, secrets["password"])
-	}}
+var Factory = plugin.Typed(Type, "MySQL / MariaDB", []string{"password"}, func(c Config, secrets map[string]string) (source.Source, error) {
+	return New(c, secrets["password"])
+})
 
 // New validates c and returns the source.
 func New(c Config, password string) (*Source, error) {
@@ -210,7 +203,7 @@ func (s *Source) Plan(ctx context.Context, dbs []string) (source.Plan, error) {
 
 // tool picks the MariaDB name of a client when it exists, else the MySQL one.
 func (s *Source) tool(mariadb, mysql string) string {
-	if _, err := exec.LookPath(s.cfg.binary(mariadb)); err == nil {
+	if _, err := exec.LookPath(proc.Binary(s.cfg.BinDir, mariadb)); err == nil {
 		return mariadb
 	}
 	return mysql
@@ -219,23 +212,7 @@ func (s *Source) tool(mariadb, mysql string) string {
 // withDefaultsFile writes the password to a 0600 option file for one
 // command and removes it afterwards.
 func (s *Source) withDefaultsFile(fn func(path string) error) error {
-	f, err := os.CreateTemp("", "dbackup-my-*.cnf")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(f.Name())
-	if err := f.Chmod(0o600); err != nil {
-		f.Close()
-		return err
-	}
-	if _, err := f.WriteString(DefaultsFile(s.password)); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return fn(f.Name())
+	return proc.WithSecretFile("dbackup-my-*.cnf", DefaultsFile(s.password), fn)
 }
 
 // Dump runs the dump tool for each planned database.
@@ -257,7 +234,7 @@ func (s *Source) dumpOne(ctx context.Context, db string, w io.Writer, log *slog.
 
 // Restore restores a single dump or a multi-database tar.
 func (s *Source) Restore(ctx context.Context, format string, r io.Reader, opts source.RestoreOptions, log *slog.Logger) error {
-	return source.RestoreFormat(ctx, format, "sql", Type, r, opts, log, func(ctx context.Context, r io.Reader, target string) error {
+	return source.RestoreFormat(ctx, format, "sql", Type, r, opts, log, func(ctx context.Context, r io.Reader, _, target string) error {
 		return s.restoreOne(ctx, r, target, opts.Overwrite, log)
 	})
 }

@@ -30,21 +30,14 @@ func (c *Config) env(password string) []string {
 	return env
 }
 
-func secrets(password string) []string {
-	if password == "" {
-		return nil
-	}
-	return []string{password}
-}
-
 // DumpCommand dumps one database in custom format without pg_dump's own
 // compression: dbackup compresses faster in its own pipeline.
 func DumpCommand(c Config, password, db string) proc.Cmd {
 	return proc.Cmd{
-		Path:    c.binary("pg_dump"),
+		Path:    proc.Binary(c.BinDir, "pg_dump"),
 		Args:    []string{"--format=custom", "--compress=0", "--no-password", "--dbname=" + conninfo("dbname", db)},
 		Env:     c.env(password),
-		Secrets: secrets(password),
+		Secrets: proc.Secrets(password),
 	}
 }
 
@@ -57,16 +50,9 @@ func RestoreCommand(c Config, password, db string, clean bool) proc.Cmd {
 	}
 	args = append(args, "--dbname="+conninfo("dbname", db))
 	return proc.Cmd{
-		Path:    c.binary("pg_restore"),
+		Path:    proc.Binary(c.BinDir, "pg_restore"),
 		Args:    args,
 		Env:     c.env(password),
-		Secrets: secrets(password),
+		Secrets: proc.Secrets(password),
 	}
-}
-
-func (c *Config) binary(name string) string {
-	if c.BinDir == "" {
-		return name
-	}
-	return strings.TrimRight(c.BinDir, "/") + "/" + name
 }

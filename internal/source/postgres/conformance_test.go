@@ -29,7 +29,7 @@ func TestConformance(t *testing.T) {
 			pgtest.Drop(t, n)
 			return n
 		},
-		Fingerprint:   func(t *testing.T, db string) string { return fmt.Sprint(pgtest.TableChecksums(t, db)) },
+		Fingerprint:   func(t *testing.T, _ source.Source, db string) string { return fmt.Sprint(pgtest.TableChecksums(t, db)) },
 		WrongPassword: func(t *testing.T) source.Source { return newSource("dbackup_pw", "wrong", 5432) },
 		Unreachable:   func(t *testing.T) source.Source { return newSource("postgres", "", 1) },
 	})

@@ -4,7 +4,6 @@ package postgres
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -73,16 +72,9 @@ type Source struct {
 var _ source.Source = (*Source)(nil)
 
 // Factory registers the PostgreSQL source.
-var Factory = plugin.Factory[source.Source]{
-	Type: Type, Label: "PostgreSQL", Secrets: []string{"password"},
-	New: func(raw json.RawMessage, secrets map[string]string) (source.Source, error) {
-		var c Config
-		if err := plugin.DecodeStrict(raw, &c); err != nil {
-			return nil, err
-		}
-		return New(c, secrets["password"])
-	},
-}
+var Factory = plugin.Typed(Type, "PostgreSQL", []string{"password"}, func(c Config, secrets map[string]string) (source.Source, error) {
+	return New(c, secrets["password"])
+})
 
 // New validates c and returns the source.
 func New(c Config, password string) (*Source, error) {
@@ -200,7 +192,7 @@ func (s *Source) dumpOne(ctx context.Context, db string, w io.Writer, log *slog.
 
 // Restore restores a single dump or a multi-database tar.
 func (s *Source) Restore(ctx context.Context, format string, r io.Reader, opts source.RestoreOptions, log *slog.Logger) error {
-	return source.RestoreFormat(ctx, format, "pg_custom", Type, r, opts, log, func(ctx context.Context, r io.Reader, target string) error {
+	return source.RestoreFormat(ctx, format, "pg_custom", Type, r, opts, log, func(ctx context.Context, r io.Reader, _, target string) error {
 		return s.restoreOne(ctx, r, target, opts.Overwrite, log)
 	})
 }

@@ -186,3 +186,19 @@ func growPipe(r io.Reader) {
 		unix.FcntlInt(f.Fd(), unix.F_SETPIPE_SZ, 1<<20)
 	}
 }
+
+// Secrets lists a password to mask, if there is one.
+func Secrets(password string) []string {
+	if password == "" {
+		return nil
+	}
+	return []string{password}
+}
+
+// Binary is a tool's path: its name, found on PATH, or inside dir.
+func Binary(dir, name string) string {
+	if dir == "" {
+		return name
+	}
+	return strings.TrimRight(dir, "/") + "/" + name
+}

@@ -9,7 +9,6 @@ import (
 	"bufio"
 	"context"
 	"crypto/tls"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -54,14 +53,9 @@ type Source struct {
 var _ source.Source = (*Source)(nil)
 
 // Factory registers Redis/Valkey.
-var Factory = plugin.Factory[source.Source]{Type: Type, Label: "Redis / Valkey", Secrets: []string{"password"},
-	New: func(raw json.RawMessage, secrets map[string]string) (source.Source, error) {
-		var c Config
-		if err := plugin.DecodeStrict(raw, &c); err != nil {
-			return nil, err
-		}
-		return New(c, secrets["password"])
-	}}
+var Factory = plugin.Typed(Type, "Redis / Valkey", []string{"password"}, func(c Config, secrets map[string]string) (source.Source, error) {
+	return New(c, secrets["password"])
+})
 
 // New validates c.
 func New(c Config, password string) (*Source, error) {

@@ -20,8 +20,13 @@ type Harness struct {
 	Source func(t *testing.T) (source.Source, string)
 	// Target returns a fresh name to restore into (removed at cleanup).
 	Target func(t *testing.T) string
-	// Fingerprint describes a database's content; equal after a round trip.
-	Fingerprint func(t *testing.T, db string) string
+	// Restorer returns the source to restore into; nil: the dumped one.
+	Restorer func(t *testing.T) source.Source
+	// Fingerprint describes a database of a source; equal after a round trip.
+	Fingerprint func(t *testing.T, s source.Source, db string) string
+	// Password is the secret of the working source; it must not appear in
+	// the logs of a dump or a restore.
+	Password string
 	// WrongPassword and Unreachable return sources that must fail to
 	// connect; nil for engines without passwords or hosts.
 	WrongPassword func(t *testing.T) source.Source
@@ -55,19 +60,30 @@ func Run(t *testing.T, h Harness) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		var dump bytes.Buffer
-		if err := s.Dump(ctx, p, &dump, quiet); err != nil {
+		var dump, logs bytes.Buffer
+		log := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+		if err := s.Dump(ctx, p, &dump, log); err != nil {
 			t.Fatal(err)
 		}
 		if dump.Len() == 0 {
 			t.Fatal("empty dump")
 		}
+		dst := s
+		if h.Restorer != nil {
+			dst = h.Restorer(t)
+		}
 		target := h.Target(t)
-		if err := s.Restore(ctx, p.Format, &dump, source.RestoreOptions{Targets: map[string]string{db: target}}, quiet); err != nil {
+		if err := dst.Restore(ctx, p.Format, &dump, source.RestoreOptions{Targets: map[string]string{db: target}}, log); err != nil {
 			t.Fatal(err)
 		}
-		if got, want := h.Fingerprint(t, target), h.Fingerprint(t, db); got != want {
+		if got, want := h.Fingerprint(t, dst, target), h.Fingerprint(t, s, db); got != want {
 			t.Fatalf("restored %s differs:\n got %s\nwant %s", target, got, want)
+		}
+		if logs.Len() == 0 {
+			t.Fatal("dump and restore logged nothing")
+		}
+		if h.Password != "" && strings.Contains(logs.String(), h.Password) {
+			t.Fatalf("the password appears in the logs:\n%s", logs.String())
 		}
 	})
 	if h.WrongPassword != nil {

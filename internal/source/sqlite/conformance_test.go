@@ -27,7 +27,7 @@ func TestConformance(t *testing.T) {
 			return s, "conf.db"
 		},
 		Target: func(t *testing.T) string { return filepath.Join(dir, "restored.db") },
-		Fingerprint: func(t *testing.T, db string) string {
+		Fingerprint: func(t *testing.T, _ source.Source, db string) string {
 			if !filepath.IsAbs(db) {
 				db = filepath.Join(dir, db)
 			}

@@ -9,7 +9,6 @@ import (
 	"crypto/rand"
 	"database/sql"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -44,14 +43,9 @@ type Source struct {
 var _ source.Source = (*Source)(nil)
 
 // Factory registers the SQLite source.
-var Factory = plugin.Factory[source.Source]{Type: Type, Label: "SQLite",
-	New: func(raw json.RawMessage, _ map[string]string) (source.Source, error) {
-		var c Config
-		if err := plugin.DecodeStrict(raw, &c); err != nil {
-			return nil, err
-		}
-		return New(c)
-	}}
+var Factory = plugin.Typed(Type, "SQLite", nil, func(c Config, _ map[string]string) (source.Source, error) {
+	return New(c)
+})
 
 // New validates c.
 func New(c Config) (*Source, error) {
