@@ -2,6 +2,8 @@ package app
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/json"
 	"fmt"
 	"net"
 	"os/exec"
@@ -81,4 +83,39 @@ func TestRedisJobBackupAndRestoreToAnotherServer(t *testing.T) {
 			t.Fatal("the password appears in a log")
 		}
 	}
+}
+
+// Wrong password, a database a Redis backup cannot name, and the server
+// lost mid-snapshot: each run fails, says why and leaves nothing.
+func TestRedisFailuresAreClearAndLeaveNothing(t *testing.T) {
+	t.Parallel()
+	const pw = "redis-canary-pw"
+	port, c := privateRedis(t, pw)
+	ctx := context.Background()
+	noise := make([]byte, 8<<20) // incompressible, so the snapshot is as large
+	rand.Read(noise)
+	c.Set(ctx, "big", noise, 0)
+	a := setup(t)
+	dir := t.TempDir()
+	localDest(t, a, "disk", dir)
+	proxy := cutProxy(t, fmt.Sprintf("127.0.0.1:%d", port), 1<<20)
+	_, proxyPort, _ := net.SplitHostPort(proxy)
+	for name, in := range map[string]struct {
+		port string
+		pw   string
+	}{"wrong-pw": {fmt.Sprint(port), "not-the-password"}, "cache": {fmt.Sprint(port), pw}, "flaky": {proxyPort, pw}} {
+		if _, err := a.CreateEndpoint(ctx, KindSource, EndpointInput{Name: name, Type: "redis", Config: json.RawMessage(`{"host":"127.0.0.1","port":` + in.port + `}`),
+			Secrets: map[string]string{"password": in.pw}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mustJob(t, a, JobInput{Name: "wrong-pw", Source: "wrong-pw", Destinations: dests("disk")})
+	if e := expectFailed(t, a, "wrong-pw", "wrong password", dir); strings.Contains(logsOf(t, a, e.ID), "not-the-password") {
+		t.Fatal("the password appears in a log")
+	}
+	mustJob(t, a, JobInput{Name: "db3", Source: "cache", Databases: []string{"3"}, Destinations: dests("disk")})
+	expectFailed(t, a, "db3", `database "3" does not exist`, dir)
+	mustJob(t, a, JobInput{Name: "flaky", Source: "flaky", Destinations: dests("disk")})
+	e := expectFailed(t, a, "flaky", "snapshot", dir)
+	t.Logf("server lost mid-snapshot: %s", e.Error)
 }
