@@ -83,8 +83,60 @@ install_tools() {
   apt_install python3 python3-cryptography redis-server redis-tools
 }
 
+# The storage servers share one system user and its files under $SRV.
+SRV=/srv/dbackup-test
+STORE_USER=dbackup-store
+STORE_PASSWORD=dbackup-test-pw
+
+setup_store_user() {
+  need_root
+  if ! id "$STORE_USER" >/dev/null 2>&1; then
+    useradd --system --create-home --home-dir "$SRV/home" --shell /bin/bash "$STORE_USER"
+  fi
+  echo "$STORE_USER:$STORE_PASSWORD" | chpasswd
+  mkdir -p "$SRV/home" "$SRV/full" "$SRV/etc"
+  chown "$STORE_USER:" "$SRV/home"
+  # A tiny file system that fills up, for the full-destination tests.
+  if ! mountpoint -q "$SRV/full"; then
+    mount -t tmpfs -o size=2m,mode=0755 tmpfs "$SRV/full"
+  fi
+  chown "$STORE_USER:" "$SRV/full"
+  ln -sfn "$SRV/full" "$SRV/home/full"
+}
+
+start_sftp() {
+  apt_install openssh-server openssh-client
+  local dir=$SRV/etc/ssh
+  mkdir -p "$dir/authorized"
+  [ -f "$dir/host_ed25519" ] || ssh-keygen -q -t ed25519 -N '' -f "$dir/host_ed25519"
+  [ -f "$dir/client_ed25519" ] || ssh-keygen -q -t ed25519 -N '' -f "$dir/client_ed25519"
+  [ -f "$dir/client_protected" ] || ssh-keygen -q -t ed25519 -N 'key-passphrase' -f "$dir/client_protected"
+  cat "$dir/client_ed25519.pub" "$dir/client_protected.pub" > "$dir/authorized/$STORE_USER"
+  chmod 644 "$dir/authorized/$STORE_USER"
+  cat > "$dir/sshd_config" <<CONF
+Port 2222
+ListenAddress 127.0.0.1
+HostKey $dir/host_ed25519
+PidFile /run/dbackup-test-sshd.pid
+AuthorizedKeysFile $dir/authorized/%u
+PasswordAuthentication yes
+KbdInteractiveAuthentication no
+UsePAM no
+AllowUsers $STORE_USER
+Subsystem sftp internal-sftp
+MaxSessions 64
+MaxStartups 64:30:128
+CONF
+  mkdir -p /run/sshd
+  if ! (exec 3<>/dev/tcp/127.0.0.1/2222) 2>/dev/null; then
+    /usr/sbin/sshd -f "$dir/sshd_config"
+  fi
+}
+
 start_postgres
 start_mariadb
 install_tools
 install_valkey
-echo "services ready: postgresql on 127.0.0.1:5432, mariadb on 127.0.0.1:3306"
+setup_store_user
+start_sftp
+echo "services ready: postgresql on 127.0.0.1:5432, mariadb on 127.0.0.1:3306, sftp on 127.0.0.1:2222"

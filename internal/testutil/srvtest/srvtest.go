@@ -1,0 +1,62 @@
+// Package srvtest names the storage servers scripts/services.sh starts on
+// loopback for the destination tests, and the account they share.
+package srvtest
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"os"
+	"os/user"
+	"strconv"
+	"testing"
+)
+
+// The shared account and where its files are.
+const (
+	User     = "dbackup-store"
+	Password = "dbackup-test-pw"
+	Home     = "/srv/dbackup-test/home"
+	// Full is a 2 MiB file system under Home, for full-destination tests.
+	Full = "full"
+	etc  = "/srv/dbackup-test/etc"
+
+	SFTPPort = 2222
+)
+
+// Dir returns a fresh directory name (relative to Home) for one test.
+func Dir(prefix string) string {
+	b := make([]byte, 5)
+	rand.Read(b)
+	return prefix + "-" + hex.EncodeToString(b)
+}
+
+// File reads a file of the servers' configuration (keys), failing the
+// test with a hint when the servers were not set up.
+func File(t testing.TB, name string) string {
+	t.Helper()
+	b, err := os.ReadFile(etc + "/" + name)
+	if err != nil {
+		t.Fatalf("%v (run `make services`)", err)
+	}
+	return string(b)
+}
+
+// MakeDir creates a fresh directory under Home owned by User, removed at
+// cleanup, and returns its name relative to Home.
+func MakeDir(t testing.TB, prefix string) string {
+	t.Helper()
+	dir := Dir(prefix)
+	u, err := user.Lookup(User)
+	if err != nil {
+		t.Fatalf("%v (run `make services`)", err)
+	}
+	uid, _ := strconv.Atoi(u.Uid)
+	gid, _ := strconv.Atoi(u.Gid)
+	p := Home + "/" + dir
+	if err := os.Mkdir(p, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	os.Chown(p, uid, gid)
+	t.Cleanup(func() { os.RemoveAll(p) })
+	return dir
+}
