@@ -133,10 +133,46 @@ CONF
   fi
 }
 
+start_webdav() {
+  apt_install nginx libnginx-mod-http-dav-ext
+  local dir=$SRV/etc/nginx
+  mkdir -p "$dir" "$SRV/nginx-tmp"
+  chown "$STORE_USER:" "$SRV/nginx-tmp"
+  printf '%s:%s\n' "$STORE_USER" "$(openssl passwd -apr1 "$STORE_PASSWORD")" > "$dir/htpasswd"
+  cat > "$dir/nginx.conf" <<CONF
+load_module /usr/lib/nginx/modules/ngx_http_dav_ext_module.so;
+user $STORE_USER;
+worker_processes 2;
+pid /run/dbackup-test-nginx.pid;
+error_log $dir/error.log;
+events {}
+http {
+  access_log off;
+  client_body_temp_path $SRV/nginx-tmp;
+  client_max_body_size 0;
+  server {
+    listen 127.0.0.1:8081;
+    root $SRV/home;
+    location / {
+      dav_methods PUT DELETE MKCOL COPY MOVE;
+      dav_ext_methods PROPFIND OPTIONS;
+      dav_access user:rw group:r all:r;
+      auth_basic "dbackup-test";
+      auth_basic_user_file $dir/htpasswd;
+    }
+  }
+}
+CONF
+  if ! (exec 3<>/dev/tcp/127.0.0.1/8081) 2>/dev/null; then
+    nginx -c "$dir/nginx.conf"
+  fi
+}
+
 start_postgres
 start_mariadb
 install_tools
 install_valkey
 setup_store_user
 start_sftp
-echo "services ready: postgresql on 127.0.0.1:5432, mariadb on 127.0.0.1:3306, sftp on 127.0.0.1:2222"
+start_webdav
+echo "services ready: postgresql on 127.0.0.1:5432, mariadb on 127.0.0.1:3306, sftp on 127.0.0.1:2222, webdav on 127.0.0.1:8081"

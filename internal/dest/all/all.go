@@ -5,10 +5,11 @@ import (
 	"github.com/dbackup/dbackup/internal/dest"
 	"github.com/dbackup/dbackup/internal/dest/local"
 	"github.com/dbackup/dbackup/internal/dest/sftp"
+	"github.com/dbackup/dbackup/internal/dest/webdav"
 	"github.com/dbackup/dbackup/internal/plugin"
 )
 
 // Registry returns every destination type dbackup knows.
 func Registry() *plugin.Registry[dest.Destination] {
-	return plugin.NewRegistry("destination", local.Factory, sftp.Factory)
+	return plugin.NewRegistry("destination", local.Factory, sftp.Factory, webdav.Factory)
 }

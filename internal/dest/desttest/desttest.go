@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"sort"
+	"strings"
 	"testing"
 
 	"github.com/dbackup/dbackup/internal/dest"
@@ -226,4 +227,31 @@ func readAll(t *testing.T, d dest.Destination, key string) []byte {
 		t.Fatalf("read %s: %v", key, err)
 	}
 	return b
+}
+
+// CheckFails asserts that d's connection check fails saying want.
+func CheckFails(t *testing.T, d dest.Destination, want string) {
+	t.Helper()
+	err := d.Check(context.Background())
+	d.Close()
+	if err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("check: %v, want an error saying %q", err, want)
+	}
+}
+
+// Full asserts that an upload larger than d's free space fails saying
+// want and leaves nothing that lists or stats.
+func Full(t *testing.T, d dest.Destination, size int, want string) {
+	t.Helper()
+	ctx := context.Background()
+	_, err := d.Put(ctx, "job/too-big.bin", bytes.NewReader(make([]byte, size)))
+	if err == nil || !strings.Contains(err.Error(), want) {
+		t.Fatalf("upload of %d bytes into a full destination: %v, want an error saying %q", size, err, want)
+	}
+	if objs, err := d.List(ctx, ""); err != nil || len(objs) != 0 {
+		t.Fatalf("after a failed upload the destination lists %v (%v)", objs, err)
+	}
+	if _, err := d.Stat(ctx, "job/too-big.bin"); !errors.Is(err, dest.ErrNotFound) {
+		t.Fatalf("stat after a failed upload: %v", err)
+	}
 }

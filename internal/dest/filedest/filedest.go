@@ -41,6 +41,10 @@ type FS interface {
 	Close() error
 }
 
+// Aborter is a writer of Create that can end an upload as failed, so the
+// server does not take a partial file for a whole one.
+type Aborter interface{ Abort(err error) }
+
 // Dest is a destination on an FS under a root directory.
 type Dest struct {
 	fs   FS
@@ -115,11 +119,13 @@ func (d *Dest) put(ctx context.Context, key string, r io.Reader, replace bool) (
 		return dest.ObjectInfo{}, fmt.Errorf("%s: create %s: %w", d.name, tmp, err)
 	}
 	n, err := io.Copy(w, dest.WithContext(ctx, r))
-	if cerr := w.Close(); err == nil {
-		err = cerr
-	}
 	if err == nil {
 		err = ctx.Err()
+	}
+	if a, ok := w.(Aborter); ok && err != nil {
+		a.Abort(err)
+	} else if cerr := w.Close(); err == nil {
+		err = cerr
 	}
 	if err == nil {
 		err = d.fs.Rename(ctx, tmp, full, replace)
@@ -128,10 +134,23 @@ func (d *Dest) put(ctx context.Context, key string, r io.Reader, replace bool) (
 		}
 	}
 	if err != nil {
-		d.fs.Remove(context.WithoutCancel(ctx), tmp)
+		d.removeTemp(context.WithoutCancel(ctx), dir, path.Base(tmp))
 		return dest.ObjectInfo{}, fmt.Errorf("%s: upload %s: %w", d.name, k, err)
 	}
 	return dest.ObjectInfo{Key: k, Size: n, ModTime: time.Now()}, nil
+}
+
+// removeTemp removes a failed upload's temporary file and whatever the
+// server derived from its name (nginx leaves "<name>.0000000042" when it
+// cannot copy an upload into place).
+func (d *Dest) removeTemp(ctx context.Context, dir, name string) {
+	d.fs.Remove(ctx, path.Join(dir, name))
+	entries, _ := d.fs.ReadDir(ctx, dir)
+	for _, e := range entries {
+		if strings.HasPrefix(e.Name(), name) {
+			d.fs.Remove(ctx, path.Join(dir, e.Name()))
+		}
+	}
 }
 
 func tempName(base string) string {
@@ -253,7 +272,7 @@ func (d *Dest) AbortUploads(ctx context.Context, key string) (int, error) {
 	}
 	n := 0
 	for _, e := range entries {
-		if strings.HasPrefix(e.Name(), dest.TempPrefix) && strings.HasSuffix(e.Name(), "-"+path.Base(k)) {
+		if strings.HasPrefix(e.Name(), dest.TempPrefix) && strings.Contains(e.Name(), "-"+path.Base(k)) {
 			if err := d.fs.Remove(ctx, path.Join(path.Dir(full), e.Name())); err != nil {
 				return n, err
 			}

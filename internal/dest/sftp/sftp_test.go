@@ -3,7 +3,6 @@ package sftp
 import (
 	"bytes"
 	"context"
-	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -58,17 +57,13 @@ func TestKeysAndAbsolutePath(t *testing.T) {
 
 func TestRefusals(t *testing.T) {
 	t.Parallel()
-	ctx := context.Background()
 	check := func(c Config, password, want string) {
 		t.Helper()
 		d, err := New(c, password, "", "")
-		if err == nil {
-			err = d.Check(ctx)
-			d.Close()
+		if err != nil {
+			t.Fatal(err)
 		}
-		if err == nil || !strings.Contains(err.Error(), want) {
-			t.Errorf("%+v: %v, want %q", c, err, want)
-		}
+		desttest.CheckFails(t, d, want)
 	}
 	c := config(t, ".")
 	check(c, "wrong", "wrong password")
@@ -82,8 +77,8 @@ func TestRefusals(t *testing.T) {
 	check(other, srvtest.Password, "host key mismatch")
 	fp := c
 	fp.HostKey = "127.0.0.1 " + strings.TrimSpace(srvtest.File(t, "ssh/host_ed25519.pub")) // known_hosts form
-	if d, _ := New(fp, srvtest.Password, "", ""); d.Check(ctx) != nil {
-		t.Errorf("known_hosts line refused: %v", d.Check(ctx))
+	if d, _ := New(fp, srvtest.Password, "", ""); d.Check(context.Background()) != nil {
+		t.Errorf("known_hosts line refused: %v", d.Check(context.Background()))
 	}
 	down := c
 	down.Port = 1
@@ -96,23 +91,14 @@ func TestRefusals(t *testing.T) {
 // A full file system on the server: the upload fails and leaves nothing.
 func TestFullDestination(t *testing.T) {
 	t.Parallel()
-	ctx := context.Background()
-	d, err := New(config(t, srvtest.Full), srvtest.Password, "", "")
+	dir := srvtest.FullDir(t, "sftp")
+	d, err := New(config(t, dir), srvtest.Password, "", "")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer d.Close()
-	_, err = d.Put(ctx, "job/too-big.bin", bytes.NewReader(make([]byte, 8<<20)))
-	if err == nil || !strings.Contains(err.Error(), "no space left on the server") {
-		t.Fatalf("an 8 MiB upload into 2 MiB: %v", err)
-	}
-	if objs, _ := d.List(ctx, ""); len(objs) != 0 {
-		t.Fatalf("left %v", objs)
-	}
-	if left, _ := os.ReadDir(filepath.Join(srvtest.Home, srvtest.Full, "job")); len(left) != 0 {
+	desttest.Full(t, d, 8<<20, "no space left on the server")
+	if left, _ := os.ReadDir(filepath.Join(srvtest.Home, dir, "job")); len(left) != 0 {
 		t.Fatalf("files left on the server: %v", left)
-	}
-	if _, err := d.Stat(ctx, "job/too-big.bin"); !errors.Is(err, dest.ErrNotFound) {
-		t.Fatal(err)
 	}
 }

@@ -16,7 +16,8 @@ const (
 	User     = "dbackup-store"
 	Password = "dbackup-test-pw"
 	Home     = "/srv/dbackup-test/home"
-	// Full is a 2 MiB file system under Home, for full-destination tests.
+	// Full is a 2 MiB file system under Home, for full-destination tests
+	// (see FullDir).
 	Full = "full"
 	etc  = "/srv/dbackup-test/etc"
 
@@ -45,7 +46,16 @@ func File(t testing.TB, name string) string {
 // cleanup, and returns its name relative to Home.
 func MakeDir(t testing.TB, prefix string) string {
 	t.Helper()
-	dir := Dir(prefix)
+	return makeDir(t, Dir(prefix))
+}
+
+// FullDir is MakeDir on the 2 MiB file system.
+func FullDir(t testing.TB, prefix string) string {
+	t.Helper()
+	return makeDir(t, Full+"/"+Dir(prefix))
+}
+
+func makeDir(t testing.TB, dir string) string {
 	u, err := user.Lookup(User)
 	if err != nil {
 		t.Fatalf("%v (run `make services`)", err)
@@ -60,3 +70,6 @@ func MakeDir(t testing.TB, prefix string) string {
 	t.Cleanup(func() { os.RemoveAll(p) })
 	return dir
 }
+
+// WebDAVURL is the nginx WebDAV server whose root is Home.
+const WebDAVURL = "http://127.0.0.1:8081/"
