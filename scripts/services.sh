@@ -168,6 +168,46 @@ CONF
   fi
 }
 
+start_ftp() {
+  apt_install vsftpd openssl
+  local dir=$SRV/etc/ftp
+  mkdir -p "$dir" /var/run/vsftpd/empty
+  [ -f "$dir/cert.pem" ] || openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj /CN=127.0.0.1 \
+    -keyout "$dir/key.pem" -out "$dir/cert.pem" 2>/dev/null
+  cat > "$dir/vsftpd.conf" <<CONF
+listen=YES
+listen_address=127.0.0.1
+listen_port=2121
+background=YES
+anonymous_enable=NO
+local_enable=YES
+write_enable=YES
+local_umask=022
+force_dot_files=YES
+pasv_enable=YES
+pasv_address=127.0.0.1
+pasv_min_port=30000
+pasv_max_port=30999
+seccomp_sandbox=NO
+userlist_enable=NO
+pam_service_name=vsftpd
+secure_chroot_dir=/var/run/vsftpd/empty
+max_clients=200
+max_per_ip=200
+ssl_enable=YES
+allow_anon_ssl=NO
+force_local_data_ssl=NO
+force_local_logins_ssl=NO
+require_ssl_reuse=NO
+ssl_ciphers=HIGH
+rsa_cert_file=$dir/cert.pem
+rsa_private_key_file=$dir/key.pem
+CONF
+  if ! (exec 3<>/dev/tcp/127.0.0.1/2121) 2>/dev/null; then
+    vsftpd "$dir/vsftpd.conf"
+  fi
+}
+
 start_postgres
 start_mariadb
 install_tools
@@ -175,4 +215,5 @@ install_valkey
 setup_store_user
 start_sftp
 start_webdav
-echo "services ready: postgresql on 127.0.0.1:5432, mariadb on 127.0.0.1:3306, sftp on 127.0.0.1:2222, webdav on 127.0.0.1:8081"
+start_ftp
+echo "services ready: postgresql 127.0.0.1:5432, mariadb 127.0.0.1:3306, sftp 127.0.0.1:2222, webdav 127.0.0.1:8081, ftp 127.0.0.1:2121"

@@ -3,6 +3,7 @@ package all
 
 import (
 	"github.com/dbackup/dbackup/internal/dest"
+	"github.com/dbackup/dbackup/internal/dest/ftp"
 	"github.com/dbackup/dbackup/internal/dest/local"
 	"github.com/dbackup/dbackup/internal/dest/sftp"
 	"github.com/dbackup/dbackup/internal/dest/webdav"
@@ -11,5 +12,5 @@ import (
 
 // Registry returns every destination type dbackup knows.
 func Registry() *plugin.Registry[dest.Destination] {
-	return plugin.NewRegistry("destination", local.Factory, sftp.Factory, webdav.Factory)
+	return plugin.NewRegistry("destination", local.Factory, sftp.Factory, webdav.Factory, ftp.Factory)
 }

@@ -73,3 +73,6 @@ func makeDir(t testing.TB, dir string) string {
 
 // WebDAVURL is the nginx WebDAV server whose root is Home.
 const WebDAVURL = "http://127.0.0.1:8081/"
+
+// FTPPort is vsftpd's (plain FTP and explicit TLS on one port).
+const FTPPort = 2121
