@@ -94,14 +94,15 @@ setup_store_user() {
     useradd --system --create-home --home-dir "$SRV/home" --shell /bin/bash "$STORE_USER"
   fi
   echo "$STORE_USER:$STORE_PASSWORD" | chpasswd
-  mkdir -p "$SRV/home" "$SRV/full" "$SRV/etc"
+  mkdir -p "$SRV/home" "$SRV/etc"
   chown "$STORE_USER:" "$SRV/home"
   # A tiny file system that fills up, for the full-destination tests.
-  if ! mountpoint -q "$SRV/full"; then
-    mount -t tmpfs -o size=2m,mode=0755 tmpfs "$SRV/full"
+  [ -L "$SRV/home/full" ] && rm "$SRV/home/full"
+  mkdir -p "$SRV/home/full"
+  if ! mountpoint -q "$SRV/home/full"; then
+    mount -t tmpfs -o size=2m,mode=0755 tmpfs "$SRV/home/full"
   fi
-  chown "$STORE_USER:" "$SRV/full"
-  ln -sfn "$SRV/full" "$SRV/home/full"
+  chown "$STORE_USER:" "$SRV/home/full"
 }
 
 start_sftp() {
@@ -208,6 +209,42 @@ CONF
   fi
 }
 
+start_smb() {
+  apt_install samba smbclient
+  local dir=$SRV/etc/samba
+  mkdir -p "$dir"/{run,lock,state,cache,private}
+  cat > "$dir/smb.conf" <<CONF
+[global]
+  interfaces = lo
+  bind interfaces only = yes
+  smb ports = 4450
+  server min protocol = SMB2_10
+  pid directory = $dir/run
+  lock directory = $dir/lock
+  state directory = $dir/state
+  cache directory = $dir/cache
+  private dir = $dir/private
+  ncalogin = no
+  log file = $dir/log.%m
+  load printers = no
+  disable spoolss = yes
+  map to guest = never
+  passdb backend = tdbsam
+[backups]
+  path = $SRV/home
+  read only = no
+  valid users = $STORE_USER
+  force user = $STORE_USER
+  hide dot files = no
+CONF
+  sed -i '/ncalogin/d' "$dir/smb.conf"
+  printf '%s\n%s\n' "$STORE_PASSWORD" "$STORE_PASSWORD" | smbpasswd -c "$dir/smb.conf" -s -a "$STORE_USER" >/dev/null
+  if ! (exec 3<>/dev/tcp/127.0.0.1/4450) 2>/dev/null; then
+    smbd -D -s "$dir/smb.conf"
+    for _ in $(seq 1 30); do (exec 3<>/dev/tcp/127.0.0.1/4450) 2>/dev/null && break; sleep 0.2; done
+  fi
+}
+
 start_postgres
 start_mariadb
 install_tools
@@ -216,4 +253,5 @@ setup_store_user
 start_sftp
 start_webdav
 start_ftp
-echo "services ready: postgresql 127.0.0.1:5432, mariadb 127.0.0.1:3306, sftp 127.0.0.1:2222, webdav 127.0.0.1:8081, ftp 127.0.0.1:2121"
+start_smb
+echo "services ready: postgresql 127.0.0.1:5432, mariadb 127.0.0.1:3306, sftp 127.0.0.1:2222, webdav 127.0.0.1:8081, ftp 127.0.0.1:2121, smb 127.0.0.1:4450"

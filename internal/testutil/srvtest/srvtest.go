@@ -76,3 +76,9 @@ const WebDAVURL = "http://127.0.0.1:8081/"
 
 // FTPPort is vsftpd's (plain FTP and explicit TLS on one port).
 const FTPPort = 2121
+
+// SMBPort and SMBShare are Samba's; the share's root is Home.
+const (
+	SMBPort  = 4450
+	SMBShare = "backups"
+)
