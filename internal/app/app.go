@@ -69,7 +69,7 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error
 	if err != nil {
 		return nil, err
 	}
-	a := &App{Cfg: cfg, Store: st, Sources: sourceall.Registry(), Dests: destall.Registry(), Channels: notifyall.Registry(), Log: log, Location: loc,
+	a := &App{Cfg: cfg, Store: st, Sources: sourceall.Registry(), Dests: destall.Registry(log), Channels: notifyall.Registry(), Log: log, Location: loc,
 		KeyInfo: keyInfo, running: map[string]context.CancelCauseFunc{}}
 	if strings.HasPrefix(keyInfo, "created") {
 		// Whatever command created it, the user must learn of the key now.
@@ -185,7 +185,7 @@ func (a *App) cleanupInterrupted(e *backup.Execution) {
 		if err != nil {
 			continue
 		}
-		if ab, ok := d.(dest.UploadAborter); ok {
+		if ab, ok := dest.As[dest.UploadAborter](d); ok {
 			if n, err := ab.AbortUploads(ctx, e.BackupName); err == nil && n > 0 {
 				a.Log.Info("removed what an interrupted upload left", "destination", ep.Name, "objects", n, "backup", e.BackupName)
 			}

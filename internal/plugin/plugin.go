@@ -52,6 +52,8 @@ func Typed[C, T any](typ, label string, secrets []string, build func(c C, secret
 type Registry[T any] struct {
 	family    string
 	factories map[string]Factory[T]
+	// Wrap, when set, wraps every instance New builds (retries, logging).
+	Wrap func(e *backup.Endpoint, v T) T
 }
 
 // NewRegistry builds a registry from an explicit list.
@@ -94,7 +96,11 @@ func (r *Registry[T]) New(e *backup.Endpoint) (T, error) {
 			return zero, fmt.Errorf("%w: %s %q does not take a secret named %q (accepts %v)", backup.ErrInvalid, r.family, e.Type, name, f.Secrets)
 		}
 	}
-	return f.New(e.Config, e.Secrets)
+	v, err := f.New(e.Config, e.Secrets)
+	if err != nil || r.Wrap == nil {
+		return v, err
+	}
+	return r.Wrap(e, v), nil
 }
 
 func contains(list []string, s string) bool {

@@ -2,6 +2,9 @@
 package all
 
 import (
+	"log/slog"
+
+	"github.com/dbackup/dbackup/internal/backup"
 	"github.com/dbackup/dbackup/internal/dest"
 	"github.com/dbackup/dbackup/internal/dest/ftp"
 	"github.com/dbackup/dbackup/internal/dest/local"
@@ -11,7 +14,10 @@ import (
 	"github.com/dbackup/dbackup/internal/plugin"
 )
 
-// Registry returns every destination type dbackup knows.
-func Registry() *plugin.Registry[dest.Destination] {
-	return plugin.NewRegistry("destination", local.Factory, sftp.Factory, webdav.Factory, ftp.Factory, smb.Factory)
+// Registry returns every destination type dbackup knows; each destination
+// it builds is wrapped with retries and logging (to log).
+func Registry(log *slog.Logger) *plugin.Registry[dest.Destination] {
+	r := plugin.NewRegistry("destination", local.Factory, sftp.Factory, webdav.Factory, ftp.Factory, smb.Factory)
+	r.Wrap = func(e *backup.Endpoint, d dest.Destination) dest.Destination { return dest.Wrap(d, e.Name, log) }
+	return r
 }
