@@ -80,7 +80,7 @@ install_valkey() {
 install_tools() {
   # /usr/bin/python3 with cryptography runs the independent decryptor;
   # redis-server runs the Redis tests' private servers and loads snapshots.
-  apt_install python3 python3-cryptography redis-server redis-tools
+  apt_install python3 python3-cryptography redis-server redis-tools curl
 }
 
 # The storage servers share one system user and its files under $SRV.
@@ -245,6 +245,23 @@ CONF
   fi
 }
 
+start_minio() {
+  # A real S3 server; `go install` builds it once (about 5 minutes), then it is cached.
+  local bin
+  bin="$(go env GOPATH)/bin/minio"
+  if [ ! -x "$bin" ]; then
+    echo "building minio with go install (once, a few minutes)"
+    GOFLAGS= go install github.com/minio/minio@v0.0.0-20260212201848-7aac2a2c5b7c
+  fi
+  mkdir -p "$SRV/minio"
+  if ! (exec 3<>/dev/tcp/127.0.0.1/9100) 2>/dev/null; then
+    MINIO_ROOT_USER=dbackup-minio MINIO_ROOT_PASSWORD=dbackup-minio-secret MINIO_UPDATE=off MINIO_CALLHOME_ENABLE=off \
+      MINIO_BROWSER=off nohup "$bin" server --quiet --address 127.0.0.1:9100 --console-address 127.0.0.1:9101 "$SRV/minio" \
+      > "$SRV/etc/minio.log" 2>&1 &
+    for _ in $(seq 1 60); do curl -fs http://127.0.0.1:9100/minio/health/live >/dev/null && break; sleep 0.5; done
+  fi
+}
+
 start_postgres
 start_mariadb
 install_tools
@@ -254,4 +271,5 @@ start_sftp
 start_webdav
 start_ftp
 start_smb
-echo "services ready: postgresql 127.0.0.1:5432, mariadb 127.0.0.1:3306, sftp 127.0.0.1:2222, webdav 127.0.0.1:8081, ftp 127.0.0.1:2121, smb 127.0.0.1:4450"
+start_minio
+echo "services ready: postgresql 127.0.0.1:5432, mariadb 127.0.0.1:3306, sftp 127.0.0.1:2222, webdav 127.0.0.1:8081, ftp 127.0.0.1:2121, smb 127.0.0.1:4450, minio 127.0.0.1:9100"

@@ -54,7 +54,7 @@ type MetaEncryption struct {
 // MetaVerification is the post-upload read-back check at that destination.
 type MetaVerification struct {
 	VerifiedAt time.Time `json:"verified_at"`
-	Method     string    `json:"method"` // "read-back-sha256"
+	Method     string    `json:"method"` // "read-back-sha256" or "provider-sha256"
 	Passed     bool      `json:"passed"`
 }
 

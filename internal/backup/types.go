@@ -226,7 +226,9 @@ type DestResult struct {
 	Key           string `json:"key,omitempty"`
 	Size          int64  `json:"size,omitempty"`
 	Verified      bool   `json:"verified"`
-	Error         string `json:"error,omitempty"`
+	// VerifyMethod says how: "read-back-sha256" or "provider-sha256".
+	VerifyMethod string `json:"verify_method,omitempty"`
+	Error        string `json:"error,omitempty"`
 }
 
 // Execution is one run of a job (or one restore), as the history shows it.

@@ -111,3 +111,18 @@ type UploadAborter interface {
 	// how many objects it removed.
 	AbortUploads(ctx context.Context, key string) (int, error)
 }
+
+// ErrNoChecksum says a destination cannot verify an upload by checksum;
+// the caller reads the object back instead.
+var ErrNoChecksum = errors.New("no provider checksum")
+
+// ChecksumVerifier is implemented by destinations whose provider checks a
+// checksum of every upload and reports it, so that an upload can be proven
+// intact without downloading it.
+type ChecksumVerifier interface {
+	// VerifyUpload checks that the last Put of key in this process sent
+	// size bytes hashing to sha256hex and that the provider holds exactly
+	// those bytes. It returns the method used; ErrNoChecksum means it could
+	// not tell (read the object back instead).
+	VerifyUpload(ctx context.Context, key string, size int64, sha256hex string) (method string, err error)
+}

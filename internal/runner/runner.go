@@ -292,12 +292,13 @@ func (r *Runner) backup(parent context.Context, l *execLog) (backup.Status, stri
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := r.verifyAndCommit(ctx, t, objKey, meta, l); err != nil {
+			method, err := r.verifyAndCommit(ctx, t, objKey, meta, l)
+			if err != nil {
 				t.result.Status, t.result.Error = backup.StatusFailed, err.Error()
 				l.error("destination %s: %v", t.ep.Name, err)
 				return
 			}
-			t.result.Status, t.result.Verified = backup.StatusSuccess, true
+			t.result.Status, t.result.Verified, t.result.VerifyMethod = backup.StatusSuccess, true, method
 		}()
 	}
 	wg.Wait()
@@ -325,29 +326,46 @@ func (r *Runner) backup(parent context.Context, l *execLog) (backup.Status, stri
 	return backup.StatusFailed, "every destination failed: " + destErrors(targets)
 }
 
-// verifyAndCommit reads the object back, checks size and SHA-256, and then
-// writes the sidecar that makes it a backup. On failure it removes the data.
-func (r *Runner) verifyAndCommit(ctx context.Context, t *target, key string, meta backup.Meta, l *execLog) error {
-	fail := func(err error) error {
+// verifyAndCommit proves the stored copy is the dump: by the provider's
+// checksum where the destination has one (no download), otherwise by
+// reading it back and comparing size and SHA-256. Then it writes the
+// sidecar that makes it a backup. On failure it removes the data.
+func (r *Runner) verifyAndCommit(ctx context.Context, t *target, key string, meta backup.Meta, l *execLog) (string, error) {
+	fail := func(err error) (string, error) {
 		if derr := t.d.Delete(context.WithoutCancel(ctx), key); derr != nil && !errors.Is(derr, dest.ErrNotFound) {
 			l.warn("destination %s: could not remove unverified %s: %v", t.ep.Name, key, derr)
 		}
-		return err
+		return "", err
 	}
-	rc, err := t.d.Open(ctx, key)
-	if err != nil {
-		return fail(fmt.Errorf("read back: %w", err))
+	method := ""
+	if cv, ok := dest.As[dest.ChecksumVerifier](t.d); ok {
+		m, err := cv.VerifyUpload(ctx, key, meta.Size, meta.SHA256)
+		switch {
+		case err == nil:
+			method = m
+		case errors.Is(err, dest.ErrNoChecksum):
+			l.info("destination %s: %v; reading the copy back instead", t.ep.Name, err)
+		default:
+			return fail(fmt.Errorf("verification failed: %w", err))
+		}
 	}
-	h := sha256.New()
-	n, err := io.Copy(h, dest.WithContext(ctx, rc))
-	rc.Close()
-	if err != nil {
-		return fail(fmt.Errorf("read back: %w", err))
+	if method == "" {
+		rc, err := t.d.Open(ctx, key)
+		if err != nil {
+			return fail(fmt.Errorf("read back: %w", err))
+		}
+		h := sha256.New()
+		n, err := io.Copy(h, dest.WithContext(ctx, rc))
+		rc.Close()
+		if err != nil {
+			return fail(fmt.Errorf("read back: %w", err))
+		}
+		if sum := hex.EncodeToString(h.Sum(nil)); n != meta.Size || sum != meta.SHA256 {
+			return fail(fmt.Errorf("verification failed: stored %d bytes with SHA-256 %s, expected %d bytes with %s", n, sum, meta.Size, meta.SHA256))
+		}
+		method = "read-back-sha256"
 	}
-	if sum := hex.EncodeToString(h.Sum(nil)); n != meta.Size || sum != meta.SHA256 {
-		return fail(fmt.Errorf("verification failed: stored %d bytes with SHA-256 %s, expected %d bytes with %s", n, sum, meta.Size, meta.SHA256))
-	}
-	meta.Verification = &backup.MetaVerification{VerifiedAt: r.now().UTC(), Method: "read-back-sha256", Passed: true}
+	meta.Verification = &backup.MetaVerification{VerifiedAt: r.now().UTC(), Method: method, Passed: true}
 	b, err := meta.Marshal()
 	if err != nil {
 		return fail(err)
@@ -355,8 +373,8 @@ func (r *Runner) verifyAndCommit(ctx context.Context, t *target, key string, met
 	if _, err := t.d.Put(ctx, key+backup.MetaSuffix, strings.NewReader(string(b))); err != nil {
 		return fail(fmt.Errorf("write sidecar: %w", err))
 	}
-	l.info("destination %s: verified (read-back SHA-256) and committed", t.ep.Name)
-	return nil
+	l.info("destination %s: verified (%s) and committed", t.ep.Name, method)
+	return method, nil
 }
 
 func (r *Runner) openTargets(ctx context.Context, job *backup.Job, l *execLog) ([]*target, error) {

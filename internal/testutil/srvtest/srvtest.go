@@ -82,3 +82,10 @@ const (
 	SMBPort  = 4450
 	SMBShare = "backups"
 )
+
+// The MinIO server (a real S3 implementation) and its root credentials.
+const (
+	MinIOEndpoint = "http://127.0.0.1:9100"
+	MinIOUser     = "dbackup-minio"
+	MinIOPassword = "dbackup-minio-secret"
+)
