@@ -91,7 +91,7 @@ func (h *Handler) endpointDelete(k app.Kind) http.HandlerFunc {
 
 func (h *Handler) endpointTest(k app.Kind) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		res, err := h.app.TestEndpoint(r.Context(), k, r.PathValue("ref"))
+		res, err := h.app.TestEndpoint(r.Context(), k, r.PathValue("ref"), r.URL.Query().Get("write") == "true")
 		if err != nil {
 			fail(w, err)
 			return

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/dbackup/dbackup/internal/backup"
+	"github.com/dbackup/dbackup/internal/dest"
 	"github.com/dbackup/dbackup/internal/store"
 )
 
@@ -148,8 +149,9 @@ type TestResult struct {
 }
 
 // TestEndpoint connects to a source (and reads its version and databases)
-// or checks a destination, writing nothing.
-func (a *App) TestEndpoint(ctx context.Context, k Kind, ref string) (TestResult, error) {
+// or checks a destination, writing nothing; with write, a destination also
+// stores, reads back and removes a probe under .dbackup/.
+func (a *App) TestEndpoint(ctx context.Context, k Kind, ref string, write bool) (TestResult, error) {
 	e, err := a.endpoints(k).Get(ctx, ref)
 	if err != nil {
 		return TestResult{}, err
@@ -170,6 +172,12 @@ func (a *App) TestEndpoint(ctx context.Context, k Kind, ref string) (TestResult,
 		if err := d.Check(ctx); err != nil {
 			a.onDestinationFailed(e.Name, err)
 			return fail(err)
+		}
+		if write {
+			if err := dest.Probe(ctx, d); err != nil {
+				a.onDestinationFailed(e.Name, err)
+				return fail(err)
+			}
 		}
 		return TestResult{OK: true}, nil
 	}

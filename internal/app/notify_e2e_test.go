@@ -180,7 +180,7 @@ func TestSystemEventsRestoreAndDestination(t *testing.T) {
 	pgtest.Drop(t, target)
 	restore(t, a, runner.RestoreRequest{Destination: "disk", Key: e.BackupName, Source: "pg", Targets: map[string]string{src: target}})
 	localDest(t, a, "gone", "/nonexistent/dbackup")
-	a.TestEndpoint(ctx, KindDestination, "gone")
+	a.TestEndpoint(ctx, KindDestination, "gone", false)
 	a.WaitNotifications()
 	_, bodies := ops.got()
 	all := strings.Join(bodies, "\n---\n")

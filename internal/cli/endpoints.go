@@ -125,8 +125,14 @@ func endpointDelete(k app.Kind) func(context.Context, *env, []string) error {
 
 func endpointTest(k app.Kind) func(context.Context, *env, []string) error {
 	return func(ctx context.Context, e *env, args []string) error {
-		return e.withApp(ctx, string(k), args, 1, nil, func(a *app.App, fs *flag.FlagSet) error {
-			res, err := a.TestEndpoint(ctx, k, fs.Arg(0))
+		var write *bool
+		setup := func(fs *flag.FlagSet) {
+			if k == app.KindDestination {
+				write = fs.Bool("write", false, "also store, read back and remove a probe under .dbackup/")
+			}
+		}
+		return e.withApp(ctx, string(k), args, 1, setup, func(a *app.App, fs *flag.FlagSet) error {
+			res, err := a.TestEndpoint(ctx, k, fs.Arg(0), write != nil && *write)
 			if err != nil {
 				return err
 			}

@@ -186,9 +186,19 @@ func Run(t *testing.T, newDest func(t *testing.T) dest.Destination, opt Options)
 		}
 	})
 
-	t.Run("Check", func(t *testing.T) {
-		if err := newDest(t).Check(ctx); err != nil {
+	t.Run("CheckAndProbe", func(t *testing.T) {
+		d := newDest(t)
+		if err := d.Check(ctx); err != nil {
 			t.Fatal(err)
+		}
+		if objs, _ := d.List(ctx, ""); len(objs) != 0 {
+			t.Fatalf("the check wrote %v", objs)
+		}
+		if err := dest.Probe(ctx, d); err != nil {
+			t.Fatal(err)
+		}
+		if objs, _ := d.List(ctx, ""); len(objs) != 0 {
+			t.Fatalf("the write test left %v", objs)
 		}
 	})
 }
