@@ -2,7 +2,6 @@ package app
 
 import (
 	"context"
-	"io"
 	"net"
 	"strconv"
 	"strings"
@@ -77,8 +76,9 @@ func TestMongoJobBackupRestoreAndFailures(t *testing.T) {
 	t.Logf("server gone mid-dump: %s", e.Error)
 }
 
-// cutProxy forwards to addr until more than limit bytes came back from it,
-// then closes every connection and its listener.
+// cutProxy forwards to addr until more than limit bytes passed (either
+// way), then closes every connection and its listener: to the client, the
+// server is gone.
 func cutProxy(t *testing.T, addr string, limit int64) string {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -116,24 +116,25 @@ func cutProxy(t *testing.T, addr string, limit int64) string {
 			mu.Lock()
 			conns = append(conns, in, out)
 			mu.Unlock()
-			go io.Copy(out, in)
-			go func() {
+			pump := func(dst, src net.Conn) {
 				buf := make([]byte, 32<<10)
 				for {
-					n, err := out.Read(buf)
+					n, err := src.Read(buf)
 					if n > 0 {
 						if sent.Add(int64(n)) > limit {
 							cut()
 							return
 						}
-						in.Write(buf[:n])
+						dst.Write(buf[:n])
 					}
 					if err != nil {
-						in.Close()
+						dst.Close()
 						return
 					}
 				}
-			}()
+			}
+			go pump(out, in)
+			go pump(in, out)
 		}
 	}()
 	return ln.Addr().String()

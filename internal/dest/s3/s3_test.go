@@ -23,26 +23,7 @@ func minioConfig(bucket, prefix string) Config {
 	return Config{Preset: "minio", Endpoint: srvtest.MinIOEndpoint, Bucket: bucket, Prefix: prefix, AccessKeyID: srvtest.MinIOUser}
 }
 
-// newBucket creates a fresh bucket on MinIO, removed at cleanup.
-func newBucket(t *testing.T) string {
-	t.Helper()
-	b, err := New(minioConfig("x", ""), srvtest.MinIOPassword)
-	if err != nil {
-		t.Fatal(err)
-	}
-	name := strings.ToLower(srvtest.Dir("dbackup"))
-	ctx := context.Background()
-	if err := b.core.MakeBucket(ctx, name, minio.MakeBucketOptions{}); err != nil {
-		t.Fatalf("make bucket on MinIO (run `make services`): %v", err)
-	}
-	t.Cleanup(func() {
-		for o := range b.core.Client.ListObjects(ctx, name, minio.ListObjectsOptions{Recursive: true}) {
-			b.core.RemoveObject(ctx, name, o.Key, minio.RemoveObjectOptions{})
-		}
-		b.core.RemoveBucket(ctx, name)
-	})
-	return name
-}
+func newBucket(t *testing.T) string { return srvtest.MinIOBucket(t) }
 
 func TestConformanceMinIO(t *testing.T) {
 	t.Parallel()

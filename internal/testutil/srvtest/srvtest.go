@@ -3,12 +3,17 @@
 package srvtest
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"os"
 	"os/user"
 	"strconv"
+	"strings"
 	"testing"
+
+	"github.com/minio/minio-go/v7"
+	"github.com/minio/minio-go/v7/pkg/credentials"
 )
 
 // The shared account and where its files are.
@@ -89,3 +94,26 @@ const (
 	MinIOUser     = "dbackup-minio"
 	MinIOPassword = "dbackup-minio-secret"
 )
+
+// MinIOBucket creates a fresh bucket on MinIO, emptied and removed at
+// cleanup.
+func MinIOBucket(t testing.TB) string {
+	t.Helper()
+	host := strings.TrimPrefix(MinIOEndpoint, "http://")
+	c, err := minio.New(host, &minio.Options{Creds: credentials.NewStaticV4(MinIOUser, MinIOPassword, "")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	name := strings.ToLower(Dir("dbackup"))
+	ctx := context.Background()
+	if err := c.MakeBucket(ctx, name, minio.MakeBucketOptions{}); err != nil {
+		t.Fatalf("make bucket on MinIO (run `make services`): %v", err)
+	}
+	t.Cleanup(func() {
+		for o := range c.ListObjects(ctx, name, minio.ListObjectsOptions{Recursive: true}) {
+			c.RemoveObject(ctx, name, o.Key, minio.RemoveObjectOptions{})
+		}
+		c.RemoveBucket(ctx, name)
+	})
+	return name
+}
