@@ -253,13 +253,19 @@ start_minio() {
     echo "building minio with go install (once, a few minutes)"
     GOFLAGS= go install github.com/minio/minio@v0.0.0-20260212201848-7aac2a2c5b7c
   fi
-  mkdir -p "$SRV/minio"
-  if ! (exec 3<>/dev/tcp/127.0.0.1/9100) 2>/dev/null; then
-    MINIO_ROOT_USER=dbackup-minio MINIO_ROOT_PASSWORD=dbackup-minio-secret MINIO_UPDATE=off MINIO_CALLHOME_ENABLE=off \
-      MINIO_BROWSER=off nohup "$bin" server --quiet --address 127.0.0.1:9100 --console-address 127.0.0.1:9101 "$SRV/minio" \
-      > "$SRV/etc/minio.log" 2>&1 &
-    for _ in $(seq 1 60); do curl -fs http://127.0.0.1:9100/minio/health/live >/dev/null && break; sleep 0.5; done
-  fi
+  # A second one on a 32 MiB file system, for the full-destination test.
+  mkdir -p "$SRV/minio" "$SRV/minio-full"
+  mountpoint -q "$SRV/minio-full" || mount -t tmpfs -o size=32m tmpfs "$SRV/minio-full"
+  local port dir
+  for port_dir in "9100:$SRV/minio" "9102:$SRV/minio-full"; do
+    port=${port_dir%%:*}; dir=${port_dir#*:}
+    if ! (exec 3<>/dev/tcp/127.0.0.1/"$port") 2>/dev/null; then
+      MINIO_ROOT_USER=dbackup-minio MINIO_ROOT_PASSWORD=dbackup-minio-secret MINIO_UPDATE=off MINIO_CALLHOME_ENABLE=off \
+        MINIO_BROWSER=off nohup "$bin" server --quiet --address 127.0.0.1:"$port" --console-address 127.0.0.1:$((port + 1)) "$dir" \
+        > "$SRV/etc/minio-$port.log" 2>&1 &
+    fi
+    for _ in $(seq 1 60); do curl -fs http://127.0.0.1:"$port"/minio/health/live >/dev/null && break; sleep 0.5; done
+  done
 }
 
 start_postgres

@@ -113,3 +113,19 @@ func TestRefusals(t *testing.T) {
 		}
 	}
 }
+
+// A full server: the upload fails saying so, and its multipart upload is
+// aborted (nothing lists, nothing is left to abort).
+func TestFullDestination(t *testing.T) {
+	t.Parallel()
+	c := minioConfig(srvtest.MinIOFullBucket(t), "")
+	c.Endpoint = srvtest.MinIOFullEndpoint
+	d, err := New(c, srvtest.MinIOPassword)
+	if err != nil {
+		t.Fatal(err)
+	}
+	desttest.Full(t, d, 64<<20, "no space left")
+	if n, err := d.AbortUploads(context.Background(), "job/too-big.bin"); err != nil || n != 0 {
+		t.Fatalf("%d multipart uploads left to abort (%v)", n, err)
+	}
+}

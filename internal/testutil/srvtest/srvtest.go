@@ -91,6 +91,8 @@ const (
 // The MinIO server (a real S3 implementation) and its root credentials.
 const (
 	MinIOEndpoint = "http://127.0.0.1:9100"
+	// MinIOFullEndpoint is a second MinIO on a 32 MiB file system.
+	MinIOFullEndpoint = "http://127.0.0.1:9102"
 	MinIOUser     = "dbackup-minio"
 	MinIOPassword = "dbackup-minio-secret"
 )
@@ -99,7 +101,17 @@ const (
 // cleanup.
 func MinIOBucket(t testing.TB) string {
 	t.Helper()
-	host := strings.TrimPrefix(MinIOEndpoint, "http://")
+	return bucketOn(t, MinIOEndpoint)
+}
+
+// MinIOFullBucket is MinIOBucket on the MinIO that fills up.
+func MinIOFullBucket(t testing.TB) string {
+	t.Helper()
+	return bucketOn(t, MinIOFullEndpoint)
+}
+
+func bucketOn(t testing.TB, endpoint string) string {
+	host := strings.TrimPrefix(endpoint, "http://")
 	c, err := minio.New(host, &minio.Options{Creds: credentials.NewStaticV4(MinIOUser, MinIOPassword, "")})
 	if err != nil {
 		t.Fatal(err)
