@@ -93,8 +93,8 @@ const (
 	MinIOEndpoint = "http://127.0.0.1:9100"
 	// MinIOFullEndpoint is a second MinIO on a 32 MiB file system.
 	MinIOFullEndpoint = "http://127.0.0.1:9102"
-	MinIOUser     = "dbackup-minio"
-	MinIOPassword = "dbackup-minio-secret"
+	MinIOUser         = "dbackup-minio"
+	MinIOPassword     = "dbackup-minio-secret"
 )
 
 // MinIOBucket creates a fresh bucket on MinIO, emptied and removed at
