@@ -45,8 +45,9 @@ lint: ## gofmt and go vet
 	go vet ./...
 
 .PHONY: bench
-bench: services build ## benchmark against a generated ~1 GB PostgreSQL database (see docs/benchmarks.md)
+bench: services build ## benchmark dumps (~1 GB PostgreSQL, ~500 MB MariaDB) and 1 GiB uploads per protocol (see docs/benchmarks.md)
 	bash scripts/bench.sh
+	bash scripts/bench-upload.sh
 
 .PHONY: clean
 clean: ## remove build output

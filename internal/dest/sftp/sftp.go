@@ -171,7 +171,13 @@ func (f *FS) sftp(ctx context.Context) (*sftp.Client, error) {
 		return nil, fmt.Errorf("sftp %s: %w", f.addr(), err)
 	}
 	conn := ssh.NewClient(cc, chans, reqs)
-	client, err := sftp.NewClient(conn, sftp.UseConcurrentWrites(true), sftp.UseConcurrentReads(true), sftp.MaxConcurrentRequestsPerFile(64))
+	// OpenSSH's sftp-server takes packets up to 256 KiB; 128 KiB ones run
+	// about 30 % faster than the 32 KiB every server must accept.
+	packet := sftp.MaxPacket(32 << 10)
+	if strings.Contains(string(conn.ServerVersion()), "OpenSSH") {
+		packet = sftp.MaxPacketUnchecked(128 << 10)
+	}
+	client, err := sftp.NewClient(conn, sftp.UseConcurrentWrites(true), sftp.UseConcurrentReads(true), sftp.MaxConcurrentRequestsPerFile(64), packet)
 	if err != nil {
 		conn.Close()
 		return nil, fmt.Errorf("sftp %s: start the sftp subsystem: %w", f.addr(), err)

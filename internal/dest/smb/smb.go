@@ -147,29 +147,95 @@ func (f *FS) Create(ctx context.Context, name string) (io.WriteCloser, error) {
 	var w io.WriteCloser
 	err := f.do(ctx, func(s *smb2.Share) error {
 		file, err := s.OpenFile(p(name), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
-		w = &file2{File: file, s: s}
-		return err
+		if err != nil {
+			return err
+		}
+		w = newParallelFile(file)
+		return nil
 	})
 	return w, err
 }
 
-// file2 says when a write failed because the share is full.
-type file2 struct {
-	*smb2.File
-	s *smb2.Share
+// parallelFile keeps several 1 MiB writes in flight (the largest request
+// go-smb2 sends), so that the upload is not one round trip per megabyte.
+type parallelFile struct {
+	f    *smb2.File
+	buf  []byte
+	off  int64
+	sem  chan struct{}
+	wg   sync.WaitGroup
+	mu   sync.Mutex
+	err  error
+	pool sync.Pool
 }
 
-func (f *file2) Write(b []byte) (int, error) {
-	n, err := f.File.Write(b)
-	if err != nil && (strings.Contains(err.Error(), "DISK_FULL") || strings.Contains(err.Error(), "disk was full")) {
-		err = fmt.Errorf("no space left on the share: %w", err)
+const (
+	chunk    = 1 << 20
+	inFlight = 16
+)
+
+func newParallelFile(f *smb2.File) *parallelFile {
+	p := &parallelFile{f: f, sem: make(chan struct{}, inFlight)}
+	p.pool.New = func() any { return make([]byte, 0, chunk) }
+	p.buf = p.pool.Get().([]byte)
+	return p
+}
+
+func (p *parallelFile) failed() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.err
+}
+
+func (p *parallelFile) Write(b []byte) (int, error) {
+	n := len(b)
+	for len(b) > 0 {
+		if err := p.failed(); err != nil {
+			return n - len(b), err
+		}
+		k := copy(p.buf[len(p.buf):chunk], b)
+		p.buf = p.buf[:len(p.buf)+k]
+		b = b[k:]
+		if len(p.buf) == chunk {
+			p.send()
+		}
 	}
-	return n, err
+	return n, nil
 }
 
-// ReadFrom keeps the io.Copy of filedest on Write (and its messages).
-func (f *file2) ReadFrom(r io.Reader) (int64, error) {
-	return io.CopyBuffer(struct{ io.Writer }{f}, r, make([]byte, 1<<20))
+// send writes the buffer at its offset in the background.
+func (p *parallelFile) send() {
+	data, off := p.buf, p.off
+	p.off += int64(len(data))
+	p.buf = p.pool.Get().([]byte)[:0]
+	p.sem <- struct{}{}
+	p.wg.Add(1)
+	go func() {
+		defer func() { <-p.sem; p.wg.Done(); p.pool.Put(data[:0]) }()
+		if _, err := p.f.WriteAt(data, off); err != nil {
+			if strings.Contains(err.Error(), "DISK_FULL") || strings.Contains(err.Error(), "disk was full") {
+				err = fmt.Errorf("no space left on the share: %w", err)
+			}
+			p.mu.Lock()
+			if p.err == nil {
+				p.err = err
+			}
+			p.mu.Unlock()
+		}
+	}()
+}
+
+// Close writes the rest, waits for every write and closes the file.
+func (p *parallelFile) Close() error {
+	if len(p.buf) > 0 && p.failed() == nil {
+		p.send()
+	}
+	p.wg.Wait()
+	err := p.failed()
+	if cerr := p.f.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }
 
 // Open opens a file for reading.
