@@ -58,6 +58,29 @@ func Run(t *testing.T, newDest func(t *testing.T) dest.Destination, opt Options)
 		}
 	})
 
+	t.Run("RangedRead", func(t *testing.T) {
+		d := newDest(t)
+		data := make([]byte, 1<<20+3)
+		rand.Read(data)
+		put(t, d, "j/r.bin", string(data))
+		size := int64(len(data))
+		for _, r := range [][2]int64{{0, 10}, {1000, 70000}, {size - 5, 100}, {size / 2, 0}, {0, size}} {
+			rc, err := dest.OpenRange(ctx, d, "j/r.bin", r[0], r[1])
+			if err != nil {
+				t.Fatalf("range %v: %v", r, err)
+			}
+			got, err := io.ReadAll(rc)
+			rc.Close()
+			want := data[r[0]:min(size, r[0]+r[1])]
+			if err != nil || !bytes.Equal(got, want) {
+				t.Fatalf("range %v: %d bytes (%v), want %d", r, len(got), err, len(want))
+			}
+		}
+		if _, err := dest.OpenRange(ctx, d, "j/missing", 0, 1); !errors.Is(err, dest.ErrNotFound) {
+			t.Fatalf("range of a missing object: %v", err)
+		}
+	})
+
 	t.Run("FailedPutLeavesNothing", func(t *testing.T) {
 		d := newDest(t)
 		boom := errors.New("pg_dump killed")

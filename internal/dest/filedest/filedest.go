@@ -41,6 +41,11 @@ type FS interface {
 	Close() error
 }
 
+// RangeFS is an FS that reads part of a file natively.
+type RangeFS interface {
+	OpenRange(ctx context.Context, name string, offset, length int64) (io.ReadCloser, error)
+}
+
 // Aborter is a writer of Create that can end an upload as failed, so the
 // server does not take a partial file for a whole one.
 type Aborter interface{ Abort(err error) }
@@ -55,6 +60,7 @@ type Dest struct {
 var (
 	_ dest.Destination   = (*Dest)(nil)
 	_ dest.UploadAborter = (*Dest)(nil)
+	_ dest.RangeOpener   = (*Dest)(nil)
 )
 
 // New returns a destination rooted at root (an absolute path) of f.
@@ -170,6 +176,27 @@ func (d *Dest) Open(ctx context.Context, key string) (io.ReadCloser, error) {
 		return nil, d.notFound(k, err)
 	}
 	return rc, nil
+}
+
+// OpenRange reads part of a file: natively where the protocol can, else by
+// seeking the opened file.
+func (d *Dest) OpenRange(ctx context.Context, key string, offset, length int64) (io.ReadCloser, error) {
+	k, full, err := d.path(key)
+	if err != nil {
+		return nil, err
+	}
+	if r, ok := d.fs.(RangeFS); ok {
+		rc, err := r.OpenRange(ctx, full, offset, length)
+		if err != nil {
+			return nil, d.notFound(k, err)
+		}
+		return rc, nil
+	}
+	rc, err := d.Open(ctx, key)
+	if err != nil {
+		return nil, err
+	}
+	return dest.SeekRange(rc, offset, length)
 }
 
 func (d *Dest) notFound(k string, err error) error {

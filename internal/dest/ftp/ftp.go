@@ -298,6 +298,34 @@ func (f *FS) Open(ctx context.Context, name string) (io.ReadCloser, error) {
 	return &download{Response: r, c: c, f: f}, nil
 }
 
+// OpenRange downloads from offset (REST) and stops after length bytes.
+func (f *FS) OpenRange(ctx context.Context, name string, offset, length int64) (io.ReadCloser, error) {
+	c, err := f.get(ctx)
+	if err != nil {
+		return nil, err
+	}
+	r, err := c.RetrFrom(f.rel(name), uint64(offset))
+	if err != nil {
+		c.Quit()
+		return nil, mapErr(err)
+	}
+	// The transfer is cut short: this connection is not reused.
+	return struct {
+		io.Reader
+		io.Closer
+	}{io.LimitReader(r, length), closeAll{r, c}}, nil
+}
+
+type closeAll struct {
+	r *ftp.Response
+	c *ftp.ServerConn
+}
+
+func (a closeAll) Close() error {
+	a.r.Close()
+	return a.c.Quit()
+}
+
 type download struct {
 	*ftp.Response
 	c *ftp.ServerConn

@@ -71,8 +71,13 @@ func (m *Mem) Open(_ context.Context, key string) (io.ReadCloser, error) {
 	if !ok {
 		return nil, fmt.Errorf("%w: %s", dest.ErrNotFound, key)
 	}
-	return io.NopCloser(bytes.NewReader(b)), nil
+	return seekable{bytes.NewReader(b)}, nil
 }
+
+// seekable is a readable, seekable, closable copy of an object.
+type seekable struct{ *bytes.Reader }
+
+func (seekable) Close() error { return nil }
 
 func (m *Mem) Stat(_ context.Context, key string) (dest.ObjectInfo, error) {
 	if _, err := dest.CleanKey(key); err != nil {

@@ -134,6 +134,7 @@ var (
 	_ dest.Destination      = (*Bucket)(nil)
 	_ dest.UploadAborter    = (*Bucket)(nil)
 	_ dest.ChecksumVerifier = (*Bucket)(nil)
+	_ dest.RangeOpener      = (*Bucket)(nil)
 )
 
 // New returns the destination.
@@ -404,6 +405,29 @@ func (b *Bucket) Open(ctx context.Context, key string) (io.ReadCloser, error) {
 		return nil, err
 	}
 	rc, _, _, err := b.core.GetObject(ctx, b.cfg.Bucket, obj, minio.GetObjectOptions{})
+	if err != nil {
+		return nil, b.explain(err, k)
+	}
+	return rc, nil
+}
+
+// OpenRange reads part of an object with a ranged GET.
+func (b *Bucket) OpenRange(ctx context.Context, key string, offset, length int64) (io.ReadCloser, error) {
+	k, obj, err := b.object(key)
+	if err != nil {
+		return nil, err
+	}
+	if length == 0 {
+		if _, err := b.Stat(ctx, key); err != nil {
+			return nil, err
+		}
+		return io.NopCloser(strings.NewReader("")), nil
+	}
+	opts := minio.GetObjectOptions{}
+	if err := opts.SetRange(offset, offset+length-1); err != nil {
+		return nil, err
+	}
+	rc, _, _, err := b.core.GetObject(ctx, b.cfg.Bucket, obj, opts)
 	if err != nil {
 		return nil, b.explain(err, k)
 	}

@@ -216,6 +216,24 @@ func (f *FS) Open(ctx context.Context, name string) (io.ReadCloser, error) {
 	return resp.Body, nil
 }
 
+// OpenRange GETs part of a file with a Range header.
+func (f *FS) OpenRange(ctx context.Context, name string, offset, length int64) (io.ReadCloser, error) {
+	if length == 0 {
+		return io.NopCloser(strings.NewReader("")), nil
+	}
+	resp, err := f.do(ctx, http.MethodGet, escape(name), nil, map[string]string{"Range": fmt.Sprintf("bytes=%d-%d", offset, offset+length-1)})
+	if err != nil {
+		return nil, err
+	}
+	switch resp.StatusCode {
+	case http.StatusPartialContent:
+		return resp.Body, nil
+	case http.StatusOK: // the server ignored the range
+		return dest.SeekRange(resp.Body, offset, length)
+	}
+	return nil, f.status(resp, "GET", name)
+}
+
 // Stat is a PROPFIND of depth 0.
 func (f *FS) Stat(ctx context.Context, name string) (fs.FileInfo, error) {
 	fis, err := f.propfind(ctx, name, "0")
