@@ -116,5 +116,29 @@ type Store interface {
 	GetSetting(ctx context.Context, name string) (string, bool, error)
 	SetSetting(ctx context.Context, name, value string) error
 
+	CreateUser(ctx context.Context, u *backup.User) error
+	// GetUser finds a user by id or name.
+	GetUser(ctx context.Context, ref string) (*backup.User, error)
+	ListUsers(ctx context.Context) ([]*backup.User, error)
+	// UpdateUser rewrites role and password hash; a new password ends the
+	// user's sessions.
+	UpdateUser(ctx context.Context, u *backup.User) error
+	DeleteUser(ctx context.Context, id string) error
+	CountUsers(ctx context.Context) (int, error)
+	CreateSession(ctx context.Context, s *backup.Session) error
+	GetSession(ctx context.Context, tokenHash string) (*backup.Session, error)
+	DeleteSession(ctx context.Context, tokenHash string) error
+	DeleteExpiredSessions(ctx context.Context, now time.Time) error
+	CreateAPIKey(ctx context.Context, k *backup.APIKey) error
+	// GetAPIKey finds a key by id or name.
+	GetAPIKey(ctx context.Context, ref string) (*backup.APIKey, error)
+	ListAPIKeys(ctx context.Context) ([]*backup.APIKey, error)
+	RevokeAPIKey(ctx context.Context, id string, at time.Time) error
+	TouchAPIKey(ctx context.Context, id string, at time.Time) error
+	AppendAudit(ctx context.Context, e *backup.AuditEntry) error
+	// ListAudit lists entries newest first.
+	ListAudit(ctx context.Context, limit, offset int) ([]backup.AuditEntry, error)
+	PruneAudit(ctx context.Context, before time.Time) (int, error)
+
 	Close() error
 }

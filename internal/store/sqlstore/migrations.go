@@ -155,4 +155,43 @@ var migrations = []string{
 		holder TEXT NOT NULL,
 		expires_at {BIGINT} NOT NULL
 	);`,
+	`CREATE TABLE users (
+		id TEXT PRIMARY KEY,
+		name TEXT NOT NULL UNIQUE,
+		role TEXT NOT NULL,
+		password_hash TEXT NOT NULL,
+		created_at {BIGINT} NOT NULL,
+		updated_at {BIGINT} NOT NULL
+	);
+	CREATE TABLE sessions (
+		token_hash TEXT PRIMARY KEY,
+		user_id TEXT NOT NULL REFERENCES users(id),
+		csrf_hash TEXT NOT NULL,
+		ip TEXT NOT NULL,
+		created_at {BIGINT} NOT NULL,
+		expires_at {BIGINT} NOT NULL
+	);
+	CREATE TABLE api_keys (
+		id TEXT PRIMARY KEY,
+		name TEXT NOT NULL UNIQUE,
+		role TEXT NOT NULL,
+		salt TEXT NOT NULL,
+		hash TEXT NOT NULL,
+		created_by TEXT NOT NULL,
+		created_at {BIGINT} NOT NULL,
+		expires_at {BIGINT},
+		last_used_at {BIGINT},
+		revoked_at {BIGINT}
+	);
+	CREATE TABLE audit_log (
+		id TEXT PRIMARY KEY,
+		at {BIGINT} NOT NULL,
+		actor TEXT NOT NULL,
+		ip TEXT NOT NULL,
+		action TEXT NOT NULL,
+		target TEXT NOT NULL,
+		ok INTEGER NOT NULL,
+		detail TEXT NOT NULL
+	);
+	CREATE INDEX audit_log_at ON audit_log(at);`,
 }

@@ -246,6 +246,7 @@ func Run(t *testing.T, h Harness) {
 	t.Run("RetentionPolicies", func(t *testing.T) { runPolicies(t, h) })
 	t.Run("Notifications", func(t *testing.T) { runNotifications(t, h) })
 	t.Run("Queue", func(t *testing.T) { runQueue(t, h) })
+	t.Run("Security", func(t *testing.T) { runSecurity(t, h) })
 
 	t.Run("Settings", func(t *testing.T) {
 		s := h.Open(t)

@@ -1,0 +1,98 @@
+package storetest
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/dbackup/dbackup/internal/backup"
+)
+
+func runSecurity(t *testing.T, h Harness) {
+	ctx := context.Background()
+	s := h.Open(t)
+	if n, err := s.CountUsers(ctx); err != nil || n != 0 {
+		t.Fatalf("a new store has %d users (%v)", n, err)
+	}
+	u := &backup.User{Name: "alice", Role: "admin", PasswordHash: "$argon2id$canary-hash"}
+	if err := s.CreateUser(ctx, u); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CreateUser(ctx, &backup.User{Name: "alice", Role: "viewer", PasswordHash: "x"}); !errors.Is(err, backup.ErrConflict) {
+		t.Fatalf("duplicate user: %v", err)
+	}
+	got, err := s.GetUser(ctx, "alice")
+	if err != nil || got.ID != u.ID || got.PasswordHash != u.PasswordHash || got.Role != "admin" {
+		t.Fatalf("get user: %+v %v", got, err)
+	}
+	now := time.Now().UTC().Truncate(time.Microsecond)
+	se := &backup.Session{TokenHash: "tok-hash", UserID: u.ID, CSRFHash: "csrf-hash", IP: "10.0.0.1", CreatedAt: now, ExpiresAt: now.Add(time.Hour)}
+	if err := s.CreateSession(ctx, se); err != nil {
+		t.Fatal(err)
+	}
+	if g, err := s.GetSession(ctx, "tok-hash"); err != nil || g.UserID != u.ID || g.CSRFHash != "csrf-hash" || !g.ExpiresAt.Equal(se.ExpiresAt) {
+		t.Fatalf("get session: %+v %v", g, err)
+	}
+	// A new password ends the user's sessions; the same one does not.
+	u.Role = "operator"
+	if err := s.UpdateUser(ctx, u); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.GetSession(ctx, "tok-hash"); err != nil {
+		t.Fatalf("a role change ended the session: %v", err)
+	}
+	u.PasswordHash = "$argon2id$other"
+	s.UpdateUser(ctx, u)
+	if _, err := s.GetSession(ctx, "tok-hash"); !errors.Is(err, backup.ErrNotFound) {
+		t.Fatalf("session after a password change: %v", err)
+	}
+	s.CreateSession(ctx, &backup.Session{TokenHash: "old", UserID: u.ID, CSRFHash: "c", CreatedAt: now.Add(-2 * time.Hour), ExpiresAt: now.Add(-time.Hour)})
+	if err := s.DeleteExpiredSessions(ctx, now); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.GetSession(ctx, "old"); !errors.Is(err, backup.ErrNotFound) {
+		t.Fatalf("expired session kept: %v", err)
+	}
+
+	exp := now.Add(24 * time.Hour)
+	k := &backup.APIKey{ID: "0123456789abcdef", Name: "ci", Role: "operator", Salt: "salt", Hash: "canary-key-hash", CreatedBy: "user:alice", ExpiresAt: &exp}
+	if err := s.CreateAPIKey(ctx, k); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.TouchAPIKey(ctx, k.ID, now); err != nil {
+		t.Fatal(err)
+	}
+	g, err := s.GetAPIKey(ctx, "ci")
+	if err != nil || g.Hash != "canary-key-hash" || g.LastUsedAt == nil || !g.LastUsedAt.Equal(now) || !g.ExpiresAt.Equal(exp) || !g.Usable(now) {
+		t.Fatalf("get key: %+v %v", g, err)
+	}
+	if err := s.RevokeAPIKey(ctx, k.ID, now); err != nil {
+		t.Fatal(err)
+	}
+	if g, _ := s.GetAPIKey(ctx, k.ID); g.Usable(now) {
+		t.Fatal("a revoked key is usable")
+	}
+	if err := s.RevokeAPIKey(ctx, k.ID, now); !errors.Is(err, backup.ErrNotFound) {
+		t.Fatalf("second revoke: %v", err)
+	}
+
+	for i, a := range []string{"login", "job.create", "restore.start"} {
+		if err := s.AppendAudit(ctx, &backup.AuditEntry{At: now.Add(time.Duration(i) * time.Second), Actor: "user:alice", IP: "10.0.0.1", Action: a, Target: "t", OK: i != 1}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	list, err := s.ListAudit(ctx, 2, 0)
+	if err != nil || len(list) != 2 || list[0].Action != "restore.start" || list[1].OK {
+		t.Fatalf("audit newest first: %+v %v", list, err)
+	}
+	if n, err := s.PruneAudit(ctx, now.Add(500*time.Millisecond)); err != nil || n != 1 {
+		t.Fatalf("prune: %d %v", n, err)
+	}
+	if err := s.DeleteUser(ctx, u.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.GetUser(ctx, "alice"); !errors.Is(err, backup.ErrNotFound) {
+		t.Fatalf("deleted user: %v", err)
+	}
+}
