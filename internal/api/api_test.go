@@ -21,6 +21,7 @@ import (
 type client struct {
 	t    *testing.T
 	base string
+	key  string       // an admin API key
 	seen bytes.Buffer // every response body, to search for leaked secrets
 	last []byte
 }
@@ -35,6 +36,7 @@ func (c *client) do(method, path string, body any, wantStatus int) map[string]an
 		rd = bytes.NewReader(b)
 	}
 	req, _ := http.NewRequest(method, c.base+path, rd)
+	req.Header.Set("Authorization", "Bearer "+c.key)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		c.t.Fatal(err)
@@ -75,7 +77,11 @@ func setup(t *testing.T) (*client, *app.App) {
 	a.Serve(context.Background())
 	srv := httptest.NewServer(New(a))
 	t.Cleanup(func() { srv.Close(); a.Close() })
-	return &client{t: t, base: srv.URL}, a
+	key, _, err := a.CreateAPIKey(context.Background(), "test-admin", "admin", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &client{t: t, base: srv.URL, key: key}, a
 }
 
 func TestAPIJobLifecycle(t *testing.T) {

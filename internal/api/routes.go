@@ -6,12 +6,15 @@ import (
 	"net/http"
 
 	"github.com/dbackup/dbackup/internal/app"
+	"github.com/dbackup/dbackup/internal/auth"
 )
 
 // Handler serves the API.
 type Handler struct {
 	app *app.App
 	mux *http.ServeMux
+	// Routes lists every route with its permission, for the route test.
+	Routes []Route
 }
 
 // New returns the API handler for a.
@@ -21,65 +24,92 @@ func New(a *app.App) *Handler {
 	return h
 }
 
+// routes registers every route with the permission it needs (see
+// internal/auth) and, for state changes, an audit action.
 func (h *Handler) routes() {
-	m := h.mux
-	m.HandleFunc("GET /api/v1/health", h.health)
-	m.HandleFunc("GET /api/v1/types", h.types)
+	a := h.audited
+	h.handle("GET /api/v1/health", auth.Public, h.health)
+	h.handle("POST /api/v1/auth/login", auth.Public, h.login)
+	h.handle("POST /api/v1/auth/setup", auth.Public, h.setup)
+	h.handle("POST /api/v1/auth/logout", auth.Read, h.logout)
+	h.handle("GET /api/v1/auth/me", auth.Read, h.me)
+	h.handle("GET /api/v1/types", auth.Read, h.types)
 
 	for _, k := range []app.Kind{app.KindSource, app.KindDestination, app.KindChannel} {
 		base := "/api/v1/" + string(k) + "s"
-		m.HandleFunc("GET "+base, h.endpointList(k))
-		m.HandleFunc("POST "+base, h.endpointCreate(k))
-		m.HandleFunc("GET "+base+"/{ref}", h.endpointGet(k))
-		m.HandleFunc("PUT "+base+"/{ref}", h.endpointUpdate(k))
-		m.HandleFunc("DELETE "+base+"/{ref}", h.endpointDelete(k))
-		m.HandleFunc("POST "+base+"/{ref}/test", h.endpointTest(k))
+		h.handle("GET "+base, auth.Read, h.endpointList(k))
+		h.handle("POST "+base, auth.Configure, a(string(k)+".create", h.endpointCreate(k)))
+		h.handle("GET "+base+"/{ref}", auth.Read, h.endpointGet(k))
+		h.handle("PUT "+base+"/{ref}", auth.Configure, a(string(k)+".update", h.endpointUpdate(k)))
+		h.handle("DELETE "+base+"/{ref}", auth.Configure, a(string(k)+".delete", h.endpointDelete(k)))
+		h.handle("POST "+base+"/{ref}/test", auth.Run, a(string(k)+".test", h.endpointTest(k)))
 	}
-	m.HandleFunc("GET /api/v1/destinations/{ref}/backups", h.backupList)
-	m.HandleFunc("POST /api/v1/destinations/{ref}/verify", h.backupVerify)
-	m.HandleFunc("POST /api/v1/destinations/{ref}/backups/lock", h.backupLock)
-	m.HandleFunc("POST /api/v1/destinations/{ref}/backups/delete", h.backupDelete)
+	h.handle("GET /api/v1/destinations/{ref}/backups", auth.ReadBackups, h.backupList)
+	h.handle("POST /api/v1/destinations/{ref}/verify", auth.ReadBackups, a("backup.verify", h.backupVerify))
+	h.handle("POST /api/v1/destinations/{ref}/backups/lock", auth.ManageBackup, a("backup.lock", h.backupLock))
+	h.handle("POST /api/v1/destinations/{ref}/backups/delete", auth.ManageBackup, a("backup.delete", h.backupDelete))
 
-	m.HandleFunc("GET /api/v1/policies", h.policyList)
-	m.HandleFunc("POST /api/v1/policies", h.policyCreate)
-	m.HandleFunc("GET /api/v1/policies/{ref}", h.policyGet)
-	m.HandleFunc("PUT /api/v1/policies/{ref}", h.policyUpdate)
-	m.HandleFunc("DELETE /api/v1/policies/{ref}", h.policyDelete)
+	h.handle("GET /api/v1/policies", auth.Read, h.policyList)
+	h.handle("POST /api/v1/policies", auth.Configure, a("policy.create", h.policyCreate))
+	h.handle("GET /api/v1/policies/{ref}", auth.Read, h.policyGet)
+	h.handle("PUT /api/v1/policies/{ref}", auth.Configure, a("policy.update", h.policyUpdate))
+	h.handle("DELETE /api/v1/policies/{ref}", auth.Configure, a("policy.delete", h.policyDelete))
 
-	m.HandleFunc("GET /api/v1/profiles", h.profileList)
-	m.HandleFunc("POST /api/v1/profiles", h.profileCreate)
-	m.HandleFunc("GET /api/v1/profiles/{ref}", h.profileGet)
-	m.HandleFunc("DELETE /api/v1/profiles/{ref}", h.profileDelete)
+	h.handle("GET /api/v1/profiles", auth.Read, h.profileList)
+	h.handle("POST /api/v1/profiles", auth.Configure, a("profile.create", h.profileCreate))
+	h.handle("GET /api/v1/profiles/{ref}", auth.Read, h.profileGet)
+	h.handle("DELETE /api/v1/profiles/{ref}", auth.Configure, a("profile.delete", h.profileDelete))
 
-	m.HandleFunc("GET /api/v1/jobs", h.jobList)
-	m.HandleFunc("POST /api/v1/jobs", h.jobCreate)
-	m.HandleFunc("GET /api/v1/jobs/{ref}", h.jobGet)
-	m.HandleFunc("PUT /api/v1/jobs/{ref}", h.jobUpdate)
-	m.HandleFunc("DELETE /api/v1/jobs/{ref}", h.jobDelete)
-	m.HandleFunc("POST /api/v1/jobs/{ref}/run", h.jobRun)
-	m.HandleFunc("GET /api/v1/jobs/{ref}/next", h.jobNext)
-	m.HandleFunc("POST /api/v1/jobs/{ref}/enable", h.jobEnable(true))
-	m.HandleFunc("POST /api/v1/jobs/{ref}/disable", h.jobEnable(false))
-	m.HandleFunc("GET /api/v1/jobs/{ref}/retention", h.retentionPlan)
-	m.HandleFunc("POST /api/v1/jobs/{ref}/retention/preview", h.retentionPreview)
-	m.HandleFunc("POST /api/v1/jobs/{ref}/retention/apply", h.retentionApply)
+	h.handle("GET /api/v1/jobs", auth.Read, h.jobList)
+	h.handle("POST /api/v1/jobs", auth.Configure, a("job.create", h.jobCreate))
+	h.handle("GET /api/v1/jobs/{ref}", auth.Read, h.jobGet)
+	h.handle("PUT /api/v1/jobs/{ref}", auth.Configure, a("job.update", h.jobUpdate))
+	h.handle("DELETE /api/v1/jobs/{ref}", auth.Configure, a("job.delete", h.jobDelete))
+	h.handle("POST /api/v1/jobs/{ref}/run", auth.Run, a("job.run", h.jobRun))
+	h.handle("GET /api/v1/jobs/{ref}/next", auth.Read, h.jobNext)
+	h.handle("POST /api/v1/jobs/{ref}/enable", auth.Run, a("job.enable", h.jobEnable(true)))
+	h.handle("POST /api/v1/jobs/{ref}/disable", auth.Run, a("job.disable", h.jobEnable(false)))
+	h.handle("GET /api/v1/jobs/{ref}/retention", auth.ReadBackups, h.retentionPlan)
+	h.handle("POST /api/v1/jobs/{ref}/retention/preview", auth.ReadBackups, h.retentionPreview)
+	h.handle("POST /api/v1/jobs/{ref}/retention/apply", auth.ManageBackup, a("retention.apply", h.retentionApply))
 
-	m.HandleFunc("GET /api/v1/executions", h.executionList)
-	m.HandleFunc("GET /api/v1/executions/{id}", h.executionGet)
-	m.HandleFunc("POST /api/v1/executions/{id}/cancel", h.executionCancel)
+	h.handle("GET /api/v1/executions", auth.Read, h.executionList)
+	h.handle("GET /api/v1/executions/{id}", auth.Read, h.executionGet)
+	h.handle("POST /api/v1/executions/{id}/cancel", auth.Run, a("execution.cancel", h.executionCancel))
 
-	m.HandleFunc("POST /api/v1/restores", h.restoreStart)
+	h.handle("POST /api/v1/restores", auth.Restore, a("restore.start", h.restoreStart))
 
-	m.HandleFunc("PUT /api/v1/channels/{ref}/system-events", h.channelSystemEvents)
-	m.HandleFunc("GET /api/v1/notifications", h.notificationLog)
+	h.handle("PUT /api/v1/channels/{ref}/system-events", auth.Configure, a("channel.system-events", h.channelSystemEvents))
+	h.handle("GET /api/v1/notifications", auth.Read, h.notificationLog)
 
-	m.HandleFunc("GET /api/v1/settings", h.settingList)
-	m.HandleFunc("PUT /api/v1/settings/{name}", h.settingSet)
+	h.handle("GET /api/v1/settings", auth.Read, h.settingList)
+	h.handle("PUT /api/v1/settings/{name}", auth.Administer, a("setting.set", h.settingSet))
 
-	m.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
+	h.handle("GET /api/v1/users", auth.Administer, h.userList)
+	h.handle("POST /api/v1/users", auth.Administer, h.userCreate)
+	h.handle("DELETE /api/v1/users/{ref}", auth.Administer, h.userDelete)
+	h.handle("GET /api/v1/apikeys", auth.Administer, h.keyList)
+	h.handle("POST /api/v1/apikeys", auth.Administer, h.keyCreate)
+	h.handle("POST /api/v1/apikeys/{ref}/revoke", auth.Administer, h.keyRevoke)
+	h.handle("GET /api/v1/audit", auth.Administer, h.auditList)
+
+	h.mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "no such API endpoint: "+r.Method+" "+r.URL.Path)
 	})
 }
 
-// ServeHTTP implements http.Handler.
-func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.mux.ServeHTTP(w, r) }
+// ServeHTTP implements http.Handler, with the security headers of every
+// answer.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	SecurityHeaders(w.Header(), "default-src 'none'; frame-ancestors 'none'")
+	h.mux.ServeHTTP(w, r)
+}
+
+// SecurityHeaders sets the headers every answer carries, with a Content
+// Security Policy.
+func SecurityHeaders(hd http.Header, csp string) {
+	hd.Set("Content-Security-Policy", csp)
+	hd.Set("X-Content-Type-Options", "nosniff")
+	hd.Set("X-Frame-Options", "DENY")
+	hd.Set("Referrer-Policy", "no-referrer")
+}

@@ -48,6 +48,7 @@ type App struct {
 	running  map[string]context.CancelCauseFunc
 	wg       sync.WaitGroup
 	notifyWG sync.WaitGroup
+	lim      limiters
 }
 
 // Open prepares the data directory, the server key and the store.

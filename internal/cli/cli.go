@@ -63,6 +63,7 @@ var commands = func() []command {
 	commands = append(commands, notifyCommands()...)
 	commands = append(commands, profileCommands()...)
 	commands = append(commands, jobCommands()...)
+	commands = append(commands, securityCommands()...)
 	commands = append(commands, executionCommands()...)
 	commands = append(commands, backupCommands()...)
 	commands = append(commands, restoreCommands()...)

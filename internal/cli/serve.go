@@ -52,9 +52,22 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	log.Info("listening", "url", "http://"+ln.Addr().String())
+	scheme := "http"
+	if cfg.TLSCert != "" {
+		scheme = "https"
+	}
+	log.Info("listening", "url", scheme+"://"+ln.Addr().String())
+	if need, err := a.NeedsSetup(ctx); err == nil && need {
+		log.Warn("no user exists yet: open " + scheme + "://" + ln.Addr().String() + "/setup to create the first administrator, or run `dbackup user create -role admin -name NAME -password-stdin`")
+	}
 	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
+	go func() {
+		if cfg.TLSCert != "" {
+			errc <- srv.ServeTLS(ln, cfg.TLSCert, cfg.TLSKey)
+			return
+		}
+		errc <- srv.Serve(ln)
+	}()
 	select {
 	case err := <-errc:
 		return err

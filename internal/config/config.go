@@ -6,6 +6,7 @@ package config
 import (
 	"flag"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -24,6 +25,11 @@ type Config struct {
 	LogFormat     string        // DBACKUP_LOG_FORMAT: text or json
 	NodeID        string        // DBACKUP_NODE_ID: this node's name among several; default the host name
 	StaleAfter    time.Duration // DBACKUP_STALE_AFTER: a node silent this long has lost its runs
+	TLSCert       string        // DBACKUP_TLS_CERT: serve HTTPS with this certificate file
+	TLSKey        string        // DBACKUP_TLS_KEY: and this key file
+	// TrustedProxies (DBACKUP_TRUSTED_PROXIES, comma-separated CIDRs) may
+	// say who the client is (X-Forwarded-For) and that it used https.
+	TrustedProxies []*net.IPNet
 }
 
 // Env reads environment variables; tests pass a map.
@@ -68,6 +74,10 @@ func Register(fs *flag.FlagSet, env Env) (*Config, func() error) {
 	str(&c.LogFormat, "log-format", "DBACKUP_LOG_FORMAT", "text", "text or json")
 	host, _ := os.Hostname()
 	str(&c.NodeID, "node-id", "DBACKUP_NODE_ID", host, "this node's name when several share a PostgreSQL store")
+	str(&c.TLSCert, "tls-cert", "DBACKUP_TLS_CERT", "", "serve HTTPS with this certificate (PEM) file")
+	str(&c.TLSKey, "tls-key", "DBACKUP_TLS_KEY", "", "the private key (PEM) file of -tls-cert")
+	var proxies string
+	str(&proxies, "trusted-proxies", "DBACKUP_TRUSTED_PROXIES", "", "comma-separated CIDRs of reverse proxies whose X-Forwarded-For/-Proto are believed")
 	var stale string
 	str(&stale, "stale-after", "DBACKUP_STALE_AFTER", "30s", "a node that stops heartbeating this long has its runs failed and retried elsewhere")
 	// The key itself is never a flag: a flag would show on the command line.
@@ -92,6 +102,26 @@ func Register(fs *flag.FlagSet, env Env) (*Config, func() error) {
 			return fmt.Errorf("stale-after %q: want a duration of at least 1s", stale)
 		}
 		c.StaleAfter = d
+		if (c.TLSCert == "") != (c.TLSKey == "") {
+			return fmt.Errorf("-tls-cert and -tls-key go together")
+		}
+		for _, p := range strings.Split(proxies, ",") {
+			if p = strings.TrimSpace(p); p == "" {
+				continue
+			}
+			if !strings.Contains(p, "/") {
+				if strings.Contains(p, ":") {
+					p += "/128"
+				} else {
+					p += "/32"
+				}
+			}
+			_, n, err := net.ParseCIDR(p)
+			if err != nil {
+				return fmt.Errorf("trusted-proxies: %q is not an address or CIDR", p)
+			}
+			c.TrustedProxies = append(c.TrustedProxies, n)
+		}
 		return nil
 	}
 }

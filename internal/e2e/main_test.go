@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -68,6 +69,7 @@ type node struct {
 	url string
 	log *syncBuf
 	id  string
+	key string // an admin API key for its API
 }
 
 func (e env) serve(t *testing.T, id string, extra ...string) *node {
@@ -90,6 +92,11 @@ func (e env) serve(t *testing.T, id string, extra ...string) *node {
 	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
 		if m := re.FindStringSubmatch(n.log.String()); m != nil {
 			n.url = m[1]
+			for _, line := range strings.Split(e.run(t, "", "apikey", "create", "-name", "e2e-"+id+"-"+strconv.FormatInt(time.Now().UnixNano(), 36), "-role", "admin"), "\n") {
+				if strings.HasPrefix(line, "dbk_") {
+					n.key = line
+				}
+			}
 			return n
 		}
 	}
@@ -113,6 +120,7 @@ func (n *node) api(t *testing.T, method, path string, body any) map[string]any {
 		rd = bytes.NewReader(b)
 	}
 	req, _ := http.NewRequest(method, n.url+path, rd)
+	req.Header.Set("Authorization", "Bearer "+n.key)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatalf("%s %s: %v", method, path, err)

@@ -2,21 +2,38 @@
 package web
 
 import (
+	"crypto/subtle"
 	"embed"
+	"errors"
 	"html/template"
 	"net/http"
+	"strings"
 
+	"github.com/dbackup/dbackup/internal/api"
 	"github.com/dbackup/dbackup/internal/app"
+	"github.com/dbackup/dbackup/internal/auth"
 )
 
 //go:embed templates/*.html
 var templateFS embed.FS
+
+// formCookie carries the CSRF token of the forms shown before login
+// (double submit: the form's hidden field must equal the cookie).
+const formCookie = "dbackup_form"
 
 // Handler serves the UI pages.
 type Handler struct {
 	app  *app.App
 	mux  *http.ServeMux
 	tmpl *template.Template
+	// Routes lists every page and whether it is public, for the route test.
+	Routes []Route
+}
+
+// Route is one UI route.
+type Route struct {
+	Pattern string
+	Public  bool
 }
 
 // New parses the embedded templates (failing at start, not at request time)
@@ -27,23 +44,161 @@ func New(a *app.App) (*Handler, error) {
 		return nil, err
 	}
 	h := &Handler{app: a, mux: http.NewServeMux(), tmpl: t}
-	h.mux.HandleFunc("GET /{$}", h.index)
+	h.page("GET /login", true, h.loginForm)
+	h.page("POST /login", true, h.loginPost)
+	h.page("GET /setup", true, h.setupForm)
+	h.page("POST /setup", true, h.setupPost)
+	h.page("POST /logout", false, h.logoutPost)
+	h.page("GET /{$}", false, h.index)
 	return h, nil
 }
 
-// ServeHTTP implements http.Handler.
+// page registers a route; a non-public one needs a session (a browser
+// without one is sent to the login page, or to setup on the first start)
+// and, for a POST, the session's CSRF token in the form.
+func (h *Handler) page(pattern string, public bool, fn func(http.ResponseWriter, *http.Request, *app.Principal)) {
+	h.Routes = append(h.Routes, Route{pattern, public})
+	h.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+		if public {
+			// The forms shown before login carry a double-submitted token.
+			if r.Method == http.MethodPost && !formTokenOK(r) {
+				http.Error(w, "missing or wrong CSRF token: reload the page and try again", http.StatusForbidden)
+				return
+			}
+			fn(w, r, nil)
+			return
+		}
+		var token string
+		if c, err := r.Cookie(api.SessionCookie); err == nil {
+			token = c.Value
+		}
+		p, err := h.app.Authenticate(r.Context(), "", token, api.ClientIP(r, h.app.Cfg.TrustedProxies))
+		if err != nil || !p.Role.Allows(auth.Read) {
+			target := "/login"
+			if need, _ := h.app.NeedsSetup(r.Context()); need {
+				target = "/setup"
+			}
+			http.Redirect(w, r, target, http.StatusSeeOther)
+			return
+		}
+		if r.Method == http.MethodPost {
+			if t := r.PostFormValue("csrf"); t == "" || auth.TokenHash(t) != p.Session.CSRFHash {
+				http.Error(w, "missing or wrong CSRF token: reload the page and try again", http.StatusForbidden)
+				return
+			}
+		}
+		fn(w, r.WithContext(app.WithPrincipal(r.Context(), p)), p)
+	})
+}
+
+// ServeHTTP implements http.Handler, with the security headers of every page.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	w.Header().Set("Content-Security-Policy", "default-src 'self'")
-	w.Header().Set("X-Content-Type-Options", "nosniff")
+	api.SecurityHeaders(w.Header(), "default-src 'self'; script-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'")
+	w.Header().Set("Cache-Control", "no-store")
 	h.mux.ServeHTTP(w, r)
 }
 
-func (h *Handler) index(w http.ResponseWriter, r *http.Request) {
+func (h *Handler) render(w http.ResponseWriter, status int, name string, data map[string]any) {
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.WriteHeader(status)
+	data["Version"] = h.app.Version()
+	data["Title"] = titles[name]
+	h.tmpl.ExecuteTemplate(w, name, data)
+}
+
+// formToken returns the pre-login form token, setting its cookie.
+func (h *Handler) formToken(w http.ResponseWriter, r *http.Request) string {
+	if c, err := r.Cookie(formCookie); err == nil && len(c.Value) > 20 {
+		return c.Value
+	}
+	t, _ := auth.NewToken()
+	http.SetCookie(w, &http.Cookie{Name: formCookie, Value: t, Path: "/", HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: api.Secure(r, h.app.Cfg.TrustedProxies)})
+	return t
+}
+
+// formTokenOK checks the double-submitted pre-login form token.
+func formTokenOK(r *http.Request) bool {
+	c, err := r.Cookie(formCookie)
+	f := r.PostFormValue("csrf")
+	return err == nil && f != "" && subtle.ConstantTimeCompare([]byte(c.Value), []byte(f)) == 1
+}
+
+func (h *Handler) loginForm(w http.ResponseWriter, r *http.Request, _ *app.Principal) {
+	if need, _ := h.app.NeedsSetup(r.Context()); need {
+		http.Redirect(w, r, "/setup", http.StatusSeeOther)
+		return
+	}
+	h.render(w, http.StatusOK, "login.html", map[string]any{"CSRF": h.formToken(w, r)})
+}
+
+func (h *Handler) loginPost(w http.ResponseWriter, r *http.Request, _ *app.Principal) {
+	name := r.PostFormValue("name")
+	token, csrf, _, err := h.app.Login(r.Context(), name, r.PostFormValue("password"), api.ClientIP(r, h.app.Cfg.TrustedProxies))
+	if err != nil {
+		status := http.StatusUnauthorized
+		var le *app.LoginError
+		if errors.As(err, &le) {
+			status = http.StatusTooManyRequests
+		}
+		h.render(w, status, "login.html", map[string]any{"CSRF": h.formToken(w, r), "Error": err.Error(), "Name": name})
+		return
+	}
+	for name, v := range map[string]string{api.SessionCookie: token, csrfCookie: csrf} {
+		http.SetCookie(w, &http.Cookie{Name: name, Value: v, Path: "/", HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: api.Secure(r, h.app.Cfg.TrustedProxies)})
+	}
+	http.Redirect(w, r, "/", http.StatusSeeOther)
+}
+
+func (h *Handler) setupForm(w http.ResponseWriter, r *http.Request, _ *app.Principal) {
+	if need, _ := h.app.NeedsSetup(r.Context()); !need {
+		http.Redirect(w, r, "/login", http.StatusSeeOther)
+		return
+	}
+	h.render(w, http.StatusOK, "setup.html", map[string]any{"CSRF": h.formToken(w, r)})
+}
+
+func (h *Handler) setupPost(w http.ResponseWriter, r *http.Request, _ *app.Principal) {
+	name, pw := strings.TrimSpace(r.PostFormValue("name")), r.PostFormValue("password")
+	if pw != r.PostFormValue("password2") {
+		h.render(w, http.StatusBadRequest, "setup.html", map[string]any{"CSRF": h.formToken(w, r), "Error": "the two passwords differ", "Name": name})
+		return
+	}
+	ctx := app.WithPrincipal(r.Context(), &app.Principal{Actor: "user:" + name, IP: api.ClientIP(r, h.app.Cfg.TrustedProxies)})
+	if _, err := h.app.Setup(ctx, name, pw); err != nil {
+		h.render(w, http.StatusBadRequest, "setup.html", map[string]any{"CSRF": h.formToken(w, r), "Error": err.Error(), "Name": name})
+		return
+	}
+	http.Redirect(w, r, "/login", http.StatusSeeOther)
+}
+
+func (h *Handler) logoutPost(w http.ResponseWriter, r *http.Request, _ *app.Principal) {
+	if c, err := r.Cookie(api.SessionCookie); err == nil {
+		h.app.Logout(r.Context(), c.Value)
+	}
+	for _, name := range []string{api.SessionCookie, csrfCookie} {
+		http.SetCookie(w, &http.Cookie{Name: name, Value: "", Path: "/", MaxAge: -1, HttpOnly: true, SameSite: http.SameSiteStrictMode})
+	}
+	http.Redirect(w, r, "/login", http.StatusSeeOther)
+}
+
+func (h *Handler) index(w http.ResponseWriter, r *http.Request, p *app.Principal) {
 	jobs, err := h.app.Store.ListJobs(r.Context())
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusInternalServerError)
 		return
 	}
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	h.tmpl.ExecuteTemplate(w, "index.html", map[string]any{"Version": h.app.Version(), "Jobs": len(jobs)})
+	h.render(w, http.StatusOK, "index.html", map[string]any{"Jobs": len(jobs), "Actor": p.Actor, "Role": string(p.Role), "CSRF": csrfOf(r)})
 }
+
+// csrfOf is the session's CSRF token for the page's forms: the browser
+// holds it in a cookie set at login.
+func csrfOf(r *http.Request) string {
+	if c, err := r.Cookie(csrfCookie); err == nil {
+		return c.Value
+	}
+	return ""
+}
+
+const csrfCookie = "dbackup_csrf"
+
+var titles = map[string]string{"login.html": "Log in", "setup.html": "First start", "index.html": "Home"}

@@ -1,0 +1,287 @@
+package api
+
+import (
+	"errors"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/dbackup/dbackup/internal/app"
+	"github.com/dbackup/dbackup/internal/auth"
+)
+
+// Cookie names of a browser session.
+const (
+	SessionCookie = "dbackup_session"
+	CSRFHeader    = "X-CSRF-Token"
+)
+
+// Route is one registered route and the permission it needs.
+type Route struct {
+	Pattern    string
+	Permission auth.Permission
+}
+
+// handle registers a route behind the access check of its permission.
+func (h *Handler) handle(pattern string, perm auth.Permission, fn http.HandlerFunc) {
+	h.Routes = append(h.Routes, Route{pattern, perm})
+	h.mux.HandleFunc(pattern, h.guard(perm, fn))
+}
+
+// ClientIP is the caller's address: the peer, or what a trusted proxy in
+// front of it says in X-Forwarded-For.
+func ClientIP(r *http.Request, trusted []*net.IPNet) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		host = r.RemoteAddr
+	}
+	ip := net.ParseIP(host)
+	for _, n := range trusted {
+		if ip != nil && n.Contains(ip) {
+			if f := r.Header.Get("X-Forwarded-For"); f != "" {
+				parts := strings.Split(f, ",")
+				return strings.TrimSpace(parts[len(parts)-1])
+			}
+		}
+	}
+	return host
+}
+
+// guard authenticates the caller (API key or session), checks the route's
+// permission and, for a session, the CSRF token of a state-changing request.
+func (h *Handler) guard(perm auth.Permission, next http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if perm == auth.Public {
+			next(w, r)
+			return
+		}
+		ip := ClientIP(r, h.app.Cfg.TrustedProxies)
+		bearer, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		session := ""
+		if c, err := r.Cookie(SessionCookie); err == nil {
+			session = c.Value
+		}
+		p, err := h.app.Authenticate(r.Context(), strings.TrimSpace(bearer), session, ip)
+		if err != nil {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="dbackup"`)
+			writeError(w, http.StatusUnauthorized, err.Error())
+			return
+		}
+		if !p.Role.Allows(perm) {
+			writeError(w, http.StatusForbidden, "the "+string(p.Role)+" role may not do this ("+string(perm)+" needed)")
+			return
+		}
+		if p.Session != nil && !safeMethod(r.Method) {
+			if t := r.Header.Get(CSRFHeader); t == "" || auth.TokenHash(t) != p.Session.CSRFHash {
+				writeError(w, http.StatusForbidden, "missing or wrong "+CSRFHeader+" header")
+				return
+			}
+		}
+		next(w, r.WithContext(app.WithPrincipal(r.Context(), p)))
+	}
+}
+
+func safeMethod(m string) bool {
+	return m == http.MethodGet || m == http.MethodHead || m == http.MethodOptions
+}
+
+// audited wraps a state-changing handler: it records the action, its
+// target (the route's {ref} or {id}) and whether it succeeded.
+func (h *Handler) audited(action string, next http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
+		next(rec, r)
+		target := r.PathValue("ref")
+		if target == "" {
+			target = r.PathValue("id")
+		}
+		if target == "" {
+			target = r.PathValue("name")
+		}
+		h.app.Audit(r.Context(), action, target, rec.status < 400, strconv.Itoa(rec.status))
+	}
+}
+
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (s *statusRecorder) WriteHeader(code int) {
+	s.status = code
+	s.ResponseWriter.WriteHeader(code)
+}
+
+func (s *statusRecorder) Flush() {
+	if f, ok := s.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+// Secure tells whether cookies must be Secure: the request came over TLS,
+// or a trusted proxy says the client used https.
+func Secure(r *http.Request, trusted []*net.IPNet) bool {
+	if r.TLS != nil {
+		return true
+	}
+	host, _, _ := net.SplitHostPort(r.RemoteAddr)
+	ip := net.ParseIP(host)
+	for _, n := range trusted {
+		if ip != nil && n.Contains(ip) {
+			return r.Header.Get("X-Forwarded-Proto") == "https"
+		}
+	}
+	return false
+}
+
+type credentials struct {
+	Name     string `json:"name"`
+	Password string `json:"password"`
+}
+
+func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
+	var c credentials
+	if !decode(w, r, &c) {
+		return
+	}
+	token, csrf, u, err := h.app.Login(r.Context(), c.Name, c.Password, ClientIP(r, h.app.Cfg.TrustedProxies))
+	var le *app.LoginError
+	switch {
+	case errors.As(err, &le):
+		w.Header().Set("Retry-After", strconv.Itoa(int(le.RetryAfter/time.Second)))
+		writeError(w, http.StatusTooManyRequests, err.Error())
+		return
+	case errors.Is(err, app.ErrUnauthenticated):
+		writeError(w, http.StatusUnauthorized, err.Error())
+		return
+	case err != nil:
+		fail(w, err)
+		return
+	}
+	h.setSession(w, r, token, time.Duration(0))
+	writeJSON(w, http.StatusOK, map[string]any{"user": u, "csrf_token": csrf})
+}
+
+// setSession sets (or, with an empty token, clears) the session cookie.
+func (h *Handler) setSession(w http.ResponseWriter, r *http.Request, token string, _ time.Duration) {
+	c := &http.Cookie{Name: SessionCookie, Value: token, Path: "/", HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: Secure(r, h.app.Cfg.TrustedProxies)}
+	if token == "" {
+		c.MaxAge = -1
+	}
+	http.SetCookie(w, c)
+}
+
+func (h *Handler) logout(w http.ResponseWriter, r *http.Request) {
+	if c, err := r.Cookie(SessionCookie); err == nil {
+		h.app.Logout(r.Context(), c.Value)
+	}
+	h.setSession(w, r, "", 0)
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (h *Handler) setup(w http.ResponseWriter, r *http.Request) {
+	var c credentials
+	if !decode(w, r, &c) {
+		return
+	}
+	ctx := app.WithPrincipal(r.Context(), &app.Principal{Actor: "user:" + c.Name, IP: ClientIP(r, h.app.Cfg.TrustedProxies)})
+	u, err := h.app.Setup(ctx, c.Name, c.Password)
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, u)
+}
+
+func (h *Handler) me(w http.ResponseWriter, r *http.Request) {
+	p := app.PrincipalFrom(r.Context())
+	writeJSON(w, http.StatusOK, map[string]string{"actor": p.Actor, "role": string(p.Role)})
+}
+
+func (h *Handler) userList(w http.ResponseWriter, r *http.Request) {
+	list, err := h.app.ListUsers(r.Context())
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, list)
+}
+
+func (h *Handler) userCreate(w http.ResponseWriter, r *http.Request) {
+	var in struct {
+		credentials
+		Role string `json:"role"`
+	}
+	if !decode(w, r, &in) {
+		return
+	}
+	u, err := h.app.CreateUser(r.Context(), in.Name, in.Role, in.Password)
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, u)
+}
+
+func (h *Handler) userDelete(w http.ResponseWriter, r *http.Request) {
+	if err := h.app.DeleteUser(r.Context(), r.PathValue("ref")); err != nil {
+		fail(w, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (h *Handler) keyList(w http.ResponseWriter, r *http.Request) {
+	list, err := h.app.ListAPIKeys(r.Context())
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, list)
+}
+
+func (h *Handler) keyCreate(w http.ResponseWriter, r *http.Request) {
+	var in struct {
+		Name      string `json:"name"`
+		Role      string `json:"role"`
+		ExpiresIn string `json:"expires_in,omitempty"` // a Go duration, e.g. "720h"
+	}
+	if !decode(w, r, &in) {
+		return
+	}
+	var ttl time.Duration
+	if in.ExpiresIn != "" {
+		var err error
+		if ttl, err = time.ParseDuration(in.ExpiresIn); err != nil || ttl <= 0 {
+			writeError(w, http.StatusBadRequest, "expires_in must be a positive duration such as 720h")
+			return
+		}
+	}
+	key, k, err := h.app.CreateAPIKey(r.Context(), in.Name, in.Role, ttl)
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, map[string]any{"key": key, "api_key": k, "note": "the key is shown once; store it now"})
+}
+
+func (h *Handler) keyRevoke(w http.ResponseWriter, r *http.Request) {
+	if err := h.app.RevokeAPIKey(r.Context(), r.PathValue("ref")); err != nil {
+		fail(w, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (h *Handler) auditList(w http.ResponseWriter, r *http.Request) {
+	limit, _ := strconv.Atoi(r.URL.Query().Get("limit"))
+	offset, _ := strconv.Atoi(r.URL.Query().Get("offset"))
+	list, err := h.app.ListAudit(r.Context(), limit, offset)
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, list)
+}
