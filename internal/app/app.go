@@ -66,8 +66,15 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error
 			return nil, fmt.Errorf("data directory: %w", err)
 		}
 	}
-	st, err := sqlstore.Open(ctx, cfg.DatabaseURL, box)
+	db, err := sqlstore.Open(ctx, cfg.DatabaseURL, box)
 	if err != nil {
+		return nil, err
+	}
+	st, err := checkServerKey(ctx, cfg, db, log)
+	if err != nil {
+		if st != nil {
+			st.Close()
+		}
 		return nil, err
 	}
 	a := &App{Cfg: cfg, Store: st, Sources: sourceall.Registry(), Dests: destall.Registry(log), Channels: notifyall.Registry(), Log: log, Location: loc,

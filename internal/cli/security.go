@@ -21,6 +21,7 @@ func securityCommands() []command {
 		{name: "apikey list", args: "", summary: "list API keys (never the keys themselves)", run: keyList},
 		{name: "apikey revoke", args: "key", summary: "revoke an API key at once", run: keyRevoke},
 		{name: "audit list", args: "[-limit N]", summary: "show the audit log, newest first", run: auditList},
+		{name: "secrets rotate", args: "", summary: "re-seal every stored secret under a new server key (stop other nodes first)", run: secretsRotate},
 	}
 }
 
@@ -186,6 +187,17 @@ func auditList(ctx context.Context, e *env, args []string) error {
 			}
 			fmt.Fprintf(e.stdout, "%s %-16s %-15s %-22s %-20s %s %s\n", x.At.Format(time.RFC3339), x.Actor, x.IP, x.Action, x.Target, ok, x.Detail)
 		}
+		return nil
+	})
+}
+
+func secretsRotate(ctx context.Context, e *env, args []string) error {
+	return e.withApp(ctx, "secrets rotate", args, 0, nil, func(a *app.App, _ *flag.FlagSet) error {
+		oldID, newID, n, err := a.RotateServerKey(ctx)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stdout, "server key %s replaced by %s in %s; %d secrets re-sealed. Back up the new key file; give it to every other node before starting them.\n", oldID, newID, a.Cfg.SecretKeyFile, n)
 		return nil
 	})
 }

@@ -114,3 +114,39 @@ func LoadOrCreateKeyFile(path string) (key []byte, created bool, err error) {
 	}
 	return k, true, f.Close()
 }
+
+// NewKey returns a fresh random server key.
+func NewKey() []byte {
+	k := make([]byte, 32)
+	rand.Read(k)
+	return k
+}
+
+// WriteKeyFile writes key to path (mode 0600) through a temporary file
+// that is synced and renamed, so path holds the old key or the new one.
+func WriteKeyFile(path string, key []byte) error {
+	tmp := path + ".tmp"
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return err
+	}
+	if _, err := f.WriteString(hex.EncodeToString(key) + "\n"); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return err
+	}
+	if d, err := os.Open(filepath.Dir(path)); err == nil {
+		d.Sync()
+		d.Close()
+	}
+	return nil
+}

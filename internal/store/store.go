@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/dbackup/dbackup/internal/backup"
+	"github.com/dbackup/dbackup/internal/secret"
 )
 
 // Endpoints stores one family of configured plugins (sources or
@@ -139,6 +140,11 @@ type Store interface {
 	// ListAudit lists entries newest first.
 	ListAudit(ctx context.Context, limit, offset int) ([]backup.AuditEntry, error)
 	PruneAudit(ctx context.Context, before time.Time) (int, error)
+
+	// Rekey re-seals every secret under a new server key atomically and
+	// records its id; KeyID is the id of the key in use.
+	Rekey(ctx context.Context, next *secret.Box) (int, error)
+	KeyID() string
 
 	Close() error
 }
