@@ -7,6 +7,7 @@ import (
 
 	"github.com/dbackup/dbackup/internal/app"
 	"github.com/dbackup/dbackup/internal/auth"
+	"github.com/dbackup/dbackup/internal/httpsec"
 )
 
 // Handler serves the API.
@@ -101,15 +102,6 @@ func (h *Handler) routes() {
 // ServeHTTP implements http.Handler, with the security headers of every
 // answer.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	SecurityHeaders(w.Header(), "default-src 'none'; frame-ancestors 'none'")
+	httpsec.Headers(w.Header(), "default-src 'none'; frame-ancestors 'none'")
 	h.mux.ServeHTTP(w, r)
-}
-
-// SecurityHeaders sets the headers every answer carries, with a Content
-// Security Policy.
-func SecurityHeaders(hd http.Header, csp string) {
-	hd.Set("Content-Security-Policy", csp)
-	hd.Set("X-Content-Type-Options", "nosniff")
-	hd.Set("X-Frame-Options", "DENY")
-	hd.Set("Referrer-Policy", "no-referrer")
 }

@@ -2,7 +2,6 @@ package api
 
 import (
 	"errors"
-	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -10,12 +9,13 @@ import (
 
 	"github.com/dbackup/dbackup/internal/app"
 	"github.com/dbackup/dbackup/internal/auth"
+	"github.com/dbackup/dbackup/internal/httpsec"
 )
 
-// Cookie names of a browser session.
+// Shorthands of the shared names.
 const (
-	SessionCookie = "dbackup_session"
-	CSRFHeader    = "X-CSRF-Token"
+	SessionCookie = httpsec.SessionCookie
+	CSRFHeader    = httpsec.CSRFHeader
 )
 
 // Route is one registered route and the permission it needs.
@@ -30,25 +30,6 @@ func (h *Handler) handle(pattern string, perm auth.Permission, fn http.HandlerFu
 	h.mux.HandleFunc(pattern, h.guard(perm, fn))
 }
 
-// ClientIP is the caller's address: the peer, or what a trusted proxy in
-// front of it says in X-Forwarded-For.
-func ClientIP(r *http.Request, trusted []*net.IPNet) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		host = r.RemoteAddr
-	}
-	ip := net.ParseIP(host)
-	for _, n := range trusted {
-		if ip != nil && n.Contains(ip) {
-			if f := r.Header.Get("X-Forwarded-For"); f != "" {
-				parts := strings.Split(f, ",")
-				return strings.TrimSpace(parts[len(parts)-1])
-			}
-		}
-	}
-	return host
-}
-
 // guard authenticates the caller (API key or session), checks the route's
 // permission and, for a session, the CSRF token of a state-changing request.
 func (h *Handler) guard(perm auth.Permission, next http.HandlerFunc) http.HandlerFunc {
@@ -57,7 +38,7 @@ func (h *Handler) guard(perm auth.Permission, next http.HandlerFunc) http.Handle
 			next(w, r)
 			return
 		}
-		ip := ClientIP(r, h.app.Cfg.TrustedProxies)
+		ip := httpsec.ClientIP(r, h.app.Cfg.TrustedProxies)
 		bearer, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 		session := ""
 		if c, err := r.Cookie(SessionCookie); err == nil {
@@ -120,22 +101,6 @@ func (s *statusRecorder) Flush() {
 	}
 }
 
-// Secure tells whether cookies must be Secure: the request came over TLS,
-// or a trusted proxy says the client used https.
-func Secure(r *http.Request, trusted []*net.IPNet) bool {
-	if r.TLS != nil {
-		return true
-	}
-	host, _, _ := net.SplitHostPort(r.RemoteAddr)
-	ip := net.ParseIP(host)
-	for _, n := range trusted {
-		if ip != nil && n.Contains(ip) {
-			return r.Header.Get("X-Forwarded-Proto") == "https"
-		}
-	}
-	return false
-}
-
 type credentials struct {
 	Name     string `json:"name"`
 	Password string `json:"password"`
@@ -146,7 +111,7 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
 	if !decode(w, r, &c) {
 		return
 	}
-	token, csrf, u, err := h.app.Login(r.Context(), c.Name, c.Password, ClientIP(r, h.app.Cfg.TrustedProxies))
+	token, csrf, u, err := h.app.Login(r.Context(), c.Name, c.Password, httpsec.ClientIP(r, h.app.Cfg.TrustedProxies))
 	var le *app.LoginError
 	switch {
 	case errors.As(err, &le):
@@ -166,7 +131,7 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
 
 // setSession sets (or, with an empty token, clears) the session cookie.
 func (h *Handler) setSession(w http.ResponseWriter, r *http.Request, token string, _ time.Duration) {
-	c := &http.Cookie{Name: SessionCookie, Value: token, Path: "/", HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: Secure(r, h.app.Cfg.TrustedProxies)}
+	c := &http.Cookie{Name: SessionCookie, Value: token, Path: "/", HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: httpsec.Secure(r, h.app.Cfg.TrustedProxies)}
 	if token == "" {
 		c.MaxAge = -1
 	}
@@ -186,7 +151,7 @@ func (h *Handler) setup(w http.ResponseWriter, r *http.Request) {
 	if !decode(w, r, &c) {
 		return
 	}
-	ctx := app.WithPrincipal(r.Context(), &app.Principal{Actor: "user:" + c.Name, IP: ClientIP(r, h.app.Cfg.TrustedProxies)})
+	ctx := app.WithPrincipal(r.Context(), &app.Principal{Actor: "user:" + c.Name, IP: httpsec.ClientIP(r, h.app.Cfg.TrustedProxies)})
 	u, err := h.app.Setup(ctx, c.Name, c.Password)
 	if err != nil {
 		fail(w, err)

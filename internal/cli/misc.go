@@ -95,6 +95,9 @@ func profileExport(ctx context.Context, e *env, args []string) error {
 		if err != nil {
 			return err
 		}
+		// Only a local command with the server key reveals a profile key
+		// (there is no API for it); every reveal is audited.
+		a.Audit(ctx, "profile.export-key", p.Name, true, "")
 		fmt.Fprintf(e.stdout, "%x\n", p.Key)
 		return nil
 	})

@@ -9,9 +9,9 @@ import (
 	"net/http"
 	"strings"
 
-	"github.com/dbackup/dbackup/internal/api"
 	"github.com/dbackup/dbackup/internal/app"
 	"github.com/dbackup/dbackup/internal/auth"
+	"github.com/dbackup/dbackup/internal/httpsec"
 )
 
 //go:embed templates/*.html
@@ -69,10 +69,10 @@ func (h *Handler) page(pattern string, public bool, fn func(http.ResponseWriter,
 			return
 		}
 		var token string
-		if c, err := r.Cookie(api.SessionCookie); err == nil {
+		if c, err := r.Cookie(httpsec.SessionCookie); err == nil {
 			token = c.Value
 		}
-		p, err := h.app.Authenticate(r.Context(), "", token, api.ClientIP(r, h.app.Cfg.TrustedProxies))
+		p, err := h.app.Authenticate(r.Context(), "", token, httpsec.ClientIP(r, h.app.Cfg.TrustedProxies))
 		if err != nil || !p.Role.Allows(auth.Read) {
 			target := "/login"
 			if need, _ := h.app.NeedsSetup(r.Context()); need {
@@ -93,7 +93,7 @@ func (h *Handler) page(pattern string, public bool, fn func(http.ResponseWriter,
 
 // ServeHTTP implements http.Handler, with the security headers of every page.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	api.SecurityHeaders(w.Header(), "default-src 'self'; script-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'")
+	httpsec.Headers(w.Header(), "default-src 'self'; script-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'")
 	w.Header().Set("Cache-Control", "no-store")
 	h.mux.ServeHTTP(w, r)
 }
@@ -112,7 +112,7 @@ func (h *Handler) formToken(w http.ResponseWriter, r *http.Request) string {
 		return c.Value
 	}
 	t, _ := auth.NewToken()
-	http.SetCookie(w, &http.Cookie{Name: formCookie, Value: t, Path: "/", HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: api.Secure(r, h.app.Cfg.TrustedProxies)})
+	http.SetCookie(w, &http.Cookie{Name: formCookie, Value: t, Path: "/", HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: httpsec.Secure(r, h.app.Cfg.TrustedProxies)})
 	return t
 }
 
@@ -133,7 +133,7 @@ func (h *Handler) loginForm(w http.ResponseWriter, r *http.Request, _ *app.Princ
 
 func (h *Handler) loginPost(w http.ResponseWriter, r *http.Request, _ *app.Principal) {
 	name := r.PostFormValue("name")
-	token, csrf, _, err := h.app.Login(r.Context(), name, r.PostFormValue("password"), api.ClientIP(r, h.app.Cfg.TrustedProxies))
+	token, csrf, _, err := h.app.Login(r.Context(), name, r.PostFormValue("password"), httpsec.ClientIP(r, h.app.Cfg.TrustedProxies))
 	if err != nil {
 		status := http.StatusUnauthorized
 		var le *app.LoginError
@@ -143,8 +143,8 @@ func (h *Handler) loginPost(w http.ResponseWriter, r *http.Request, _ *app.Princ
 		h.render(w, status, "login.html", map[string]any{"CSRF": h.formToken(w, r), "Error": err.Error(), "Name": name})
 		return
 	}
-	for name, v := range map[string]string{api.SessionCookie: token, csrfCookie: csrf} {
-		http.SetCookie(w, &http.Cookie{Name: name, Value: v, Path: "/", HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: api.Secure(r, h.app.Cfg.TrustedProxies)})
+	for name, v := range map[string]string{httpsec.SessionCookie: token, csrfCookie: csrf} {
+		http.SetCookie(w, &http.Cookie{Name: name, Value: v, Path: "/", HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: httpsec.Secure(r, h.app.Cfg.TrustedProxies)})
 	}
 	http.Redirect(w, r, "/", http.StatusSeeOther)
 }
@@ -163,7 +163,7 @@ func (h *Handler) setupPost(w http.ResponseWriter, r *http.Request, _ *app.Princ
 		h.render(w, http.StatusBadRequest, "setup.html", map[string]any{"CSRF": h.formToken(w, r), "Error": "the two passwords differ", "Name": name})
 		return
 	}
-	ctx := app.WithPrincipal(r.Context(), &app.Principal{Actor: "user:" + name, IP: api.ClientIP(r, h.app.Cfg.TrustedProxies)})
+	ctx := app.WithPrincipal(r.Context(), &app.Principal{Actor: "user:" + name, IP: httpsec.ClientIP(r, h.app.Cfg.TrustedProxies)})
 	if _, err := h.app.Setup(ctx, name, pw); err != nil {
 		h.render(w, http.StatusBadRequest, "setup.html", map[string]any{"CSRF": h.formToken(w, r), "Error": err.Error(), "Name": name})
 		return
@@ -172,10 +172,10 @@ func (h *Handler) setupPost(w http.ResponseWriter, r *http.Request, _ *app.Princ
 }
 
 func (h *Handler) logoutPost(w http.ResponseWriter, r *http.Request, _ *app.Principal) {
-	if c, err := r.Cookie(api.SessionCookie); err == nil {
+	if c, err := r.Cookie(httpsec.SessionCookie); err == nil {
 		h.app.Logout(r.Context(), c.Value)
 	}
-	for _, name := range []string{api.SessionCookie, csrfCookie} {
+	for _, name := range []string{httpsec.SessionCookie, csrfCookie} {
 		http.SetCookie(w, &http.Cookie{Name: name, Value: "", Path: "/", MaxAge: -1, HttpOnly: true, SameSite: http.SameSiteStrictMode})
 	}
 	http.Redirect(w, r, "/login", http.StatusSeeOther)
