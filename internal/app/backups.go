@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/dbackup/dbackup/internal/backup"
@@ -85,13 +86,16 @@ func (a *App) VerifyBackup(ctx context.Context, destRef, key string) (*backup.Me
 }
 
 // newRestore records a restore as running in this process.
-func (a *App) newRestore(ctx context.Context, req runner.RestoreRequest) (*backup.Execution, error) {
+func (a *App) newRestore(ctx context.Context, req runner.RestoreRequest) (e *backup.Execution, err error) {
+	defer func() {
+		a.Audit(ctx, "restore.start", req.Destination+":"+req.Key, err == nil, fmt.Sprintf("into source %s %v", req.Source, req.Targets))
+	}()
 	now := time.Now().UTC()
 	trigger := req.Trigger
 	if trigger == "" {
 		trigger = backup.TriggerManual
 	}
-	e := &backup.Execution{Kind: backup.KindRestore, Status: backup.StatusRunning, Trigger: trigger, Stage: backup.StageInitialize,
+	e = &backup.Execution{Kind: backup.KindRestore, Status: backup.StatusRunning, Trigger: trigger, Stage: backup.StageInitialize,
 		CreatedAt: now, StartedAt: &now, BackupName: catalog.DataKey(req.Key), Node: a.foregroundNode(), HeartbeatAt: &now}
 	return e, a.Store.CreateExecution(ctx, e)
 }

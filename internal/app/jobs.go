@@ -259,7 +259,18 @@ func (a *App) StartJob(ctx context.Context, ref string, trigger backup.Trigger, 
 	if err != nil {
 		return nil, err
 	}
-	return a.Queue.Trigger(ctx, job, trigger, lock, nil)
+	e, err := a.Queue.Trigger(ctx, job, trigger, lock, nil)
+	a.auditRun(ctx, job.Name, e, err)
+	return e, err
+}
+
+// auditRun records who asked for a run and what became of the request.
+func (a *App) auditRun(ctx context.Context, job string, e *backup.Execution, err error) {
+	detail := errText(err)
+	if e != nil {
+		detail = fmt.Sprintf("execution %s, %s, trigger %s", e.ID, e.Status, e.Trigger)
+	}
+	a.Audit(ctx, "job.run", job, err == nil, detail)
 }
 
 // EnqueueForeground queues a run that this process means to run itself
@@ -271,7 +282,9 @@ func (a *App) EnqueueForeground(ctx context.Context, ref string, trigger backup.
 	}
 	e := &backup.Execution{JobID: job.ID, JobName: job.Name, Kind: backup.KindBackup, Trigger: trigger, Stage: backup.StageQueued,
 		CreatedAt: time.Now().UTC(), Lock: lock}
-	return e, a.Store.Enqueue(ctx, e)
+	err = a.Store.Enqueue(ctx, e)
+	a.auditRun(ctx, job.Name, e, err)
+	return e, err
 }
 
 // RunQueued runs a queued execution in this process as soon as the

@@ -122,6 +122,11 @@ func (a *App) onStart(e *backup.Execution) {
 	if e.Kind != backup.KindBackup {
 		return
 	}
+	switch e.Trigger {
+	case backup.TriggerSchedule, backup.TriggerCatchUp, backup.TriggerRetry: // nobody asked: the system did
+		a.Audit(WithPrincipal(context.Background(), &Principal{Actor: "system"}), "job.run", e.JobName, true,
+			fmt.Sprintf("execution %s, trigger %s", e.ID, e.Trigger))
+	}
 	ctx := context.Background()
 	job, err := a.Store.GetJob(ctx, e.JobID)
 	if err != nil {

@@ -218,6 +218,16 @@ func TestSchedulesFireOnceDisabledJobsDoNotAndCatchUp(t *testing.T) {
 	if n, trig := count("every-minute"); n != 1 || trig != backup.TriggerSchedule {
 		t.Fatalf("every-minute after one minute: %d runs (%s)", n, trig)
 	}
+	// Nobody asked for a scheduled run: the audit log says the system did.
+	waitFor(t, func() bool {
+		list, _ := a.ListAudit(ctx, 50, 0)
+		for _, e := range list {
+			if e.Actor == "system" && e.Action == "job.run" && e.Target == "every-minute" {
+				return true
+			}
+		}
+		return false
+	})
 	advance(30 * time.Second) // 10:02:00 exactly
 	waitCount("every-minute", 2)
 	time.Sleep(1500 * time.Millisecond) // a tick more: nothing else fires

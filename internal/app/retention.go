@@ -167,7 +167,8 @@ func (a *App) SetLock(ctx context.Context, destRef, key string, locked bool) (*b
 }
 
 // DeleteBackup deletes a backup by hand, locked or not.
-func (a *App) DeleteBackup(ctx context.Context, destRef, key string) error {
+func (a *App) DeleteBackup(ctx context.Context, destRef, key string) (err error) {
+	defer func() { a.Audit(ctx, "backup.delete", destRef+":"+key, err == nil, errText(err)) }()
 	d, err := a.openDest(ctx, destRef)
 	if err != nil {
 		return err

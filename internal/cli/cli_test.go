@@ -137,6 +137,12 @@ func TestCLIBackupDecryptRestore(t *testing.T) {
 	}
 	h.ok("", "execution", "list")
 	h.ok("", "execution", "list", "-json")
+	audit := h.ok("", "audit", "list")
+	for _, want := range []string{"job.run", "restore.start", "profile.export-key"} {
+		if !strings.Contains(audit, want) {
+			t.Fatalf("the audit log lacks %s:\n%s", want, audit)
+		}
+	}
 	if strings.Contains(h.all.String(), canary) {
 		t.Fatal("the source password appeared in command output")
 	}
