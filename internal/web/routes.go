@@ -8,14 +8,20 @@ import (
 	"html/template"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/dbackup/dbackup/internal/app"
 	"github.com/dbackup/dbackup/internal/auth"
+	"github.com/dbackup/dbackup/internal/backup"
 	"github.com/dbackup/dbackup/internal/httpsec"
+	"github.com/dbackup/dbackup/internal/store"
 )
 
 //go:embed templates/*.html
 var templateFS embed.FS
+
+//go:embed static
+var staticFS embed.FS
 
 // formCookie carries the CSRF token of the forms shown before login
 // (double submit: the form's hidden field must equal the cookie).
@@ -26,40 +32,49 @@ type Handler struct {
 	app  *app.App
 	mux  *http.ServeMux
 	tmpl *template.Template
-	// Routes lists every page and whether it is public, for the route test.
+	// Routes lists every page and its permission, for the route test.
 	Routes []Route
 }
 
 // Route is one UI route.
 type Route struct {
-	Pattern string
-	Public  bool
+	Pattern    string
+	Permission auth.Permission
 }
 
 // New parses the embedded templates (failing at start, not at request time)
 // and registers every UI route.
 func New(a *app.App) (*Handler, error) {
-	t, err := template.ParseFS(templateFS, "templates/*.html")
+	t, err := template.New("").Funcs(funcs).ParseFS(templateFS, "templates/*.html")
 	if err != nil {
 		return nil, err
 	}
 	h := &Handler{app: a, mux: http.NewServeMux(), tmpl: t}
-	h.page("GET /login", true, h.loginForm)
-	h.page("POST /login", true, h.loginPost)
-	h.page("GET /setup", true, h.setupForm)
-	h.page("POST /setup", true, h.setupPost)
-	h.page("POST /logout", false, h.logoutPost)
-	h.page("GET /{$}", false, h.index)
+	h.page("GET /login", auth.Public, h.loginForm)
+	h.page("POST /login", auth.Public, h.loginPost)
+	h.page("GET /setup", auth.Public, h.setupForm)
+	h.page("POST /setup", auth.Public, h.setupPost)
+	h.page("POST /logout", auth.Read, h.logoutPost)
+	h.page("GET /{$}", auth.Read, h.index)
+	h.page("GET /jobs", auth.Read, h.jobs)
+	h.page("POST /jobs/{ref}/run", auth.Run, h.jobRun)
+	h.page("POST /jobs/{ref}/enable", auth.Run, h.jobEnable(true))
+	h.page("POST /jobs/{ref}/disable", auth.Run, h.jobEnable(false))
+	h.page("GET /executions", auth.Read, h.history)
+	h.page("GET /executions/{id}", auth.Read, h.execution)
+	h.page("GET /executions/{id}/events", auth.Read, h.events)
+	h.page("POST /executions/{id}/cancel", auth.Run, h.executionCancel)
+	h.mux.Handle("GET /static/", http.FileServerFS(staticFS))
 	return h, nil
 }
 
 // page registers a route; a non-public one needs a session (a browser
 // without one is sent to the login page, or to setup on the first start)
 // and, for a POST, the session's CSRF token in the form.
-func (h *Handler) page(pattern string, public bool, fn func(http.ResponseWriter, *http.Request, *app.Principal)) {
-	h.Routes = append(h.Routes, Route{pattern, public})
+func (h *Handler) page(pattern string, perm auth.Permission, fn func(http.ResponseWriter, *http.Request, *app.Principal)) {
+	h.Routes = append(h.Routes, Route{pattern, perm})
 	h.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
-		if public {
+		if perm == auth.Public {
 			// The forms shown before login carry a double-submitted token.
 			if r.Method == http.MethodPost && !formTokenOK(r) {
 				http.Error(w, "missing or wrong CSRF token: reload the page and try again", http.StatusForbidden)
@@ -73,12 +88,16 @@ func (h *Handler) page(pattern string, public bool, fn func(http.ResponseWriter,
 			token = c.Value
 		}
 		p, err := h.app.Authenticate(r.Context(), "", token, httpsec.ClientIP(r, h.app.Cfg.TrustedProxies))
-		if err != nil || !p.Role.Allows(auth.Read) {
+		if err != nil {
 			target := "/login"
 			if need, _ := h.app.NeedsSetup(r.Context()); need {
 				target = "/setup"
 			}
 			http.Redirect(w, r, target, http.StatusSeeOther)
+			return
+		}
+		if !p.Role.Allows(perm) {
+			http.Error(w, "the "+string(p.Role)+" role may not do this", http.StatusForbidden)
 			return
 		}
 		if r.Method == http.MethodPost {
@@ -102,7 +121,12 @@ func (h *Handler) render(w http.ResponseWriter, status int, name string, data ma
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.WriteHeader(status)
 	data["Version"] = h.app.Version()
-	data["Title"] = titles[name]
+	if data["Title"] == nil {
+		data["Title"] = data["Nav"]
+	}
+	if data["Title"] == nil {
+		data["Title"] = titles[name]
+	}
 	h.tmpl.ExecuteTemplate(w, name, data)
 }
 
@@ -184,11 +208,26 @@ func (h *Handler) logoutPost(w http.ResponseWriter, r *http.Request, _ *app.Prin
 func (h *Handler) index(w http.ResponseWriter, r *http.Request, p *app.Principal) {
 	jobs, err := h.app.Store.ListJobs(r.Context())
 	if err != nil {
-		http.Error(w, err.Error(), http.StatusInternalServerError)
+		h.fail(w, err)
 		return
 	}
-	h.render(w, http.StatusOK, "index.html", map[string]any{"Jobs": len(jobs), "Actor": p.Actor, "Role": string(p.Role), "CSRF": csrfOf(r)})
+	recent, err := h.app.Store.ListExecutions(r.Context(), store.ExecutionFilter{Limit: 10})
+	if err != nil {
+		h.fail(w, err)
+		return
+	}
+	h.page2(w, r, p, "index.html", "Dashboard", map[string]any{"Jobs": len(jobs), "Recent": recent})
 }
+
+// page2 renders a page of the signed-in layout: the sidebar, who is signed
+// in and the CSRF token of its forms.
+func (h *Handler) page2(w http.ResponseWriter, r *http.Request, p *app.Principal, name, title string, data map[string]any) {
+	data["Actor"], data["Role"], data["CSRF"], data["Nav"] = p.Actor, string(p.Role), csrfOf(r), title
+	data["CanRun"] = p.Role.Allows(auth.Run)
+	h.render(w, http.StatusOK, name, data)
+}
+
+func isErr(err, target error) bool { return errors.Is(err, target) }
 
 // csrfOf is the session's CSRF token for the page's forms: the browser
 // holds it in a cookie set at login.
@@ -200,5 +239,42 @@ func csrfOf(r *http.Request) string {
 }
 
 const csrfCookie = "dbackup_csrf"
+
+var funcs = template.FuncMap{
+	"bytes": backup.HumanBytes,
+	"when": func(t *time.Time) string {
+		if t == nil {
+			return "—"
+		}
+		return t.Local().Format("2006-01-02 15:04:05")
+	},
+	"at": func(t time.Time) string { return t.Local().Format("2006-01-02 15:04:05") },
+	"took": func(e *backup.Execution) string {
+		if e.StartedAt == nil {
+			return "—"
+		}
+		end := time.Now()
+		if e.EndedAt != nil {
+			end = *e.EndedAt
+		}
+		return end.Sub(*e.StartedAt).Round(time.Second).String()
+	},
+	"stageState": func(e *backup.Execution, s backup.Stage) string {
+		order := map[backup.Stage]int{}
+		for i, x := range stages {
+			order[x] = i
+		}
+		cur, ok := order[e.Stage]
+		switch {
+		case !ok:
+			return "todo"
+		case order[s] < cur || (e.Status == backup.StatusSuccess || e.Status == backup.StatusPartial) && order[s] <= cur:
+			return "done"
+		case order[s] == cur:
+			return "current"
+		}
+		return "todo"
+	},
+}
 
 var titles = map[string]string{"login.html": "Log in", "setup.html": "First start", "index.html": "Home"}

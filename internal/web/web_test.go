@@ -14,6 +14,7 @@ import (
 	"testing"
 
 	"github.com/dbackup/dbackup/internal/app"
+	"github.com/dbackup/dbackup/internal/auth"
 	"github.com/dbackup/dbackup/internal/config"
 )
 
@@ -122,7 +123,7 @@ func TestFirstStartLoginCSRFLogout(t *testing.T) {
 	}
 	// Every page that is not public sends an anonymous browser to log in.
 	for _, r := range h.Routes {
-		if r.Public {
+		if r.Permission == auth.Public {
 			continue
 		}
 		method, path, _ := strings.Cut(r.Pattern, " ")
@@ -135,6 +136,36 @@ func TestFirstStartLoginCSRFLogout(t *testing.T) {
 		resp.Body.Close()
 		if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/login" {
 			t.Errorf("anonymous %s: %d → %q", r.Pattern, resp.StatusCode, resp.Header.Get("Location"))
+		}
+	}
+}
+
+// A viewer sees the pages but cannot run or cancel from them.
+func TestViewerCannotRunFromPages(t *testing.T) {
+	t.Parallel()
+	srv, _, a := newServer(t)
+	ctx := context.Background()
+	a.CreateUser(ctx, "root", "admin", "first-admin-pw")
+	a.CreateUser(ctx, "vic", "viewer", "viewer-password")
+	b := browser()
+	_, page := get(t, b, srv.URL+"/login")
+	if resp, _ := post(t, b, srv.URL+"/login", url.Values{"name": {"vic"}, "password": {"viewer-password"}, "csrf": {csrfOfPage(t, page)}}); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("login: %d", resp.StatusCode)
+	}
+	resp, page := get(t, b, srv.URL+"/jobs")
+	if resp.StatusCode != 200 || strings.Contains(page, "Run now") {
+		t.Fatalf("jobs page for a viewer: %d, offers Run now: %v", resp.StatusCode, strings.Contains(page, "Run now"))
+	}
+	_, home := get(t, b, srv.URL+"/")
+	token := csrfOfPage(t, home)
+	for _, path := range []string{"/jobs/x/run", "/jobs/x/disable", "/executions/x/cancel"} {
+		if resp, _ := post(t, b, srv.URL+path, url.Values{"csrf": {token}}); resp.StatusCode != http.StatusForbidden {
+			t.Errorf("viewer POST %s: %d, want 403", path, resp.StatusCode)
+		}
+	}
+	for _, path := range []string{"/executions", "/static/app.css", "/static/app.js"} {
+		if resp, _ := get(t, b, srv.URL+path); resp.StatusCode != 200 {
+			t.Errorf("GET %s: %d", path, resp.StatusCode)
 		}
 	}
 }

@@ -1,0 +1,127 @@
+package web
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/dbackup/dbackup/internal/api"
+	"github.com/dbackup/dbackup/internal/app"
+	"github.com/dbackup/dbackup/internal/config"
+	"github.com/dbackup/dbackup/internal/testutil/pgtest"
+)
+
+// browserCtx starts a headless Chromium (Debian's, installed by
+// scripts/services.sh) for one test.
+func browserCtx(t *testing.T) context.Context {
+	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath("/usr/bin/chromium"), chromedp.NoSandbox, chromedp.DisableGPU,
+		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true), chromedp.Flag("disable-sync", true),
+		chromedp.NoFirstRun, chromedp.UserDataDir(t.TempDir()))
+	actx, cancelA := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancel := chromedp.NewContext(actx)
+	t.Cleanup(func() { cancel(); cancelA() })
+	ctx, cancelT := context.WithTimeout(ctx, 90*time.Second)
+	t.Cleanup(cancelT)
+	if err := chromedp.Do(ctx); err != nil {
+		t.Fatalf("start Chromium (`make services` installs it): %v", err)
+	}
+	return ctx
+}
+
+// In a real browser: first-start setup, login, Run now on the jobs page,
+// the execution view's stages and log updating live until Complete, and
+// the run in History.
+func TestBrowserRunJobAndWatchIt(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	src, _ := pgtest.NewDatabase(t, "dbackup_ui")
+	if _, err := pgtest.Connect(t, src).Exec(ctx, "CREATE TABLE t AS SELECT g, md5(g::text) FROM generate_series(1, 200000) g"); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	a, err := app.Open(ctx, config.Config{DataDir: dir, DatabaseURL: filepath.Join(dir, "db"), SecretKeyFile: filepath.Join(dir, "key"), Timezone: "UTC"},
+		slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.Queue.Poll = 50 * time.Millisecond
+	a.Serve(ctx)
+	h, err := New(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/api/", api.New(a))
+	mux.Handle("/", h)
+	srv := httptest.NewServer(mux)
+	t.Cleanup(func() { srv.Close(); a.Close() })
+	if _, err := a.CreateEndpoint(ctx, app.KindSource, app.EndpointInput{Name: "pg", Type: "postgres", Config: []byte(`{"host":"127.0.0.1","user":"postgres","sslmode":"disable"}`)}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.CreateEndpoint(ctx, app.KindDestination, app.EndpointInput{Name: "disk", Type: "local", Config: []byte(fmt.Sprintf(`{"path":%q}`, t.TempDir()))}); err != nil {
+		t.Fatal(err)
+	}
+	a.CreateProfile(ctx, "k", "")
+	if _, err := a.CreateJob(ctx, app.JobInput{Name: "nightly", Source: "pg", Databases: []string{src}, Destinations: []app.JobDestInput{{Destination: "disk"}}, Profile: "k"}); err != nil {
+		t.Fatal(err)
+	}
+
+	b := browserCtx(t)
+	step := func(what string, steps ...chromedp.Action[chromedp.Void]) {
+		t.Helper()
+		if err := chromedp.Do(b, steps...); err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+	}
+	text := func(sel string) string {
+		t.Helper()
+		v, err := chromedp.Run(b, chromedp.Text(sel))
+		if err != nil {
+			t.Fatalf("text of %s: %v", sel, err)
+		}
+		return v
+	}
+	location := func() string {
+		loc, _ := chromedp.Run(b, chromedp.Location())
+		return loc
+	}
+	step("open", chromedp.Navigate(srv.URL+"/"), chromedp.WaitVisible(`input[name=password2]`))
+	if loc := location(); !strings.HasSuffix(loc, "/setup") {
+		t.Fatalf("first visit lands on %q, want the setup page", loc)
+	}
+	step("first-start setup",
+		chromedp.SendKeys(`input[name=name]`, "root"),
+		chromedp.SendKeys(`input[name=password]`, "first-admin-pw"),
+		chromedp.SendKeys(`input[name=password2]`, "first-admin-pw"),
+		chromedp.Submit(`input[name=password2]`),
+		chromedp.WaitVisible(`form[action="/login"] input[name=password]`))
+	step("login",
+		chromedp.SendKeys(`input[name=name]`, "root"),
+		chromedp.SendKeys(`input[name=password]`, "first-admin-pw"),
+		chromedp.Submit(`input[name=password]`),
+		chromedp.WaitVisible(`nav.side`))
+	step("run now", chromedp.Navigate(srv.URL+"/jobs"), chromedp.Click(`button[data-run=nightly]`), chromedp.WaitVisible(`#execution`))
+	if loc := location(); !strings.Contains(loc, "/executions/") {
+		t.Fatalf("after Run now: %q", loc)
+	}
+	// The page never reloads: only Server-Sent Events move it on.
+	step("watch it finish", chromedp.WaitVisible(`#status.success`))
+	logText := text(`#log`)
+	stage, err := chromedp.Run(b, chromedp.AttributeValue(`li[data-stage=complete]`, "class"))
+	if err != nil || stage.Value != "done" || !strings.Contains(logText, "backup finished successfully") || !strings.Contains(logText, "[verify]") {
+		t.Fatalf("execution view: complete stage %q (%v)\nlog:\n%s", stage.Value, err, logText)
+	}
+	step("history", chromedp.Navigate(srv.URL+"/executions?job=nightly"), chromedp.WaitVisible(`#history`))
+	if h := text(`#history`); !strings.Contains(h, "nightly") || !strings.Contains(h, "success") {
+		t.Fatalf("history:\n%s", h)
+	}
+}

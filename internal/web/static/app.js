@@ -1,0 +1,41 @@
+// Live execution view: Server-Sent Events update the status, the stages,
+// the byte counts, the destinations and the log as the run goes.
+(function () {
+  "use strict";
+  var sec = document.getElementById("execution");
+  if (!sec || sec.dataset.done === "true" || !window.EventSource) return;
+  var order = ["initialize", "dump", "upload", "verify", "retention", "complete"];
+  var log = document.getElementById("log");
+  var last = log.lastElementChild ? log.lastElementChild.dataset.seq : "0";
+  var es = new EventSource("/executions/" + encodeURIComponent(sec.dataset.id) + "/events?after=" + last);
+  function text(id, v) { var el = document.getElementById(id); if (el) el.textContent = v; }
+  es.onmessage = function (ev) {
+    var u = JSON.parse(ev.data);
+    var st = document.getElementById("status");
+    st.textContent = u.status; st.className = "badge " + u.status;
+    text("dumped", u.bytes_dumped); text("stored", u.bytes_stored); text("error", u.error || "");
+    var cur = order.indexOf(u.stage), finished = u.status === "success" || u.status === "partial";
+    document.querySelectorAll("ol.stages li").forEach(function (li, i) {
+      li.className = cur < 0 ? "todo" : (i < cur || (finished && i <= cur)) ? "done" : i === cur ? "current" : "todo";
+    });
+    (u.logs || []).forEach(function (l) {
+      var s = document.createElement("span");
+      s.dataset.seq = l.seq;
+      s.textContent = new Date(l.time).toLocaleString() + " " + l.level + " [" + l.stage + "] " + l.message + "\n";
+      log.appendChild(s);
+    });
+    if (u.logs && u.logs.length) log.scrollTop = log.scrollHeight;
+    if (u.destinations) {
+      var ul = document.getElementById("dests"); ul.textContent = "";
+      u.destinations.forEach(function (d) {
+        var li = document.createElement("li");
+        li.textContent = d.name + ": " + d.status + (d.verified ? ", verified (" + d.verify_method + ")" : "") + (d.error ? " — " + d.error : "");
+        ul.appendChild(li);
+      });
+    }
+    if (u.done) {
+      es.close(); sec.dataset.done = "true";
+      var c = document.getElementById("cancel"); if (c) c.remove();
+    }
+  };
+})();
