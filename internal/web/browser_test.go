@@ -124,4 +124,17 @@ func TestBrowserRunJobAndWatchIt(t *testing.T) {
 	if h := text(`#history`); !strings.Contains(h, "nightly") || !strings.Contains(h, "success") {
 		t.Fatalf("history:\n%s", h)
 	}
+	// The backup in the storage explorer: verify it, lock it.
+	step("storage", chromedp.Navigate(srv.URL+"/storage"), chromedp.Click(`a[href="/storage/disk"]`), chromedp.WaitVisible(`#backups`))
+	if list := text(`#backups`); !strings.Contains(list, "nightly") || !strings.Contains(list, src) || !strings.Contains(list, "read-back-sha256") {
+		t.Fatalf("storage explorer:\n%s", list)
+	}
+	step("verify", chromedp.Click(`form[action="/storage/disk/verify"] button`), chromedp.WaitVisible(`#msg`))
+	if m := text(`#msg`); !strings.Contains(m, "verified, intact") {
+		t.Fatalf("verify: %q", m)
+	}
+	step("lock", chromedp.Click(`form[action="/storage/disk/lock"] button`), chromedp.WaitVisible(`form[action="/storage/disk/unlock"]`))
+	if list := text(`#backups`); !strings.Contains(list, "locked") {
+		t.Fatalf("after lock:\n%s", list)
+	}
 }

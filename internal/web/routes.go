@@ -64,6 +64,12 @@ func New(a *app.App) (*Handler, error) {
 	h.page("GET /executions/{id}", auth.Read, h.execution)
 	h.page("GET /executions/{id}/events", auth.Read, h.events)
 	h.page("POST /executions/{id}/cancel", auth.Run, h.executionCancel)
+	h.page("GET /storage", auth.ReadBackups, h.storage)
+	h.page("GET /storage/{dest}", auth.ReadBackups, h.storageDest)
+	h.page("POST /storage/{dest}/verify", auth.ReadBackups, h.backupAction("verify"))
+	h.page("POST /storage/{dest}/lock", auth.ManageBackup, h.backupAction("lock"))
+	h.page("POST /storage/{dest}/unlock", auth.ManageBackup, h.backupAction("unlock"))
+	h.page("POST /storage/{dest}/delete", auth.ManageBackup, h.backupAction("delete"))
 	h.mux.Handle("GET /static/", http.FileServerFS(staticFS))
 	return h, nil
 }

@@ -1,3 +1,9 @@
+// Forms that delete ask first.
+document.addEventListener("submit", function (ev) {
+  var msg = ev.target.dataset && ev.target.dataset.confirm;
+  if (msg && !window.confirm(msg)) ev.preventDefault();
+});
+
 // Live execution view: Server-Sent Events update the status, the stages,
 // the byte counts, the destinations and the log as the run goes.
 (function () {
