@@ -137,4 +137,20 @@ func TestBrowserRunJobAndWatchIt(t *testing.T) {
 	if list := text(`#backups`); !strings.Contains(list, "locked") {
 		t.Fatalf("after lock:\n%s", list)
 	}
+	// Restore it through the wizard into a new database, then check the data in SQL.
+	target := pgtest.Name("dbackup_ui_restored")
+	pgtest.Drop(t, target)
+	step("restore wizard",
+		chromedp.Click(`a[data-restore]`),
+		chromedp.WaitVisible(`#restore`),
+		chromedp.Clear(`input[name=to0]`),
+		chromedp.SendKeys(`input[name=to0]`, target),
+		chromedp.Submit(`#restore`),
+		chromedp.WaitVisible(`#execution`),
+		chromedp.WaitVisible(`#status.success`))
+	var n int
+	pgtest.Connect(t, target).QueryRow(ctx, "SELECT count(*) FROM t").Scan(&n)
+	if n != 200000 {
+		t.Fatalf("the restored database has %d rows, want 200000", n)
+	}
 }

@@ -70,6 +70,8 @@ func New(a *app.App) (*Handler, error) {
 	h.page("POST /storage/{dest}/lock", auth.ManageBackup, h.backupAction("lock"))
 	h.page("POST /storage/{dest}/unlock", auth.ManageBackup, h.backupAction("unlock"))
 	h.page("POST /storage/{dest}/delete", auth.ManageBackup, h.backupAction("delete"))
+	h.page("GET /restore", auth.Restore, h.restoreForm)
+	h.page("POST /restore", auth.Restore, h.restorePost)
 	h.mux.Handle("GET /static/", http.FileServerFS(staticFS))
 	return h, nil
 }
