@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"slices"
@@ -424,4 +425,34 @@ func (a *App) SetEnabled(ctx context.Context, ref string, enabled bool) (*backup
 	}
 	j.Enabled = enabled
 	return j, a.Store.UpdateJob(ctx, j)
+}
+
+// DuplicateJob copies a job under the name "<name> (Copy)" (or "(Copy 2)"…),
+// disabled, so that the copy never runs before it is edited.
+func (a *App) DuplicateJob(ctx context.Context, ref string) (*backup.Job, error) {
+	j, err := a.Store.GetJob(ctx, ref)
+	if err != nil {
+		return nil, err
+	}
+	c := *j
+	c.ID, c.Enabled, c.LastScheduledAt, c.AlarmAt = "", false, nil, nil
+	c.Databases = append([]string(nil), j.Databases...)
+	c.Destinations = append([]backup.JobDestination(nil), j.Destinations...)
+	c.Notifications = append([]backup.JobChannel(nil), j.Notifications...)
+	for i := 1; ; i++ {
+		c.Name = j.Name + " (Copy)"
+		if i > 1 {
+			c.Name = fmt.Sprintf("%s (Copy %d)", j.Name, i)
+		}
+		err = a.Store.CreateJob(ctx, &c)
+		if !errors.Is(err, backup.ErrConflict) || i >= 100 {
+			break
+		}
+		c.ID = ""
+	}
+	a.Audit(ctx, "job.duplicate", j.Name, err == nil, c.Name)
+	if err != nil {
+		return nil, err
+	}
+	return &c, nil
 }

@@ -71,9 +71,6 @@ func TestBrowserRunJobAndWatchIt(t *testing.T) {
 		t.Fatal(err)
 	}
 	a.CreateProfile(ctx, "k", "")
-	if _, err := a.CreateJob(ctx, app.JobInput{Name: "nightly", Source: "pg", Databases: []string{src}, Destinations: []app.JobDestInput{{Destination: "disk"}}, Profile: "k"}); err != nil {
-		t.Fatal(err)
-	}
 
 	b := browserCtx(t)
 	step := func(what string, steps ...chromedp.Action[chromedp.Void]) {
@@ -109,7 +106,27 @@ func TestBrowserRunJobAndWatchIt(t *testing.T) {
 		chromedp.SendKeys(`input[name=password]`, "first-admin-pw"),
 		chromedp.Submit(`input[name=password]`),
 		chromedp.WaitVisible(`nav.side`))
-	step("run now", chromedp.Navigate(srv.URL+"/jobs"), chromedp.Click(`button[data-run=nightly]`), chromedp.WaitVisible(`#execution`))
+	// Create the job through the form; a bad cron is shown next to its field.
+	step("job form with a bad cron",
+		chromedp.Navigate(srv.URL+"/jobs"), chromedp.Click(`#new-job`), chromedp.WaitVisible(`#jobform`),
+		chromedp.SendKeys(`input[name=name]`, "nightly"),
+		chromedp.SetValue(`select[name=source]`, "pg"),
+		chromedp.SendKeys(`input[name=databases]`, src),
+		chromedp.Click(`input[name=destination][value=disk]`),
+		chromedp.SetValue(`select[name=profile]`, "k"),
+		chromedp.SendKeys(`input[name=schedule]`, "61 3 * * *"),
+		chromedp.Submit(`#jobform`),
+		chromedp.WaitVisible(`#err-schedule`))
+	if e := text(`#err-schedule`); !strings.Contains(e, "61") {
+		t.Fatalf("cron error next to the field: %q", e)
+	}
+	step("job form fixed",
+		chromedp.Clear(`input[name=schedule]`), chromedp.SendKeys(`input[name=schedule]`, "0 3 * * *"),
+		chromedp.Submit(`#jobform`), chromedp.WaitVisible(`button[data-run=nightly]`))
+	if j, err := a.Store.GetJob(ctx, "nightly"); err != nil || j.Schedule != "0 3 * * *" || len(j.Destinations) != 1 || j.ProfileID == "" {
+		t.Fatalf("job created by the form: %+v %v", j, err)
+	}
+	step("run now", chromedp.Click(`button[data-run=nightly]`), chromedp.WaitVisible(`#execution`))
 	if loc := location(); !strings.Contains(loc, "/executions/") {
 		t.Fatalf("after Run now: %q", loc)
 	}
@@ -137,10 +154,21 @@ func TestBrowserRunJobAndWatchIt(t *testing.T) {
 	if list := text(`#backups`); !strings.Contains(list, "locked") {
 		t.Fatalf("after lock:\n%s", list)
 	}
+	// Disable the job and duplicate it: the copy is disabled too.
+	step("disable and duplicate",
+		chromedp.Navigate(srv.URL+"/jobs"),
+		chromedp.Click(`button[data-toggle=nightly]`), chromedp.WaitVisible(`button[data-duplicate=nightly]`),
+		chromedp.Click(`button[data-duplicate=nightly]`), chromedp.WaitVisible(`td[data-job="nightly (Copy)"]`))
+	for _, name := range []string{"nightly", "nightly (Copy)"} {
+		if j, err := a.Store.GetJob(ctx, name); err != nil || j.Enabled {
+			t.Fatalf("%s after disable/duplicate: %+v %v", name, j, err)
+		}
+	}
 	// Restore it through the wizard into a new database, then check the data in SQL.
 	target := pgtest.Name("dbackup_ui_restored")
 	pgtest.Drop(t, target)
 	step("restore wizard",
+		chromedp.Navigate(srv.URL+"/storage/disk"),
 		chromedp.Click(`a[data-restore]`),
 		chromedp.WaitVisible(`#restore`),
 		chromedp.Clear(`input[name=to0]`),

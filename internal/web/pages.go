@@ -48,6 +48,16 @@ func (h *Handler) jobs(w http.ResponseWriter, r *http.Request, p *app.Principal)
 	h.page2(w, r, p, "jobs.html", "Jobs", map[string]any{"Jobs": rows})
 }
 
+// jobDuplicate copies a job, disabled, and shows the list.
+func (h *Handler) jobDuplicate(w http.ResponseWriter, r *http.Request, _ *app.Principal) {
+	c, err := h.app.DuplicateJob(r.Context(), r.PathValue("ref"))
+	if err != nil {
+		h.fail(w, err)
+		return
+	}
+	http.Redirect(w, r, "/jobs?created="+url.QueryEscape(c.Name), http.StatusSeeOther)
+}
+
 // jobRun queues a run (optionally locking its backup) and shows it.
 func (h *Handler) jobRun(w http.ResponseWriter, r *http.Request, _ *app.Principal) {
 	e, err := h.app.StartJob(r.Context(), r.PathValue("ref"), backup.TriggerManual, r.PostFormValue("lock") == "on")

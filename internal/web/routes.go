@@ -57,6 +57,9 @@ func New(a *app.App) (*Handler, error) {
 	h.page("POST /logout", auth.Read, h.logoutPost)
 	h.page("GET /{$}", auth.Read, h.index)
 	h.page("GET /jobs", auth.Read, h.jobs)
+	h.page("GET /jobs/new", auth.Configure, h.jobNew)
+	h.page("POST /jobs/new", auth.Configure, h.jobCreate)
+	h.page("POST /jobs/{ref}/duplicate", auth.Configure, h.jobDuplicate)
 	h.page("POST /jobs/{ref}/run", auth.Run, h.jobRun)
 	h.page("POST /jobs/{ref}/enable", auth.Run, h.jobEnable(true))
 	h.page("POST /jobs/{ref}/disable", auth.Run, h.jobEnable(false))
@@ -230,9 +233,15 @@ func (h *Handler) index(w http.ResponseWriter, r *http.Request, p *app.Principal
 // page2 renders a page of the signed-in layout: the sidebar, who is signed
 // in and the CSRF token of its forms.
 func (h *Handler) page2(w http.ResponseWriter, r *http.Request, p *app.Principal, name, title string, data map[string]any) {
+	h.page2Status(w, r, p, http.StatusOK, name, title, data)
+}
+
+// page2Status is page2 with another status (a form with errors: 400).
+func (h *Handler) page2Status(w http.ResponseWriter, r *http.Request, p *app.Principal, status int, name, title string, data map[string]any) {
 	data["Actor"], data["Role"], data["CSRF"], data["Nav"] = p.Actor, string(p.Role), csrfOf(r), title
 	data["CanRun"] = p.Role.Allows(auth.Run)
-	h.render(w, http.StatusOK, name, data)
+	data["CanConfigure"] = p.Role.Allows(auth.Configure)
+	h.render(w, status, name, data)
 }
 
 func isErr(err, target error) bool { return errors.Is(err, target) }

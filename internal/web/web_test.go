@@ -158,7 +158,7 @@ func TestViewerCannotRunFromPages(t *testing.T) {
 	}
 	_, home := get(t, b, srv.URL+"/")
 	token := csrfOfPage(t, home)
-	for _, path := range []string{"/jobs/x/run", "/jobs/x/disable", "/executions/x/cancel", "/storage/x/lock", "/storage/x/delete", "/restore"} {
+	for _, path := range []string{"/jobs/x/run", "/jobs/x/disable", "/executions/x/cancel", "/storage/x/lock", "/storage/x/delete", "/restore", "/jobs/new", "/jobs/x/duplicate"} {
 		if resp, _ := post(t, b, srv.URL+path, url.Values{"csrf": {token}}); resp.StatusCode != http.StatusForbidden {
 			t.Errorf("viewer POST %s: %d, want 403", path, resp.StatusCode)
 		}
