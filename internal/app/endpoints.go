@@ -8,6 +8,7 @@ import (
 
 	"github.com/dbackup/dbackup/internal/backup"
 	"github.com/dbackup/dbackup/internal/dest"
+	"github.com/dbackup/dbackup/internal/plugin"
 	"github.com/dbackup/dbackup/internal/store"
 )
 
@@ -203,6 +204,34 @@ func dropEmpty(m map[string]string) map[string]string {
 		if v != "" {
 			out[k] = v
 		}
+	}
+	return out
+}
+
+// PluginType describes a plugin type for forms: its name, label and the
+// secrets it takes.
+type PluginType struct {
+	Type    string
+	Label   string
+	Secrets []string
+}
+
+// PluginTypes lists the types of one kind of endpoint, sorted.
+func (a *App) PluginTypes(k Kind) []PluginType {
+	switch k {
+	case KindSource:
+		return pluginTypes(a.Sources)
+	case KindChannel:
+		return pluginTypes(a.Channels)
+	}
+	return pluginTypes(a.Dests)
+}
+
+func pluginTypes[T any](r *plugin.Registry[T]) []PluginType {
+	var out []PluginType
+	for _, t := range r.Types() {
+		f, _ := r.Lookup(t)
+		out = append(out, PluginType{Type: t, Label: f.Label, Secrets: f.Secrets})
 	}
 	return out
 }

@@ -64,13 +64,7 @@ func TestBrowserRunJobAndWatchIt(t *testing.T) {
 	mux.Handle("/", h)
 	srv := httptest.NewServer(mux)
 	t.Cleanup(func() { srv.Close(); a.Close() })
-	if _, err := a.CreateEndpoint(ctx, app.KindSource, app.EndpointInput{Name: "pg", Type: "postgres", Config: []byte(`{"host":"127.0.0.1","user":"postgres","sslmode":"disable"}`)}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := a.CreateEndpoint(ctx, app.KindDestination, app.EndpointInput{Name: "disk", Type: "local", Config: []byte(fmt.Sprintf(`{"path":%q}`, t.TempDir()))}); err != nil {
-		t.Fatal(err)
-	}
-	a.CreateProfile(ctx, "k", "")
+	destDir := t.TempDir()
 
 	b := browserCtx(t)
 	step := func(what string, steps ...chromedp.Action[chromedp.Void]) {
@@ -106,6 +100,35 @@ func TestBrowserRunJobAndWatchIt(t *testing.T) {
 		chromedp.SendKeys(`input[name=password]`, "first-admin-pw"),
 		chromedp.Submit(`input[name=password]`),
 		chromedp.WaitVisible(`nav.side`))
+	// A source, a destination and an encryption profile through the forms.
+	step("new source",
+		chromedp.Navigate(srv.URL+"/sources"), chromedp.SetValue(`#choose-type select`, "postgres"), chromedp.Submit(`#choose-type`),
+		chromedp.WaitVisible(`#endpointform`),
+		chromedp.SendKeys(`#endpointform input[name=name]`, "pg"),
+		chromedp.SetValue(`#endpointform textarea`, `{"host":"127.0.0.1","user":"postgres","sslmode":"disable"}`),
+		chromedp.Submit(`#endpointform`), chromedp.WaitVisible(`#msg`),
+		chromedp.Navigate(srv.URL+"/sources"), chromedp.Click(`button[data-test=pg]`), chromedp.WaitVisible(`#msg`))
+	if m := text(`#msg`); !strings.Contains(m, "connection ok, version") {
+		t.Fatalf("source test: %q", m)
+	}
+	step("new destination",
+		chromedp.Navigate(srv.URL+"/destinations"), chromedp.SetValue(`#choose-type select`, "local"), chromedp.Submit(`#choose-type`),
+		chromedp.WaitVisible(`#endpointform`),
+		chromedp.SendKeys(`#endpointform input[name=name]`, "disk"),
+		chromedp.SetValue(`#endpointform textarea`, fmt.Sprintf(`{"path":%q}`, destDir)),
+		chromedp.Submit(`#endpointform`), chromedp.WaitVisible(`#msg`))
+	step("new profile",
+		chromedp.Navigate(srv.URL+"/profiles"), chromedp.SendKeys(`#profileform input[name=name]`, "k"),
+		chromedp.Submit(`#profileform`), chromedp.WaitVisible(`#msg`))
+	if e, err := a.Store.Sources().Get(ctx, "pg"); err != nil || e.Type != "postgres" {
+		t.Fatalf("source made by the form: %+v %v", e, err)
+	}
+	if e, err := a.Store.Destinations().Get(ctx, "disk"); err != nil || e.Type != "local" {
+		t.Fatalf("destination made by the form: %+v %v", e, err)
+	}
+	if _, err := a.Store.GetProfile(ctx, "k"); err != nil {
+		t.Fatalf("profile made by the form: %v", err)
+	}
 	// Create the job through the form; a bad cron is shown next to its field.
 	step("job form with a bad cron",
 		chromedp.Navigate(srv.URL+"/jobs"), chromedp.Click(`#new-job`), chromedp.WaitVisible(`#jobform`),
@@ -157,7 +180,7 @@ func TestBrowserRunJobAndWatchIt(t *testing.T) {
 	// Disable the job and duplicate it: the copy is disabled too.
 	step("disable and duplicate",
 		chromedp.Navigate(srv.URL+"/jobs"),
-		chromedp.Click(`button[data-toggle=nightly]`), chromedp.WaitVisible(`button[data-duplicate=nightly]`),
+		chromedp.Click(`button[data-toggle=nightly]`), chromedp.WaitVisible(`tr[data-name=nightly][data-enabled=false]`),
 		chromedp.Click(`button[data-duplicate=nightly]`), chromedp.WaitVisible(`td[data-job="nightly (Copy)"]`))
 	for _, name := range []string{"nightly", "nightly (Copy)"} {
 		if j, err := a.Store.GetJob(ctx, name); err != nil || j.Enabled {

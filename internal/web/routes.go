@@ -75,6 +75,15 @@ func New(a *app.App) (*Handler, error) {
 	h.page("POST /storage/{dest}/delete", auth.ManageBackup, h.backupAction("delete"))
 	h.page("GET /restore", auth.Restore, h.restoreForm)
 	h.page("POST /restore", auth.Restore, h.restorePost)
+	h.page("GET /profiles", auth.Read, h.profiles)
+	h.page("POST /profiles", auth.Configure, h.profileCreate)
+	for _, seg := range []string{"sources", "destinations", "channels"} {
+		h.page("GET /"+seg, auth.Read, withKind(seg, h.endpoints))
+		h.page("GET /"+seg+"/new", auth.Configure, withKind(seg, h.endpointForm))
+		h.page("POST /"+seg+"/new", auth.Configure, withKind(seg, h.endpointCreate))
+		h.page("POST /"+seg+"/{ref}/test", auth.Run, withKind(seg, h.endpointAction("test")))
+		h.page("POST /"+seg+"/{ref}/delete", auth.Configure, withKind(seg, h.endpointAction("delete")))
+	}
 	h.mux.Handle("GET /static/", http.FileServerFS(staticFS))
 	return h, nil
 }
@@ -245,6 +254,14 @@ func (h *Handler) page2Status(w http.ResponseWriter, r *http.Request, p *app.Pri
 }
 
 func isErr(err, target error) bool { return errors.Is(err, target) }
+
+// withKind tells an endpoint page which kind (URL segment) it serves.
+func withKind(seg string, fn func(http.ResponseWriter, *http.Request, *app.Principal)) func(http.ResponseWriter, *http.Request, *app.Principal) {
+	return func(w http.ResponseWriter, r *http.Request, p *app.Principal) {
+		r.SetPathValue("kind", seg)
+		fn(w, r, p)
+	}
+}
 
 // csrfOf is the session's CSRF token for the page's forms: the browser
 // holds it in a cookie set at login.

@@ -158,12 +158,12 @@ func TestViewerCannotRunFromPages(t *testing.T) {
 	}
 	_, home := get(t, b, srv.URL+"/")
 	token := csrfOfPage(t, home)
-	for _, path := range []string{"/jobs/x/run", "/jobs/x/disable", "/executions/x/cancel", "/storage/x/lock", "/storage/x/delete", "/restore", "/jobs/new", "/jobs/x/duplicate"} {
+	for _, path := range []string{"/jobs/x/run", "/jobs/x/disable", "/executions/x/cancel", "/storage/x/lock", "/storage/x/delete", "/restore", "/jobs/new", "/jobs/x/duplicate", "/sources/new", "/destinations/x/delete", "/profiles"} {
 		if resp, _ := post(t, b, srv.URL+path, url.Values{"csrf": {token}}); resp.StatusCode != http.StatusForbidden {
 			t.Errorf("viewer POST %s: %d, want 403", path, resp.StatusCode)
 		}
 	}
-	for _, path := range []string{"/executions", "/storage", "/static/app.css", "/static/app.js"} {
+	for _, path := range []string{"/executions", "/storage", "/sources", "/channels", "/profiles", "/static/app.css", "/static/app.js"} {
 		if resp, _ := get(t, b, srv.URL+path); resp.StatusCode != 200 {
 			t.Errorf("GET %s: %d", path, resp.StatusCode)
 		}
