@@ -53,6 +53,16 @@ func (a *App) ListBackups(ctx context.Context, destRef, jobRef string) (BackupLi
 	return out, nil
 }
 
+// BackupMeta reads one backup's sidecar (not the whole listing).
+func (a *App) BackupMeta(ctx context.Context, destRef, key string) (*backup.Meta, error) {
+	d, err := a.openDest(ctx, destRef)
+	if err != nil {
+		return nil, err
+	}
+	defer d.Close()
+	return catalog.ReadMeta(ctx, d, key)
+}
+
 // VerifyBackup reads a backup whole and checks it against its sidecar,
 // authenticating every chunk when its profile's key is available.
 func (a *App) VerifyBackup(ctx context.Context, destRef, key string) (*backup.Meta, error) {

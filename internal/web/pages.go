@@ -15,11 +15,10 @@ import (
 
 // jobRow is one line of the jobs list.
 type jobRow struct {
-	Job      *backup.Job
-	Source   string
-	Last     *backup.Execution
-	Next     *time.Time
-	Schedule string
+	Job    *backup.Job
+	Source string
+	Last   *backup.Execution
+	Next   *time.Time
 }
 
 func (h *Handler) jobs(w http.ResponseWriter, r *http.Request, p *app.Principal) {
@@ -31,7 +30,7 @@ func (h *Handler) jobs(w http.ResponseWriter, r *http.Request, p *app.Principal)
 	}
 	var rows []jobRow
 	for _, j := range jobs {
-		row := jobRow{Job: j, Schedule: j.Schedule}
+		row := jobRow{Job: j}
 		if s, err := h.app.Store.Sources().Get(ctx, j.SourceID); err == nil {
 			row.Source = s.Name
 		}

@@ -1,7 +1,6 @@
 package web
 
 import (
-	"fmt"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -12,25 +11,11 @@ import (
 	"github.com/dbackup/dbackup/internal/runner"
 )
 
-// findBackup returns a backup of a destination by key.
-func (h *Handler) findBackup(r *http.Request, dest, key string) (*catalog.Backup, error) {
-	list, err := h.app.ListBackups(r.Context(), dest, "")
-	if err != nil {
-		return nil, err
-	}
-	for i := range list.Backups {
-		if list.Backups[i].Key == key {
-			return &list.Backups[i], nil
-		}
-	}
-	return nil, fmt.Errorf("%w: no complete backup %q at %s", backup.ErrNotFound, key, dest)
-}
-
 // restoreForm is the restore wizard: the backup, a target server of the
 // same engine, which databases under which names, overwrite and force.
 func (h *Handler) restoreForm(w http.ResponseWriter, r *http.Request, p *app.Principal) {
 	dest, key := r.URL.Query().Get("dest"), r.URL.Query().Get("key")
-	b, err := h.findBackup(r, dest, key)
+	meta, err := h.app.BackupMeta(r.Context(), dest, key)
 	if err != nil {
 		h.fail(w, err)
 		return
@@ -42,11 +27,11 @@ func (h *Handler) restoreForm(w http.ResponseWriter, r *http.Request, p *app.Pri
 	}
 	var sources []*backup.Endpoint
 	for _, s := range all {
-		if s.Type == b.Meta.SourceType {
+		if s.Type == meta.SourceType {
 			sources = append(sources, s)
 		}
 	}
-	h.page2(w, r, p, "restore.html", "Storage", map[string]any{"Dest": dest, "B": b, "Sources": sources})
+	h.page2(w, r, p, "restore.html", "Storage", map[string]any{"Dest": dest, "B": catalog.Backup{Key: key, Meta: meta}, "Sources": sources})
 }
 
 func (h *Handler) restorePost(w http.ResponseWriter, r *http.Request, _ *app.Principal) {

@@ -311,3 +311,53 @@ func (d *Dest) AbortUploads(ctx context.Context, key string) (int, error) {
 
 // Close closes the connection.
 func (d *Dest) Close() error { return d.fs.Close() }
+
+// PipeUpload is the writer of Create for protocols whose client reads the
+// upload from a reader (an HTTP body, FTP's STOR): send runs in its own
+// goroutine on the other end of a pipe. Abort breaks the pipe so that the
+// server does not take the partial stream for a whole one.
+type PipeUpload struct {
+	pw   *io.PipeWriter
+	done chan struct{}
+	n    int64
+	err  error // send's outcome, once done is closed
+}
+
+// NewPipeUpload starts send; it gets the bytes written and how many there
+// were once they all went through.
+func NewPipeUpload(send func(r io.Reader, written func() int64) error) *PipeUpload {
+	pr, pw := io.Pipe()
+	u := &PipeUpload{pw: pw, done: make(chan struct{})}
+	go func() {
+		err := send(pr, func() int64 { return u.n })
+		pr.CloseWithError(err) // unblocks a writer if the server answered early
+		u.err = err
+		close(u.done)
+	}()
+	return u
+}
+
+func (u *PipeUpload) Write(p []byte) (int, error) {
+	n, err := u.pw.Write(p)
+	u.n += int64(n)
+	if err != nil {
+		<-u.done
+		if u.err != nil {
+			return n, u.err
+		}
+	}
+	return n, err
+}
+
+// Close ends the stream and waits for send's outcome.
+func (u *PipeUpload) Close() error {
+	u.pw.Close()
+	<-u.done
+	return u.err
+}
+
+// Abort breaks the stream and waits for send to give up.
+func (u *PipeUpload) Abort(err error) {
+	u.pw.CloseWithError(err)
+	<-u.done
+}

@@ -231,57 +231,22 @@ func (f *FS) Create(ctx context.Context, name string) (io.WriteCloser, error) {
 	if err != nil {
 		return nil, err
 	}
-	pr, pw := io.Pipe()
-	u := &upload{pw: pw, done: make(chan struct{})}
-	go func() {
-		err := c.Stor(f.rel(name), pr)
-		pr.CloseWithError(err)
+	return filedest.NewPipeUpload(func(r io.Reader, written func() int64) error {
+		err := c.Stor(f.rel(name), r)
 		if err == nil {
-			// The server must hold every byte sent.
-			if size, serr := c.FileSize(f.rel(name)); serr == nil && size != u.n {
-				err = fmt.Errorf("the server holds %d of %d bytes", size, u.n)
+			// FTP cannot tell a finished upload from a broken one: the
+			// server must hold every byte sent.
+			if size, serr := c.FileSize(f.rel(name)); serr == nil && size != written() {
+				err = fmt.Errorf("the server holds %d of %d bytes", size, written())
 			}
 		}
 		if err != nil {
 			c.Quit()
-		} else {
-			f.put(c)
+			return mapErr(err)
 		}
-		u.err = mapErr(err)
-		close(u.done)
-	}()
-	return u, nil
-}
-
-type upload struct {
-	pw   *io.PipeWriter
-	n    int64
-	done chan struct{}
-	err  error
-}
-
-func (u *upload) Write(p []byte) (int, error) {
-	n, err := u.pw.Write(p)
-	u.n += int64(n)
-	if err != nil {
-		<-u.done
-		if u.err != nil {
-			return n, u.err
-		}
-	}
-	return n, err
-}
-
-func (u *upload) Close() error {
-	u.pw.Close()
-	<-u.done
-	return u.err
-}
-
-// Abort breaks the transfer; the temporary file is removed by the caller.
-func (u *upload) Abort(err error) {
-	u.pw.CloseWithError(err)
-	<-u.done
+		f.put(c)
+		return nil
+	}), nil
 }
 
 // Open downloads over a connection of its own.

@@ -159,49 +159,13 @@ func escape(p string) string {
 
 // Create starts a chunked PUT fed by the returned writer.
 func (f *FS) Create(ctx context.Context, name string) (io.WriteCloser, error) {
-	pr, pw := io.Pipe()
-	u := &upload{pw: pw, done: make(chan struct{})}
-	go func() {
-		resp, err := f.do(ctx, http.MethodPut, escape(name), pr, nil)
-		if err == nil {
-			err = f.status(resp, "PUT", name, http.StatusCreated, http.StatusNoContent, http.StatusOK)
+	return filedest.NewPipeUpload(func(body io.Reader, _ func() int64) error {
+		resp, err := f.do(ctx, http.MethodPut, escape(name), body, nil)
+		if err != nil {
+			return err
 		}
-		pr.CloseWithError(err) // unblocks a writer if the server answered early
-		u.err = err
-		close(u.done)
-	}()
-	return u, nil
-}
-
-// upload is the body of a PUT in flight.
-type upload struct {
-	pw   *io.PipeWriter
-	done chan struct{}
-	err  error // the request's outcome, once done is closed
-}
-
-func (u *upload) Write(p []byte) (int, error) {
-	n, err := u.pw.Write(p)
-	if err != nil {
-		<-u.done
-		if u.err != nil {
-			return n, u.err
-		}
-	}
-	return n, err
-}
-
-// Close ends the body and waits for the server's answer.
-func (u *upload) Close() error {
-	u.pw.Close()
-	<-u.done
-	return u.err
-}
-
-// Abort breaks the request so that the server does not keep a whole file.
-func (u *upload) Abort(err error) {
-	u.pw.CloseWithError(err)
-	<-u.done
+		return f.status(resp, "PUT", name, http.StatusCreated, http.StatusNoContent, http.StatusOK)
+	}), nil
 }
 
 // Open GETs a file.
