@@ -2,11 +2,18 @@ package app
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
+	"hash"
+	"io"
+	"path"
+	"strings"
 	"time"
 
 	"github.com/dbackup/dbackup/internal/backup"
 	"github.com/dbackup/dbackup/internal/catalog"
+	"github.com/dbackup/dbackup/internal/pipeline"
 	"github.com/dbackup/dbackup/internal/runner"
 )
 
@@ -42,10 +49,15 @@ func (a *App) ListBackups(ctx context.Context, destRef, jobRef string) (BackupLi
 		return BackupList{}, err
 	}
 	out := BackupList{Backups: []catalog.Backup{}, Problems: problems}
+	u := Usage{At: time.Now().UTC()}
 	for _, b := range bs {
+		u.Backups, u.Bytes = u.Backups+1, u.Bytes+b.Meta.Size
 		if jobID == "" || b.Meta.JobID == jobID {
 			out.Backups = append(out.Backups, b)
 		}
+	}
+	if prefix == "" {
+		a.recordUsage(ctx, ep.ID, u)
 	}
 	if out.Problems == nil {
 		out.Problems = []catalog.Problem{}
@@ -140,4 +152,96 @@ func (a *App) NewRestore(ctx context.Context, req runner.RestoreRequest) (*backu
 // RunRestore runs a restore recorded by NewRestore.
 func (a *App) RunRestore(ctx context.Context, e *backup.Execution, req runner.RestoreRequest) (*backup.Execution, error) {
 	return a.RunForeground(ctx, e, func(ctx context.Context) (*backup.Execution, error) { return a.Runner.RestoreClaimed(ctx, e, req) })
+}
+
+// Download is a backup being read for a download.
+type Download struct {
+	Name string // file name to offer
+	Meta *backup.Meta
+	// Body is the stored bytes, or the plain dump; its Close says, after
+	// everything was read, whether the bytes were the ones recorded.
+	Body io.ReadCloser
+}
+
+// OpenDownload opens a backup for download: the stored bytes as they are,
+// or (plain) decrypted with its profile's key and decompressed. The stored
+// bytes are hashed as they stream; a body whose SHA-256 or size differs
+// from the sidecar's fails on its last read, so a caller can abort.
+func (a *App) OpenDownload(ctx context.Context, destRef, key string, plain bool) (dl *Download, err error) {
+	defer func() { a.Audit(ctx, "backup.download", destRef+":"+key, err == nil, fmt.Sprintf("plain=%t", plain)) }()
+	d, err := a.openDest(ctx, destRef)
+	if err != nil {
+		return nil, err
+	}
+	m, err := catalog.ReadMeta(ctx, d, key)
+	if err != nil {
+		d.Close()
+		return nil, err
+	}
+	var masterKey []byte
+	if plain && m.Encryption != nil {
+		p, err := a.Store.GetProfile(ctx, m.Encryption.ProfileID)
+		if err != nil {
+			d.Close()
+			return nil, fmt.Errorf("%w: the backup's encryption profile is not on this server; download the stored bytes and use `dbackup decrypt` with its key", backup.ErrInvalid)
+		}
+		masterKey = p.Key
+	}
+	raw, err := d.Open(ctx, catalog.DataKey(key))
+	if err != nil {
+		d.Close()
+		return nil, err
+	}
+	checked := &checkedReader{r: raw, h: sha256.New(), want: m.SHA256, size: m.Size}
+	dl = &Download{Name: path.Base(catalog.DataKey(key)), Meta: m, Body: closers{checked, raw, d}}
+	if !plain {
+		return dl, nil
+	}
+	body, err := pipeline.Open(checked, pipeline.OpenOptions{Compression: m.Compression.Algorithm, Key: masterKey, Encrypted: m.Encryption != nil})
+	if err != nil {
+		dl.Body.Close()
+		return nil, err
+	}
+	dl.Body = closers{body, raw, d}
+	dl.Name = strings.TrimSuffix(strings.TrimSuffix(dl.Name, ".enc"), m.Compression.Algorithm.Ext())
+	return dl, nil
+}
+
+// checkedReader hashes what it reads; at the end of the stream it fails
+// unless the bytes are the ones the sidecar records.
+type checkedReader struct {
+	r    io.Reader
+	h    hash.Hash
+	n    int64
+	want string
+	size int64
+}
+
+func (c *checkedReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.h.Write(p[:n])
+	c.n += int64(n)
+	if err == io.EOF {
+		if got := hex.EncodeToString(c.h.Sum(nil)); c.n != c.size || got != c.want {
+			return n, fmt.Errorf("the stored backup does not match its sidecar (%d bytes, SHA-256 %s; recorded %d bytes, %s): it is damaged or was changed", c.n, got, c.size, c.want)
+		}
+	}
+	return n, err
+}
+
+func (c *checkedReader) Close() error { return nil }
+
+// closers reads from its first element and closes all of them.
+type closers []io.Closer
+
+func (c closers) Read(p []byte) (int, error) { return c[0].(io.Reader).Read(p) }
+
+func (c closers) Close() error {
+	var first error
+	for _, x := range c {
+		if err := x.Close(); err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
 }

@@ -100,8 +100,13 @@ func (a *App) PlanRetention(ctx context.Context, jobRef, destRef string, preview
 	if err != nil {
 		return nil, err
 	}
+	return a.plans(ctx, job, destRef, policy)
+}
+
+// plans plans retention at a job's destinations (or one).
+func (a *App) plans(ctx context.Context, job *backup.Job, destRef string, policy *retention.Policy) ([]runner.RetentionPlan, error) {
 	plans := []runner.RetentionPlan{}
-	err = a.jobDestinations(ctx, job, destRef, func(jd backup.JobDestination, ep *backup.Endpoint, d dest.Destination) error {
+	err := a.jobDestinations(ctx, job, destRef, func(jd backup.JobDestination, ep *backup.Endpoint, d dest.Destination) error {
 		p, err := a.Runner.PlanRetention(ctx, job, jd, ep.Name, d, policy)
 		if err != nil {
 			// One unreachable destination must not hide the others' plans.
@@ -111,6 +116,24 @@ func (a *App) PlanRetention(ctx context.Context, jobRef, destRef string, preview
 		return nil
 	})
 	return plans, err
+}
+
+// PreviewJobRetention is the job form's dry-run: the input checked as it
+// would be saved (over the stored job ref, or as a new job with ref ""),
+// then what each destination's policy would keep and delete now.
+func (a *App) PreviewJobRetention(ctx context.Context, ref string, in JobInput) ([]runner.RetentionPlan, error) {
+	j := &backup.Job{}
+	if ref != "" {
+		stored, err := a.Store.GetJob(ctx, ref)
+		if err != nil {
+			return nil, err
+		}
+		j = stored
+	}
+	if err := a.resolveJob(ctx, in, j); err != nil {
+		return nil, err
+	}
+	return a.plans(ctx, j, "", nil)
 }
 
 // RetentionResult reports an applied plan.

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sort"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/dbackup/dbackup/internal/backup"
@@ -36,11 +37,22 @@ func timezone(v string) (string, error) {
 	return v, nil
 }
 
+func namingTemplate(v string) (string, error) {
+	if len(v) > 200 {
+		return "", fmt.Errorf("must be at most 200 characters")
+	}
+	if v != "" && !strings.Contains(v, "HH") && !strings.Contains(v, "mm") && !strings.Contains(v, "ss") {
+		return "", fmt.Errorf("must contain a time (HH, mm or ss) so that two backups never share a name")
+	}
+	return v, nil
+}
+
 var settings = map[string]setting{
 	SettingMaxConcurrent:           {"1", "executions run at once, across all nodes", intRange(1, 64)},
 	queue.SettingTimezone:          {"", "IANA time zone of schedules (empty: the -timezone flag)", timezone},
 	runner.SettingStallMinutes:     {"60", "minutes without data moving before a run fails as stalled (0: never)", intRange(0, 10080)},
 	SettingShutdownGrace:           {"60", "seconds running backups may finish at shutdown before they are cancelled", intRange(0, 3600)},
+	runner.SettingNamingTemplate:   {"", "backup name of jobs without their own: {job_name} {db_name} and yyyy MM dd HH mm ss (empty: " + backup.DefaultNamingTemplate + ")", namingTemplate},
 	runner.SettingMaxDeletePercent: {"50", "largest share (%) of a job's backups at a destination that retention deletes at once", intRange(0, 100)},
 	SettingNotifyTimeout:           {"10", "seconds a notification may take per attempt", intRange(1, 300)},
 	SettingNotifyAttempts:          {"3", "attempts per notification before it is logged as failed", intRange(1, 10)},
@@ -73,13 +85,27 @@ func (a *App) Settings(ctx context.Context) ([]Setting, error) {
 
 // SetSetting validates and stores a setting.
 func (a *App) SetSetting(ctx context.Context, name, value string) error {
+	v, err := checkSetting(name, value)
+	if err != nil {
+		return err
+	}
+	return a.Store.SetSetting(ctx, name, v)
+}
+
+// CheckSetting says whether value is a valid value of a setting.
+func (a *App) CheckSetting(name, value string) error {
+	_, err := checkSetting(name, value)
+	return err
+}
+
+func checkSetting(name, value string) (string, error) {
 	s, ok := settings[name]
 	if !ok {
-		return fmt.Errorf("%w: unknown setting %q", backup.ErrInvalid, name)
+		return "", fmt.Errorf("%w: unknown setting %q", backup.ErrInvalid, name)
 	}
 	v, err := s.check(value)
 	if err != nil {
-		return fmt.Errorf("%w: %s %v", backup.ErrInvalid, name, err)
+		return "", fmt.Errorf("%w: %s %v", backup.ErrInvalid, name, err)
 	}
-	return a.Store.SetSetting(ctx, name, v)
+	return v, nil
 }

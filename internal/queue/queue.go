@@ -364,16 +364,16 @@ func (q *Queue) sweep(ctx context.Context) {
 	}
 }
 
-// Location returns the scheduler time zone for a job.
+// location is the time zone of a job's schedule.
 func (q *Queue) location(ctx context.Context, job *backup.Job) *time.Location {
-	name := job.Timezone
-	if name == "" {
-		if v, ok, err := q.Store.GetSetting(ctx, SettingTimezone); err == nil && ok {
-			name = v
-		}
-	}
-	if name != "" {
-		if loc, err := time.LoadLocation(name); err == nil {
+	return JobZone(job, q.Zone(ctx))
+}
+
+// Zone is the scheduler time zone: the setting, else the -timezone flag,
+// else UTC.
+func (q *Queue) Zone(ctx context.Context) *time.Location {
+	if v, ok, err := q.Store.GetSetting(ctx, SettingTimezone); err == nil && ok && v != "" {
+		if loc, err := time.LoadLocation(v); err == nil {
 			return loc
 		}
 	}
@@ -381,6 +381,16 @@ func (q *Queue) location(ctx context.Context, job *backup.Job) *time.Location {
 		return time.UTC
 	}
 	return q.Location
+}
+
+// JobZone is the zone a job's schedule runs in: its own, else def.
+func JobZone(job *backup.Job, def *time.Location) *time.Location {
+	if job.Timezone != "" {
+		if loc, err := time.LoadLocation(job.Timezone); err == nil {
+			return loc
+		}
+	}
+	return def
 }
 
 // tick fires every due schedule once.

@@ -16,6 +16,10 @@ import (
 // destination that retention may delete at once (default 50).
 const SettingMaxDeletePercent = "retention_max_delete_percent"
 
+// SettingNamingTemplate names the backups of jobs without their own
+// naming template (empty: backup.DefaultNamingTemplate).
+const SettingNamingTemplate = "naming_template"
+
 // RetentionPlan is what retention would do for one job at one destination.
 type RetentionPlan struct {
 	DestinationID string               `json:"destination_id"`

@@ -216,7 +216,11 @@ func (r *Runner) backup(parent context.Context, l *execLog) (backup.Status, stri
 	if key != nil {
 		ext += ".enc"
 	}
-	base := backup.BackupName(job.NamingTemplate, job.Name, nameDBs, startedAt, r.Location)
+	tmpl := job.NamingTemplate
+	if tmpl == "" {
+		tmpl, _, _ = r.Store.GetSetting(ctx, SettingNamingTemplate)
+	}
+	base := backup.BackupName(tmpl, job.Name, nameDBs, startedAt, r.Location)
 	objKey, usable, err := uniqueKey(ctx, backup.SafeName(job.Name), base, ext, usable, l)
 	if err != nil {
 		l.update(func(e *backup.Execution) { e.Destinations = results(targets) })

@@ -24,11 +24,35 @@ type Endpoints interface {
 
 // ExecutionFilter selects executions, newest first.
 type ExecutionFilter struct {
-	JobID  string
-	Status backup.Status
-	Kind   backup.Kind
+	JobID   string
+	Status  backup.Status
+	Kind    backup.Kind
+	Trigger backup.Trigger
+	// Since and Until bound created_at (Until excluded); zero: unbounded.
+	Since, Until time.Time
+	// Oldest lists oldest first instead of newest first.
+	Oldest bool
 	Limit  int
 	Offset int
+}
+
+// JobFilter selects a page of jobs, sorted by name.
+type JobFilter struct {
+	Name   string // part of the name, any case; empty: all
+	Limit  int
+	Offset int
+}
+
+// JobSchedule is what the scheduler's overview needs of a job.
+type JobSchedule struct {
+	ID, Name, Schedule, Timezone string
+}
+
+// DayCount is how many backup executions of one local day ended in one status.
+type DayCount struct {
+	Day    time.Time // midnight UTC of the local day's date
+	Status backup.Status
+	Count  int
 }
 
 // NotificationFilter selects delivery log entries, newest first.
@@ -63,6 +87,10 @@ type Store interface {
 	CreateJob(ctx context.Context, j *backup.Job) error
 	GetJob(ctx context.Context, ref string) (*backup.Job, error)
 	ListJobs(ctx context.Context) ([]*backup.Job, error)
+	// FindJobs returns a page of jobs by name and how many match in all.
+	FindJobs(ctx context.Context, f JobFilter) ([]*backup.Job, int, error)
+	// ListSchedules lists the enabled jobs that have a schedule.
+	ListSchedules(ctx context.Context) ([]JobSchedule, error)
 	UpdateJob(ctx context.Context, j *backup.Job) error
 	// DeleteJob keeps the job's executions (their job_id becomes empty).
 	DeleteJob(ctx context.Context, id string) error
@@ -70,6 +98,12 @@ type Store interface {
 	CreateExecution(ctx context.Context, e *backup.Execution) error
 	GetExecution(ctx context.Context, id string) (*backup.Execution, error)
 	ListExecutions(ctx context.Context, f ExecutionFilter) ([]*backup.Execution, error)
+	// LatestExecutions returns the newest backup execution of each of
+	// some jobs, by job id.
+	LatestExecutions(ctx context.Context, jobIDs []string) (map[string]*backup.Execution, error)
+	// ExecutionDays counts backup executions per day and status since a
+	// time, days counted in a zone offset (seconds east of UTC).
+	ExecutionDays(ctx context.Context, since time.Time, offset int) ([]DayCount, error)
 	// UpdateExecution writes the progress fields of a running execution.
 	UpdateExecution(ctx context.Context, e *backup.Execution) error
 	// Transition moves an execution from one status to another atomically;

@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 
 	"github.com/dbackup/dbackup/internal/api"
@@ -129,24 +131,38 @@ func TestBrowserRunJobAndWatchIt(t *testing.T) {
 	if _, err := a.Store.GetProfile(ctx, "k"); err != nil {
 		t.Fatalf("profile made by the form: %v", err)
 	}
-	// Create the job through the form; a bad cron is shown next to its field.
+	// Create the job through the form: Check lists the source's databases,
+	// tests the connections and shows the dry-run; a bad cron is shown next
+	// to its field; the fixed one shows the next five runs.
 	step("job form with a bad cron",
 		chromedp.Navigate(srv.URL+"/jobs"), chromedp.Click(`#new-job`), chromedp.WaitVisible(`#jobform`),
 		chromedp.SendKeys(`input[name=name]`, "nightly"),
 		chromedp.SetValue(`select[name=source]`, "pg"),
-		chromedp.SendKeys(`input[name=databases]`, src),
-		chromedp.Click(`input[name=destination][value=disk]`),
+		chromedp.Click(`tr[data-dest=disk] input[type=checkbox]`),
 		chromedp.SetValue(`select[name=profile]`, "k"),
-		chromedp.SendKeys(`input[name=schedule]`, "61 3 * * *"),
-		chromedp.Submit(`#jobform`),
+		chromedp.Click(`input[name=mode][value=cron]`),
+		chromedp.SendKeys(`input[name=cron]`, "61 3 * * *"),
+		chromedp.Click(`#check`),
 		chromedp.WaitVisible(`#err-schedule`))
 	if e := text(`#err-schedule`); !strings.Contains(e, "61") {
 		t.Fatalf("cron error next to the field: %q", e)
 	}
-	step("job form fixed",
-		chromedp.Clear(`input[name=schedule]`), chromedp.SendKeys(`input[name=schedule]`, "0 3 * * *"),
-		chromedp.Submit(`#jobform`), chromedp.WaitVisible(`button[data-run=nightly]`))
-	if j, err := a.Store.GetJob(ctx, "nightly"); err != nil || j.Schedule != "0 3 * * *" || len(j.Destinations) != 1 || j.ProfileID == "" {
+	if s := text(`#source-test`); !strings.Contains(s, "connection ok") {
+		t.Fatalf("source check: %q", s)
+	}
+	step("job form fixed and checked",
+		chromedp.Click(fmt.Sprintf(`input[name=db][value=%q]`, src)),
+		chromedp.Clear(`input[name=cron]`), chromedp.SendKeys(`input[name=cron]`, "0 3 * * *"),
+		chromedp.Click(`#check`), chromedp.WaitVisible(`#next-runs`))
+	if n := text(`#next-runs`); strings.Count(n, "03:00") != 5 || !strings.Contains(n, "UTC") {
+		t.Fatalf("next five runs: %q", n)
+	}
+	if p := text(`tr[data-dest=disk]`); !strings.Contains(p, "connection ok") || !strings.Contains(p, "keeps 0, deletes 0") {
+		t.Fatalf("destination check and dry-run: %q", p)
+	}
+	step("save the job", chromedp.Click(`button[value=save]`), chromedp.WaitVisible(`button[data-run=nightly]`))
+	if j, err := a.Store.GetJob(ctx, "nightly"); err != nil || j.Schedule != "0 3 * * *" || len(j.Destinations) != 1 || j.ProfileID == "" ||
+		fmt.Sprint(j.Databases) != "["+src+"]" {
 		t.Fatalf("job created by the form: %+v %v", j, err)
 	}
 	step("run now", chromedp.Click(`button[data-run=nightly]`), chromedp.WaitVisible(`#execution`))
@@ -177,7 +193,8 @@ func TestBrowserRunJobAndWatchIt(t *testing.T) {
 	if list := text(`#backups`); !strings.Contains(list, "locked") {
 		t.Fatalf("after lock:\n%s", list)
 	}
-	// Disable the job and duplicate it: the copy is disabled too.
+	// Disable the job and duplicate it: the copy is disabled too. Edit the
+	// copy to a weekly simple schedule with a retention policy, then delete it.
 	step("disable and duplicate",
 		chromedp.Navigate(srv.URL+"/jobs"),
 		chromedp.Click(`button[data-toggle=nightly]`), chromedp.WaitVisible(`tr[data-name=nightly][data-enabled=false]`),
@@ -186,6 +203,42 @@ func TestBrowserRunJobAndWatchIt(t *testing.T) {
 		if j, err := a.Store.GetJob(ctx, name); err != nil || j.Enabled {
 			t.Fatalf("%s after disable/duplicate: %+v %v", name, j, err)
 		}
+	}
+	step("edit the copy",
+		chromedp.Click(`a[data-edit="nightly (Copy)"]`), chromedp.WaitVisible(`#jobform`),
+		chromedp.Click(`input[name=mode][value=simple]`),
+		chromedp.SetValue(`select[name=every]`, "weekly"), chromedp.SetValue(`select[name=weekday]`, "0"),
+		chromedp.SetValue(`input[name=hour]`, "22"), chromedp.SetValue(`input[name=minute]`, "30"),
+		chromedp.SetValue(`tr[data-dest=disk] select`, "custom"),
+		chromedp.SetValue(`tr[data-dest=disk] input[name^=keep]`, "1"),
+		chromedp.Click(`#check`), chromedp.WaitVisible(`#next-runs`))
+	if p := text(`tr[data-dest=disk] .plan`); !strings.Contains(p, "keep the newest 1") {
+		t.Fatalf("dry-run with the edited policy: %q", p)
+	}
+	step("save the copy", chromedp.Click(`button[value=save]`), chromedp.WaitVisible(`td[data-job="nightly (Copy)"]`))
+	if j, err := a.Store.GetJob(ctx, "nightly (Copy)"); err != nil || j.Schedule != "30 22 * * 0" || string(j.Destinations[0].Retention) != `{"mode":"simple","keep":1}` {
+		t.Fatalf("edited copy: %+v %v", j, err)
+	}
+	if row := text(`tr[data-name="nightly (Copy)"]`); !strings.Contains(row, "every Sunday at 22:30") {
+		t.Fatalf("schedule in words: %q", row)
+	}
+	// Delete asks first; the browser says yes.
+	dctx, stopDialogs := context.WithCancel(b)
+	defer stopDialogs()
+	go func() {
+		for _, err := range chromedp.Events(dctx, page.JavascriptDialogOpening) {
+			if err != nil {
+				return
+			}
+			go chromedp.Do(b, chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+				_, err := cdp.Call(ctx, tg, page.HandleJavaScriptDialog, page.HandleJavaScriptDialogParams{Accept: true})
+				return err
+			}))
+		}
+	}()
+	step("delete the copy", chromedp.Click(`button[data-delete="nightly (Copy)"]`), chromedp.WaitVisible(`p.note`))
+	if _, err := a.Store.GetJob(ctx, "nightly (Copy)"); err == nil {
+		t.Fatal("the copy is still there after Delete")
 	}
 	// Restore it through the wizard into a new database, then check the data in SQL.
 	target := pgtest.Name("dbackup_ui_restored")

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -10,41 +11,114 @@ import (
 
 	"github.com/dbackup/dbackup/internal/app"
 	"github.com/dbackup/dbackup/internal/backup"
+	"github.com/dbackup/dbackup/internal/queue"
+	"github.com/dbackup/dbackup/internal/schedule"
 	"github.com/dbackup/dbackup/internal/store"
 )
 
 // jobRow is one line of the jobs list.
 type jobRow struct {
-	Job    *backup.Job
-	Source string
-	Last   *backup.Execution
-	Next   *time.Time
+	Job          *backup.Job
+	Source       string
+	Destinations []string
+	Words        string // the schedule in words
+	Last         *backup.Execution
+	Next         *time.Time
+	State        string // Active, Disabled, Running, Failed or Partial
 }
 
-func (h *Handler) jobs(w http.ResponseWriter, r *http.Request, p *app.Principal) {
-	ctx := r.Context()
-	jobs, err := h.app.Store.ListJobs(ctx)
-	if err != nil {
-		h.fail(w, err)
-		return
+// jobRows builds lines of the jobs list in a fixed number of queries
+// whatever the number of jobs: sources, destinations, the newest
+// execution of each job.
+func (h *Handler) jobRows(ctx context.Context, jobs []*backup.Job) ([]jobRow, error) {
+	names := map[string]string{}
+	for _, es := range []store.Endpoints{h.app.Store.Sources(), h.app.Store.Destinations()} {
+		list, err := es.List(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, e := range list {
+			names[e.ID] = e.Name
+		}
 	}
-	var rows []jobRow
+	ids := make([]string, len(jobs))
+	for i, j := range jobs {
+		ids[i] = j.ID
+	}
+	latest, err := h.app.Store.LatestExecutions(ctx, ids)
+	if err != nil {
+		return nil, err
+	}
+	zone, now := h.app.Queue.Zone(ctx), time.Now()
+	rows := make([]jobRow, 0, len(jobs))
 	for _, j := range jobs {
-		row := jobRow{Job: j}
-		if s, err := h.app.Store.Sources().Get(ctx, j.SourceID); err == nil {
-			row.Source = s.Name
+		row := jobRow{Job: j, Source: names[j.SourceID], Last: latest[j.ID], State: jobState(j, latest[j.ID])}
+		for _, d := range j.Destinations {
+			row.Destinations = append(row.Destinations, names[d.DestinationID])
 		}
-		if last, _ := h.app.Store.ListExecutions(ctx, store.ExecutionFilter{JobID: j.ID, Limit: 1}); len(last) > 0 {
-			row.Last = last[0]
-		}
-		if j.Schedule != "" && j.Enabled {
-			if n, err := h.app.JobNextRuns(ctx, j.ID, 1); err == nil && len(n.Runs) > 0 {
-				row.Next = &n.Runs[0]
+		if j.Schedule != "" {
+			row.Words = schedule.Describe(j.Schedule)
+			if s, err := schedule.Parse(j.Schedule); err == nil && j.Enabled {
+				next := s.Next(now, queue.JobZone(j, zone))
+				row.Next = &next
 			}
 		}
 		rows = append(rows, row)
 	}
-	h.page2(w, r, p, "jobs.html", "Jobs", map[string]any{"Jobs": rows})
+	return rows, nil
+}
+
+// jobState is a job's badge: running while an execution is, else disabled,
+// else what its last run says.
+func jobState(j *backup.Job, last *backup.Execution) string {
+	switch {
+	case last != nil && (last.Status == backup.StatusRunning || last.Status == backup.StatusQueued):
+		return "Running"
+	case !j.Enabled:
+		return "Disabled"
+	case last != nil && last.Status == backup.StatusFailed:
+		return "Failed"
+	case last != nil && last.Status == backup.StatusPartial:
+		return "Partial"
+	}
+	return "Active"
+}
+
+const jobsPage = 100
+
+// jobs lists the jobs a page at a time, searched by name.
+func (h *Handler) jobs(w http.ResponseWriter, r *http.Request, p *app.Principal) {
+	q := r.URL.Query()
+	offset, _ := strconv.Atoi(q.Get("offset"))
+	offset = max(offset, 0)
+	jobs, total, err := h.app.Store.FindJobs(r.Context(), store.JobFilter{Name: q.Get("q"), Limit: jobsPage, Offset: offset})
+	if err != nil {
+		h.fail(w, err)
+		return
+	}
+	rows, err := h.jobRows(r.Context(), jobs)
+	if err != nil {
+		h.fail(w, err)
+		return
+	}
+	at := func(off int) string { return url.Values{"q": {q.Get("q")}, "offset": {strconv.Itoa(off)}}.Encode() }
+	h.page2(w, r, p, "jobs.html", "Jobs", map[string]any{"Jobs": rows, "Q": q.Get("q"), "Total": total, "From": offset + 1, "To": offset + len(rows),
+		"HasPrev": offset > 0, "Prev": at(max(offset-jobsPage, 0)), "More": offset+len(rows) < total, "Next": at(offset + jobsPage),
+		"Created": q.Get("created"), "Saved": q.Get("saved"), "Deleted": q.Get("deleted")})
+}
+
+// jobDelete deletes a job; its backups and history stay.
+func (h *Handler) jobDelete(w http.ResponseWriter, r *http.Request, _ *app.Principal) {
+	j, err := h.app.Store.GetJob(r.Context(), r.PathValue("ref"))
+	if err == nil {
+		err = h.app.DeleteJob(r.Context(), j.ID)
+	}
+	if err != nil {
+		h.fail(w, err)
+		return
+	}
+	h.app.Audit(r.Context(), "job.delete", j.Name, true, "web")
+	http.Redirect(w, r, "/jobs?deleted="+url.QueryEscape(j.Name), http.StatusSeeOther)
 }
 
 // jobDuplicate copies a job, disabled, and shows the list.
@@ -79,34 +153,70 @@ func (h *Handler) jobEnable(enabled bool) func(http.ResponseWriter, *http.Reques
 
 const historyPage = 50
 
-// history lists executions, newest first, filtered and paginated.
+// history lists executions, filtered (job, status, kind, trigger, days),
+// sorted by time either way and paginated.
 func (h *Handler) history(w http.ResponseWriter, r *http.Request, p *app.Principal) {
 	ctx := r.Context()
 	q := r.URL.Query()
 	offset, _ := strconv.Atoi(q.Get("offset"))
-	f := store.ExecutionFilter{Status: backup.Status(q.Get("status")), Limit: historyPage + 1, Offset: max(offset, 0)}
+	f := store.ExecutionFilter{Status: backup.Status(q.Get("status")), Kind: backup.Kind(q.Get("kind")), Trigger: backup.Trigger(q.Get("trigger")),
+		Oldest: q.Get("sort") == "oldest", Limit: historyPage + 1, Offset: max(offset, 0)}
+	errs := map[string]string{}
+	zone := h.app.Queue.Zone(ctx)
+	for _, d := range []struct {
+		field string
+		dst   *time.Time
+		add   int
+	}{{"from", &f.Since, 0}, {"to", &f.Until, 1}} {
+		if v := q.Get(d.field); v != "" {
+			t, err := time.ParseInLocation("2006-01-02", v, zone)
+			if err != nil {
+				errs[d.field] = "a date like 2026-01-31"
+				continue
+			}
+			*d.dst = t.AddDate(0, 0, d.add)
+		}
+	}
 	if job := q.Get("job"); job != "" {
 		j, err := h.app.Store.GetJob(ctx, job)
 		if err != nil {
+			errs["job"] = "no job " + strconv.Quote(job)
+			f.JobID = "-"
+		} else {
+			f.JobID = j.ID
+		}
+	}
+	var list []*backup.Execution
+	if len(errs) == 0 {
+		var err error
+		if list, err = h.app.Store.ListExecutions(ctx, f); err != nil {
 			h.fail(w, err)
 			return
 		}
-		f.JobID = j.ID
-	}
-	list, err := h.app.Store.ListExecutions(ctx, f)
-	if err != nil {
-		h.fail(w, err)
-		return
 	}
 	more := len(list) > historyPage
 	if more {
 		list = list[:historyPage]
 	}
-	next := url.Values{"job": {q.Get("job")}, "status": {q.Get("status")}, "offset": {strconv.Itoa(f.Offset + historyPage)}}
-	prev := url.Values{"job": {q.Get("job")}, "status": {q.Get("status")}, "offset": {strconv.Itoa(max(f.Offset-historyPage, 0))}}
-	h.page2(w, r, p, "history.html", "History", map[string]any{"Executions": list, "Job": q.Get("job"), "Status": q.Get("status"),
-		"More": more, "Next": next.Encode(), "HasPrev": f.Offset > 0, "Prev": prev.Encode(),
-		"Statuses": []backup.Status{backup.StatusQueued, backup.StatusRunning, backup.StatusSuccess, backup.StatusPartial, backup.StatusFailed, backup.StatusCancelled, backup.StatusSkipped}})
+	keep := url.Values{}
+	for _, k := range []string{"job", "status", "kind", "trigger", "from", "to", "sort"} {
+		if v := q.Get(k); v != "" {
+			keep.Set(k, v)
+		}
+	}
+	at := func(off int) string {
+		v := url.Values{}
+		for k, x := range keep {
+			v[k] = x
+		}
+		v.Set("offset", strconv.Itoa(off))
+		return v.Encode()
+	}
+	h.page2(w, r, p, "history.html", "History", map[string]any{"Executions": list, "Q": q, "Errors": errs,
+		"More": more, "Next": at(f.Offset + historyPage), "HasPrev": f.Offset > 0, "Prev": at(max(f.Offset-historyPage, 0)),
+		"From": f.Offset + 1, "To": f.Offset + len(list), "Kinds": []string{"backup", "restore"},
+		"Statuses": []backup.Status{backup.StatusQueued, backup.StatusRunning, backup.StatusSuccess, backup.StatusPartial, backup.StatusFailed, backup.StatusCancelled, backup.StatusSkipped},
+		"Triggers": []backup.Trigger{backup.TriggerManual, backup.TriggerSchedule, backup.TriggerAPI, backup.TriggerRetry, backup.TriggerCatchUp}})
 }
 
 // stages of a backup, in order, as the execution view draws them.

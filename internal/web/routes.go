@@ -7,6 +7,7 @@ import (
 	"errors"
 	"html/template"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -14,7 +15,6 @@ import (
 	"github.com/dbackup/dbackup/internal/auth"
 	"github.com/dbackup/dbackup/internal/backup"
 	"github.com/dbackup/dbackup/internal/httpsec"
-	"github.com/dbackup/dbackup/internal/store"
 )
 
 //go:embed templates/*.html
@@ -32,6 +32,7 @@ type Handler struct {
 	app  *app.App
 	mux  *http.ServeMux
 	tmpl *template.Template
+	past pastDays
 	// Routes lists every page and its permission, for the route test.
 	Routes []Route
 }
@@ -58,7 +59,10 @@ func New(a *app.App) (*Handler, error) {
 	h.page("GET /{$}", auth.Read, h.index)
 	h.page("GET /jobs", auth.Read, h.jobs)
 	h.page("GET /jobs/new", auth.Configure, h.jobNew)
-	h.page("POST /jobs/new", auth.Configure, h.jobCreate)
+	h.page("POST /jobs/new", auth.Configure, h.jobSave)
+	h.page("GET /jobs/{ref}/edit", auth.Configure, h.jobEdit)
+	h.page("POST /jobs/{ref}/edit", auth.Configure, h.jobSave)
+	h.page("POST /jobs/{ref}/delete", auth.Configure, h.jobDelete)
 	h.page("POST /jobs/{ref}/duplicate", auth.Configure, h.jobDuplicate)
 	h.page("POST /jobs/{ref}/run", auth.Run, h.jobRun)
 	h.page("POST /jobs/{ref}/enable", auth.Run, h.jobEnable(true))
@@ -68,6 +72,8 @@ func New(a *app.App) (*Handler, error) {
 	h.page("GET /executions/{id}/events", auth.Read, h.events)
 	h.page("POST /executions/{id}/cancel", auth.Run, h.executionCancel)
 	h.page("GET /storage", auth.ReadBackups, h.storage)
+	h.page("POST /storage/usage", auth.ReadBackups, h.usagePost)
+	h.page("GET /storage/{dest}/download", auth.Restore, h.download)
 	h.page("GET /storage/{dest}", auth.ReadBackups, h.storageDest)
 	h.page("POST /storage/{dest}/verify", auth.ReadBackups, h.backupAction("verify"))
 	h.page("POST /storage/{dest}/lock", auth.ManageBackup, h.backupAction("lock"))
@@ -75,6 +81,17 @@ func New(a *app.App) (*Handler, error) {
 	h.page("POST /storage/{dest}/delete", auth.ManageBackup, h.backupAction("delete"))
 	h.page("GET /restore", auth.Restore, h.restoreForm)
 	h.page("POST /restore", auth.Restore, h.restorePost)
+	h.page("GET /settings", auth.Read, h.settings)
+	h.page("POST /settings", auth.Administer, h.settingsPost)
+	h.page("POST /policies", auth.Configure, h.policyCreate)
+	h.page("POST /policies/{ref}/delete", auth.Configure, h.policyDelete)
+	h.page("GET /users", auth.Administer, h.users)
+	h.page("POST /users", auth.Administer, h.userCreate)
+	h.page("POST /users/{ref}/password", auth.Administer, h.userPassword)
+	h.page("POST /users/{ref}/delete", auth.Administer, h.userDelete)
+	h.page("POST /apikeys", auth.Administer, h.keyCreate)
+	h.page("POST /apikeys/{ref}/revoke", auth.Administer, h.keyRevoke)
+	h.page("GET /audit", auth.Administer, h.audit)
 	h.page("GET /profiles", auth.Read, h.profiles)
 	h.page("POST /profiles", auth.Configure, h.profileCreate)
 	for _, seg := range []string{"sources", "destinations", "channels"} {
@@ -225,20 +242,6 @@ func (h *Handler) logoutPost(w http.ResponseWriter, r *http.Request, _ *app.Prin
 	http.Redirect(w, r, "/login", http.StatusSeeOther)
 }
 
-func (h *Handler) index(w http.ResponseWriter, r *http.Request, p *app.Principal) {
-	jobs, err := h.app.Store.ListJobs(r.Context())
-	if err != nil {
-		h.fail(w, err)
-		return
-	}
-	recent, err := h.app.Store.ListExecutions(r.Context(), store.ExecutionFilter{Limit: 10})
-	if err != nil {
-		h.fail(w, err)
-		return
-	}
-	h.page2(w, r, p, "index.html", "Dashboard", map[string]any{"Jobs": len(jobs), "Recent": recent})
-}
-
 // page2 renders a page of the signed-in layout: the sidebar, who is signed
 // in and the CSRF token of its forms.
 func (h *Handler) page2(w http.ResponseWriter, r *http.Request, p *app.Principal, name, title string, data map[string]any) {
@@ -250,6 +253,7 @@ func (h *Handler) page2Status(w http.ResponseWriter, r *http.Request, p *app.Pri
 	data["Actor"], data["Role"], data["CSRF"], data["Nav"] = p.Actor, string(p.Role), csrfOf(r), title
 	data["CanRun"] = p.Role.Allows(auth.Run)
 	data["CanConfigure"] = p.Role.Allows(auth.Configure)
+	data["IsAdmin"] = p.Role.Allows(auth.Administer)
 	h.render(w, status, name, data)
 }
 
@@ -275,6 +279,7 @@ func csrfOf(r *http.Request) string {
 const csrfCookie = "dbackup_csrf"
 
 var funcs = template.FuncMap{
+	"has":   slices.Contains[[]string],
 	"bytes": backup.HumanBytes,
 	"when": func(t *time.Time) string {
 		if t == nil {

@@ -103,6 +103,15 @@ func (s *DB) ListExecutions(ctx context.Context, f store.ExecutionFilter) ([]*ba
 	if f.Kind != "" {
 		where, args = append(where, "kind = ?"), append(args, string(f.Kind))
 	}
+	if f.Trigger != "" {
+		where, args = append(where, "trigger_type = ?"), append(args, string(f.Trigger))
+	}
+	if !f.Since.IsZero() {
+		where, args = append(where, "created_at >= ?"), append(args, micros(f.Since))
+	}
+	if !f.Until.IsZero() {
+		where, args = append(where, "created_at < ?"), append(args, micros(f.Until))
+	}
 	q := "SELECT " + executionColumns + " FROM executions"
 	if len(where) > 0 {
 		q += " WHERE " + strings.Join(where, " AND ")
@@ -110,8 +119,59 @@ func (s *DB) ListExecutions(ctx context.Context, f store.ExecutionFilter) ([]*ba
 	if f.Limit <= 0 {
 		f.Limit = 100
 	}
-	q += " ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?"
+	if f.Oldest {
+		q += " ORDER BY created_at, id LIMIT ? OFFSET ?"
+	} else {
+		q += " ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?"
+	}
 	return s.queryExecutions(ctx, q, append(args, f.Limit, f.Offset)...)
+}
+
+// LatestExecutions returns the newest backup execution of each of some
+// jobs, in one query (one index probe per job).
+func (s *DB) LatestExecutions(ctx context.Context, jobIDs []string) (map[string]*backup.Execution, error) {
+	out := make(map[string]*backup.Execution, len(jobIDs))
+	if len(jobIDs) == 0 {
+		return out, nil
+	}
+	args := []any{string(backup.KindBackup)}
+	for _, id := range jobIDs {
+		args = append(args, id)
+	}
+	list, err := s.queryExecutions(ctx, "SELECT "+executionColumns+` FROM executions WHERE id IN (
+		SELECT (SELECT x.id FROM executions x WHERE x.job_id = j.id AND x.kind = ? ORDER BY x.created_at DESC, x.id DESC LIMIT 1)
+		FROM jobs j WHERE j.id IN (?`+strings.Repeat(", ?", len(jobIDs)-1)+`))`, args...)
+	if err != nil {
+		return nil, err
+	}
+	for _, e := range list {
+		out[e.JobID] = e
+	}
+	return out, nil
+}
+
+// ExecutionDays counts backup executions per local day and status.
+func (s *DB) ExecutionDays(ctx context.Context, since time.Time, offset int) ([]store.DayCount, error) {
+	const day = int64(24 * time.Hour / time.Microsecond)
+	shift := int64(offset) * int64(time.Second/time.Microsecond)
+	rows, err := s.query(ctx, `SELECT (created_at + ?) / ?, status, COUNT(*) FROM executions
+		WHERE kind = ? AND created_at >= ? GROUP BY 1, 2`,
+		shift, day, string(backup.KindBackup), micros(since))
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []store.DayCount
+	for rows.Next() {
+		var d int64
+		var c store.DayCount
+		if err := rows.Scan(&d, &c.Status, &c.Count); err != nil {
+			return nil, err
+		}
+		c.Day = time.Unix(d*86400, 0).UTC()
+		out = append(out, c)
+	}
+	return out, rows.Err()
 }
 
 // queryExecutions runs a query that selects executionColumns.

@@ -11,6 +11,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/dbackup/dbackup/internal/backup"
+	"github.com/dbackup/dbackup/internal/store"
 )
 
 // CreateProfile stores a profile; its key is sealed with the server key.
@@ -186,35 +187,56 @@ func scanJob(row interface{ Scan(...any) error }) (*backup.Job, error) {
 }
 
 func (s *DB) loadJobDestinations(ctx context.Context, jobs ...*backup.Job) error {
+	if err := s.loadJobChannels(ctx, jobs...); err != nil {
+		return err
+	}
+	byID := make(map[string]*backup.Job, len(jobs))
 	for _, j := range jobs {
-		if err := s.loadJobChannels(ctx, j); err != nil {
-			return err
-		}
-		rows, err := s.query(ctx, "SELECT destination_id, retention, policy_id FROM job_destinations WHERE job_id = ? ORDER BY ord", j.ID)
-		if err != nil {
-			return err
-		}
 		j.Destinations = nil
-		for rows.Next() {
-			var d backup.JobDestination
-			var ret string
-			var policy sql.NullString
-			if err := rows.Scan(&d.DestinationID, &ret, &policy); err != nil {
-				rows.Close()
-				return err
-			}
-			if ret != "{}" {
-				d.Retention = json.RawMessage(ret)
-			}
-			d.PolicyID = policy.String
+		byID[j.ID] = j
+	}
+	return s.eachJobRow(ctx, jobs, "SELECT job_id, destination_id, retention, policy_id FROM job_destinations", "job_id, ord", func(rows *sql.Rows) error {
+		var jobID, ret string
+		var d backup.JobDestination
+		var policy sql.NullString
+		if err := rows.Scan(&jobID, &d.DestinationID, &ret, &policy); err != nil {
+			return err
+		}
+		if ret != "{}" {
+			d.Retention = json.RawMessage(ret)
+		}
+		d.PolicyID = policy.String
+		if j := byID[jobID]; j != nil {
 			j.Destinations = append(j.Destinations, d)
 		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
+		return nil
+	})
+}
+
+// eachJobRow runs a query over a table keyed by job_id for some jobs, in
+// one query whatever their number: one job's rows, or the whole table.
+func (s *DB) eachJobRow(ctx context.Context, jobs []*backup.Job, q, order string, fn func(*sql.Rows) error) error {
+	var args []any
+	switch n := len(jobs); {
+	case n == 0:
+		return nil
+	case n <= 500: // a page of jobs; more: read the whole table
+		q += " WHERE job_id IN (?" + strings.Repeat(", ?", n-1) + ")"
+		for _, j := range jobs {
+			args = append(args, j.ID)
+		}
+	}
+	rows, err := s.query(ctx, q+" ORDER BY "+order, args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		if err := fn(rows); err != nil {
 			return err
 		}
 	}
-	return nil
+	return rows.Err()
 }
 
 // GetJob finds a job by id or name.
@@ -246,6 +268,55 @@ func (s *DB) ListJobs(ctx context.Context) ([]*backup.Job, error) {
 		return nil, err
 	}
 	return out, s.loadJobDestinations(ctx, out...)
+}
+
+// FindJobs returns a page of jobs whose name contains f.Name (any case),
+// sorted by name, and how many jobs match in all.
+func (s *DB) FindJobs(ctx context.Context, f store.JobFilter) ([]*backup.Job, int, error) {
+	like := "%" + strings.NewReplacer(`\`, `\\`, "%", `\%`, "_", `\_`).Replace(strings.ToLower(f.Name)) + "%"
+	var total int
+	if err := s.queryRow(ctx, `SELECT COUNT(*) FROM jobs WHERE LOWER(name) LIKE ? ESCAPE '\'`, like).Scan(&total); err != nil {
+		return nil, 0, err
+	}
+	if f.Limit <= 0 {
+		f.Limit = 100
+	}
+	rows, err := s.query(ctx, "SELECT "+jobColumns+` FROM jobs WHERE LOWER(name) LIKE ? ESCAPE '\' ORDER BY name LIMIT ? OFFSET ?`, like, f.Limit, f.Offset)
+	if err != nil {
+		return nil, 0, err
+	}
+	var out []*backup.Job
+	for rows.Next() {
+		j, err := scanJob(rows)
+		if err != nil {
+			rows.Close()
+			return nil, 0, err
+		}
+		out = append(out, j)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, 0, err
+	}
+	return out, total, s.loadJobDestinations(ctx, out...)
+}
+
+// ListSchedules lists the enabled jobs that have a schedule.
+func (s *DB) ListSchedules(ctx context.Context) ([]store.JobSchedule, error) {
+	rows, err := s.query(ctx, "SELECT id, name, schedule, timezone FROM jobs WHERE enabled = 1 AND schedule <> '' ORDER BY name")
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []store.JobSchedule
+	for rows.Next() {
+		var j store.JobSchedule
+		if err := rows.Scan(&j.ID, &j.Name, &j.Schedule, &j.Timezone); err != nil {
+			return nil, err
+		}
+		out = append(out, j)
+	}
+	return out, rows.Err()
 }
 
 // UpdateJob rewrites a job and its destinations.

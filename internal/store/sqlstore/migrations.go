@@ -194,4 +194,7 @@ var migrations = []string{
 		detail TEXT NOT NULL
 	);
 	CREATE INDEX audit_log_at ON audit_log(at);`,
+	// 6: the history's trigger filter and the dashboard's per-day counts.
+	`CREATE INDEX executions_trigger ON executions(trigger_type, created_at);
+	CREATE INDEX executions_kind ON executions(kind, created_at, status);`,
 }

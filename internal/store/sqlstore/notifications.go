@@ -16,25 +16,26 @@ func seconds(d backup.Duration) int64 { return int64(time.Duration(d) / time.Sec
 
 func secs(n int64) backup.Duration { return backup.Duration(time.Duration(n) * time.Second) }
 
-func (s *DB) loadJobChannels(ctx context.Context, j *backup.Job) error {
-	rows, err := s.query(ctx, "SELECT channel_id, outcomes FROM job_channels WHERE job_id = ? ORDER BY channel_id", j.ID)
-	if err != nil {
-		return err
+func (s *DB) loadJobChannels(ctx context.Context, jobs ...*backup.Job) error {
+	byID := make(map[string]*backup.Job, len(jobs))
+	for _, j := range jobs {
+		j.Notifications = []backup.JobChannel{}
+		byID[j.ID] = j
 	}
-	defer rows.Close()
-	j.Notifications = []backup.JobChannel{}
-	for rows.Next() {
+	return s.eachJobRow(ctx, jobs, "SELECT job_id, channel_id, outcomes FROM job_channels", "job_id, channel_id", func(rows *sql.Rows) error {
+		var jobID, outcomes string
 		var c backup.JobChannel
-		var outcomes string
-		if err := rows.Scan(&c.ChannelID, &outcomes); err != nil {
+		if err := rows.Scan(&jobID, &c.ChannelID, &outcomes); err != nil {
 			return err
 		}
 		if outcomes != "" {
 			c.Outcomes = strings.Split(outcomes, ",")
 		}
-		j.Notifications = append(j.Notifications, c)
-	}
-	return rows.Err()
+		if j := byID[jobID]; j != nil {
+			j.Notifications = append(j.Notifications, c)
+		}
+		return nil
+	})
 }
 
 // SetSystemChannel routes system events to a channel.

@@ -196,6 +196,92 @@ func Run(t *testing.T, h Harness) {
 		}
 	})
 
+	t.Run("HistoryFiltersLatestAndDays", func(t *testing.T) {
+		s := h.Open(t)
+		src := &backup.Endpoint{Name: "src", Type: "postgres"}
+		must(t, s.Sources().Create(ctx, src))
+		a := &backup.Job{Name: "a", SourceID: src.ID, Compression: "none"}
+		b := &backup.Job{Name: "b", SourceID: src.ID, Compression: "none"}
+		idle := &backup.Job{Name: "idle", SourceID: src.ID, Compression: "none"}
+		for _, j := range []*backup.Job{a, b, idle} {
+			must(t, s.CreateJob(ctx, j))
+		}
+		// Two days, 23:30 and 00:30 UTC: one local day at UTC+2, two at UTC.
+		day := time.Date(2026, 3, 10, 23, 30, 0, 0, time.UTC)
+		add := func(j *backup.Job, at time.Time, st backup.Status, tr backup.Trigger) *backup.Execution {
+			e := &backup.Execution{JobID: j.ID, JobName: j.Name, Kind: backup.KindBackup, Status: st, Trigger: tr, Stage: backup.StageComplete, CreatedAt: at}
+			must(t, s.CreateExecution(ctx, e))
+			return e
+		}
+		add(a, day, backup.StatusSuccess, backup.TriggerSchedule)
+		lastA := add(a, day.Add(time.Hour), backup.StatusFailed, backup.TriggerManual)
+		lastB := add(b, day.Add(30*time.Minute), backup.StatusSuccess, backup.TriggerSchedule)
+		must(t, s.CreateExecution(ctx, &backup.Execution{JobID: a.ID, JobName: "a", Kind: backup.KindRestore, Status: backup.StatusSuccess,
+			Trigger: backup.TriggerManual, Stage: backup.StageComplete, CreatedAt: day.Add(2 * time.Hour)}))
+		latest, err := s.LatestExecutions(ctx, []string{a.ID, b.ID, idle.ID})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(latest) != 2 || latest[a.ID].ID != lastA.ID || latest[b.ID].ID != lastB.ID {
+			t.Fatalf("latest per job (restores not counted): %+v", latest)
+		}
+		if one, _ := s.LatestExecutions(ctx, []string{b.ID}); len(one) != 1 || one[b.ID].ID != lastB.ID {
+			t.Fatalf("latest of one job: %+v", one)
+		}
+		// Pages of jobs by part of the name, any case; schedules of enabled jobs.
+		for _, n := range []string{"Nightly_DB", "nightly%web", "weekly"} {
+			must(t, s.CreateJob(ctx, &backup.Job{Name: n, SourceID: src.ID, Compression: "none", Schedule: "0 3 * * *", Enabled: n != "weekly",
+				Destinations: []backup.JobDestination{}}))
+		}
+		page, total, err := s.FindJobs(ctx, store.JobFilter{Name: "NIGHTLY", Limit: 1})
+		if err != nil || total != 2 || len(page) != 1 || page[0].Name != "Nightly_DB" {
+			t.Fatalf("find jobs: %d %v %v", total, page, err)
+		}
+		if page, total, _ = s.FindJobs(ctx, store.JobFilter{Name: "%", Offset: 0}); total != 1 || page[0].Name != "nightly%web" {
+			t.Fatalf("a %% in the search is literal: %d %v", total, page)
+		}
+		if page, total, _ = s.FindJobs(ctx, store.JobFilter{Name: "y_d"}); total != 1 || page[0].Name != "Nightly_DB" {
+			t.Fatalf("an _ in the search is literal: %d %v", total, page)
+		}
+		if _, total, _ = s.FindJobs(ctx, store.JobFilter{}); total != 6 {
+			t.Fatalf("all jobs: %d", total)
+		}
+		sch, err := s.ListSchedules(ctx)
+		if err != nil || len(sch) != 2 || sch[0].Name != "Nightly_DB" || sch[0].Schedule != "0 3 * * *" {
+			t.Fatalf("schedules of enabled jobs: %+v %v", sch, err)
+		}
+		manual, _ := s.ListExecutions(ctx, store.ExecutionFilter{Trigger: backup.TriggerManual, Kind: backup.KindBackup})
+		if len(manual) != 1 || manual[0].ID != lastA.ID {
+			t.Fatalf("trigger filter: %d", len(manual))
+		}
+		span, _ := s.ListExecutions(ctx, store.ExecutionFilter{Since: day.Add(time.Minute), Until: day.Add(time.Hour), Oldest: true})
+		if len(span) != 1 || span[0].ID != lastB.ID {
+			t.Fatalf("date filter: %d", len(span))
+		}
+		oldest, _ := s.ListExecutions(ctx, store.ExecutionFilter{Oldest: true, Limit: 1})
+		if len(oldest) != 1 || !oldest[0].CreatedAt.Equal(day) {
+			t.Fatalf("oldest first: %+v", oldest)
+		}
+		count := func(days []store.DayCount) map[string]int {
+			m := map[string]int{}
+			for _, d := range days {
+				m[d.Day.Format("01-02")+" "+string(d.Status)] += d.Count
+			}
+			return m
+		}
+		utc, err := s.ExecutionDays(ctx, day.Add(-time.Hour), 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := fmt.Sprint(count(utc)); got != "map[03-10 success:1 03-11 failed:1 03-11 success:1]" {
+			t.Fatalf("days at UTC: %s", got)
+		}
+		east, _ := s.ExecutionDays(ctx, day.Add(-time.Hour), 2*3600)
+		if got := fmt.Sprint(count(east)); got != "map[03-11 failed:1 03-11 success:2]" {
+			t.Fatalf("days at UTC+2: %s", got)
+		}
+	})
+
 	t.Run("LogsAppendAndTail", func(t *testing.T) {
 		s := h.Open(t)
 		e := &backup.Execution{JobName: "j", Kind: backup.KindRestore, Status: backup.StatusRunning, Trigger: backup.TriggerManual, Stage: backup.StageInitialize}

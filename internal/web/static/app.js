@@ -45,3 +45,11 @@ document.addEventListener("submit", function (ev) {
     }
   };
 })();
+
+// Job form: choosing another source checks it (connection, databases).
+document.addEventListener("change", function (ev) {
+  if (ev.target.matches && ev.target.matches("select[data-check]")) {
+    var b = document.getElementById("check");
+    if (b && ev.target.form.requestSubmit) ev.target.form.requestSubmit(b);
+  }
+});

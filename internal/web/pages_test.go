@@ -1,0 +1,206 @@
+package web
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/hex"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	_ "modernc.org/sqlite"
+
+	"github.com/dbackup/dbackup/internal/app"
+	"github.com/dbackup/dbackup/internal/backup"
+)
+
+// loggedIn signs a browser in as a new user of a role.
+func loggedIn(t *testing.T, srvURL string, a *app.App, name, role string) (*http.Client, string) {
+	t.Helper()
+	if _, err := a.CreateUser(context.Background(), name, role, name+"-password-1"); err != nil {
+		t.Fatal(err)
+	}
+	b := browser()
+	_, page := get(t, b, srvURL+"/login")
+	if resp, _ := post(t, b, srvURL+"/login", url.Values{"name": {name}, "password": {name + "-password-1"}, "csrf": {csrfOfPage(t, page)}}); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("login %s: %d", name, resp.StatusCode)
+	}
+	_, home := get(t, b, srvURL+"/")
+	return b, csrfOfPage(t, home)
+}
+
+// An encrypted SQLite backup made by a job, then what the pages show of it:
+// the dashboard, the jobs search, history filters, downloads (stored bytes,
+// plain dump, a tampered copy refused), settings, users, keys, audit.
+func TestPagesOverARealBackup(t *testing.T) {
+	t.Parallel()
+	srv, _, a := newServer(t)
+	ctx := context.Background()
+	dir := t.TempDir()
+	dbPath := filepath.Join(dir, "app.db")
+	db, err := sql.Open("sqlite", dbPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT); WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM c WHERE i < 5000) INSERT INTO t SELECT i, hex(randomblob(20)) FROM c"); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	destDir := t.TempDir()
+	raw := func(v any) json.RawMessage { b, _ := json.Marshal(v); return b }
+	for _, step := range []error{
+		func() error {
+			_, err := a.CreateEndpoint(ctx, app.KindSource, app.EndpointInput{Name: "lite", Type: "sqlite", Config: raw(map[string]string{"path": dbPath})})
+			return err
+		}(),
+		func() error {
+			_, err := a.CreateEndpoint(ctx, app.KindDestination, app.EndpointInput{Name: "disk", Type: "local", Config: raw(map[string]string{"path": destDir})})
+			return err
+		}(),
+		func() error { _, err := a.CreateProfile(ctx, "k", ""); return err }(),
+		func() error {
+			_, err := a.CreateJob(ctx, app.JobInput{Name: "nightly-lite", Source: "lite", Destinations: []app.JobDestInput{{Destination: "disk"}},
+				Compression: "zstd", Profile: "k", Schedule: "0 3 * * *"})
+			return err
+		}(),
+	} {
+		if step != nil {
+			t.Fatal(step)
+		}
+	}
+	e, err := a.RunJob(ctx, "nightly-lite", backup.TriggerManual, false)
+	if err != nil || e.Status != backup.StatusSuccess {
+		t.Fatalf("run: %+v %v", e, err)
+	}
+	key := e.Destinations[0].Key
+	b, csrf := loggedIn(t, srv.URL, a, "root", "admin")
+
+	// Dashboard: counts, next run, the heatmap square of today.
+	_, page := get(t, b, srv.URL+"/")
+	today := time.Now().UTC().Format("2006-01-02")
+	for _, want := range []string{`<b class="ok">1</b> succeeded`, "every day at 03:00", `class="ok1" data-day="` + today + `"`, "not counted yet"} {
+		if !strings.Contains(page, want) {
+			t.Errorf("dashboard lacks %q", want)
+		}
+	}
+	post(t, b, srv.URL+"/storage/usage", url.Values{"csrf": {csrf}})
+	if _, page = get(t, b, srv.URL+"/"); !strings.Contains(page, "<td>1</td><td>"+backup.HumanBytes(e.BytesStored)+"</td>") {
+		t.Errorf("storage used after a count:\n%s", page)
+	}
+	// Jobs: search by name, the state badge, schedule in words.
+	if _, page = get(t, b, srv.URL+"/jobs?q=LITE"); !strings.Contains(page, `data-job="nightly-lite"`) || !strings.Contains(page, `badge Active`) {
+		t.Errorf("jobs search:\n%s", page)
+	}
+	if _, page = get(t, b, srv.URL+"/jobs?q=zzz"); !strings.Contains(page, "No job matches") {
+		t.Error("a search that matches nothing")
+	}
+	// History filters.
+	for q, want := range map[string]bool{"trigger=manual": true, "trigger=schedule": false, "kind=restore": false,
+		"from=" + today + "&to=" + today: true, "from=" + time.Now().UTC().AddDate(0, 0, 2).Format("2006-01-02"): false} {
+		_, page = get(t, b, srv.URL+"/executions?"+q)
+		if got := strings.Contains(page, "/executions/"+e.ID); got != want {
+			t.Errorf("history ?%s lists the run: %v, want %v", q, got, want)
+		}
+	}
+	if resp, page := get(t, b, srv.URL+"/executions?from=31.12.2026"); resp.StatusCode != 200 || !strings.Contains(page, "a date like 2026-01-31") {
+		t.Errorf("bad date: %d", resp.StatusCode)
+	}
+
+	// Downloads: the stored bytes are the sidecar's; the plain dump is the
+	// SQLite database; a tampered backup breaks the download.
+	dl := func(plain string) ([]byte, error) {
+		resp, err := b.Get(srv.URL + "/storage/disk/download?" + url.Values{"key": {key}, "plain": {plain}}.Encode())
+		if err != nil {
+			return nil, err
+		}
+		defer resp.Body.Close()
+		if resp.StatusCode != 200 {
+			return nil, &url.Error{Op: resp.Status}
+		}
+		return io.ReadAll(resp.Body)
+	}
+	stored, err := dl("")
+	meta, _ := a.BackupMeta(ctx, "disk", key)
+	if sum := sha256.Sum256(stored); err != nil || hex.EncodeToString(sum[:]) != meta.SHA256 {
+		t.Fatalf("stored download: %v, sha %x want %s", err, sum, meta.SHA256)
+	}
+	plainDump, err := dl("1")
+	if err != nil || !bytes.HasPrefix(plainDump, []byte("SQLite format 3\x00")) || bytes.Equal(plainDump, stored) {
+		t.Fatalf("plain download: %v, %d bytes, starts %q", err, len(plainDump), plainDump[:min(16, len(plainDump))])
+	}
+	path := filepath.Join(destDir, filepath.FromSlash(key))
+	data, _ := os.ReadFile(path)
+	data[len(data)/2] ^= 0x20
+	os.WriteFile(path, data, 0o600)
+	for _, plain := range []string{"", "1"} {
+		if got, err := dl(plain); err == nil {
+			t.Errorf("a tampered backup downloaded whole (plain=%q, %d bytes)", plain, len(got))
+		}
+	}
+	v, vcsrf := loggedIn(t, srv.URL, a, "vic", "viewer")
+	if resp, _ := get(t, v, srv.URL+"/storage/disk/download?key="+url.QueryEscape(key)); resp.StatusCode != http.StatusForbidden {
+		t.Errorf("viewer download: %d, want 403", resp.StatusCode)
+	}
+	for _, p := range []string{"/users", "/audit"} {
+		if resp, _ := get(t, v, srv.URL+p); resp.StatusCode != http.StatusForbidden {
+			t.Errorf("viewer GET %s: %d, want 403", p, resp.StatusCode)
+		}
+	}
+	if resp, _ := post(t, v, srv.URL+"/settings", url.Values{"csrf": {vcsrf}, "s.max_concurrent_jobs": {"4"}}); resp.StatusCode != http.StatusForbidden {
+		t.Errorf("viewer saves settings: %d", resp.StatusCode)
+	}
+
+	// Settings: a wrong value is shown next to its field and nothing is saved.
+	resp, page := post(t, b, srv.URL+"/settings", url.Values{"csrf": {csrf}, "s.max_concurrent_jobs": {"4"}, "s.scheduler_timezone": {"Mars/Olympus"}})
+	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(page, "IANA time zone") || !strings.Contains(page, "Mars/Olympus") {
+		t.Fatalf("bad setting: %d", resp.StatusCode)
+	}
+	if list, _ := a.Settings(ctx); settingValue(list, "max_concurrent_jobs") != "1" {
+		t.Fatal("a form with an error saved a setting")
+	}
+	if resp, _ = post(t, b, srv.URL+"/settings", url.Values{"csrf": {csrf}, "s.max_concurrent_jobs": {"4"}}); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("save settings: %d", resp.StatusCode)
+	}
+	if list, _ := a.Settings(ctx); settingValue(list, "max_concurrent_jobs") != "4" {
+		t.Fatal("setting not saved")
+	}
+	post(t, b, srv.URL+"/policies", url.Values{"csrf": {csrf}, "name": {"week"}, "mode": {"simple"}, "keep": {"7"}, "default": {"on"}})
+	if p, err := a.Store.DefaultPolicy(ctx); err != nil || p.Name != "week" {
+		t.Fatalf("policy template from the settings page: %+v %v", p, err)
+	}
+	// Users and keys: the key is shown once; the audit log has it all.
+	if resp, page = post(t, b, srv.URL+"/users", url.Values{"csrf": {csrf}, "name": {"ops"}, "role": {"operator"}, "password": {"ops-password-1"}, "password2": {"ops-password-2"}}); !strings.Contains(page, "the two passwords differ") {
+		t.Fatalf("differing passwords: %d", resp.StatusCode)
+	}
+	post(t, b, srv.URL+"/users", url.Values{"csrf": {csrf}, "name": {"ops"}, "role": {"operator"}, "password": {"ops-password-1"}, "password2": {"ops-password-1"}})
+	_, page = post(t, b, srv.URL+"/apikeys", url.Values{"csrf": {csrf}, "name": {"ci"}, "role": {"operator"}, "days": {"30"}})
+	if !strings.Contains(page, `<code id="new-key">dbk_`) {
+		t.Fatal("new API key not shown")
+	}
+	if _, page = get(t, b, srv.URL+"/users"); strings.Contains(page, "dbk_") || !strings.Contains(page, `data-user="ops"`) {
+		t.Fatal("users page: the key shown again, or the user missing")
+	}
+	_, page = get(t, b, srv.URL+"/audit")
+	for _, want := range []string{"user.create", "apikey.create", "setting.set", "backup.download", "policy.create"} {
+		if !strings.Contains(page, want) {
+			t.Errorf("audit log lacks %s", want)
+		}
+	}
+}
+
+func settingValue(list []app.Setting, name string) string {
+	for _, s := range list {
+		if s.Name == name {
+			return s.Value
+		}
+	}
+	return ""
+}
