@@ -245,3 +245,9 @@ func (c closers) Close() error {
 	}
 	return first
 }
+
+// PreflightRestore runs a restore's checks (target, version, key,
+// databases, the whole backup against its checksum) and writes nothing.
+func (a *App) PreflightRestore(ctx context.Context, req runner.RestoreRequest) ([]string, error) {
+	return a.Runner.PreflightRestore(ctx, req)
+}

@@ -249,7 +249,17 @@ func TestBrowserRunJobAndWatchIt(t *testing.T) {
 		chromedp.WaitVisible(`#restore`),
 		chromedp.Clear(`input[name=to0]`),
 		chromedp.SendKeys(`input[name=to0]`, target),
-		chromedp.Submit(`#restore`),
+		chromedp.Click(`#preflight-check`),
+		chromedp.WaitVisible(`#preflight`))
+	if pf := text(`#preflight`); !strings.Contains(pf, "pre-flight: postgres backup from version") || !strings.Contains(pf, "the key opens the backup") ||
+		!strings.Contains(pf, "backup verified") || !strings.Contains(pf, "every chunk authenticated") {
+		t.Fatalf("pre-flight result:\n%s", pf)
+	}
+	if v, _ := chromedp.Run(b, chromedp.Value(`input[name=to0]`)); v != target {
+		t.Fatalf("the new name was lost by the pre-flight: %q", v)
+	}
+	step("start the restore",
+		chromedp.Click(`#start-restore`),
 		chromedp.WaitVisible(`#execution`),
 		chromedp.WaitVisible(`#status.success`))
 	var n int

@@ -144,12 +144,23 @@ func (h *Handler) progress(r *http.Request, e *backup.Execution) running {
 			out.Expected = ok[0].BytesDumped
 		}
 	}
-	if e.StartedAt != nil {
-		if secs := time.Since(*e.StartedAt).Seconds(); secs > 0.5 {
-			out.Rate = backup.HumanBytes(int64(float64(e.BytesDumped)/secs)) + "/s"
-		}
-	}
+	out.Rate = rate(e)
 	return out
+}
+
+// rate is an execution's average throughput so far (or over its run).
+func rate(e *backup.Execution) string {
+	if e.StartedAt == nil {
+		return ""
+	}
+	end := time.Now()
+	if e.EndedAt != nil {
+		end = *e.EndedAt
+	}
+	if secs := end.Sub(*e.StartedAt).Seconds(); secs > 0.5 {
+		return backup.HumanBytes(int64(float64(e.BytesDumped)/secs)) + "/s"
+	}
+	return ""
 }
 
 // usagePost lists every destination again to refresh the storage figures.

@@ -228,7 +228,7 @@ func (h *Handler) execution(w http.ResponseWriter, r *http.Request, p *app.Princ
 		h.fail(w, err)
 		return
 	}
-	h.page2(w, r, p, "execution.html", "Execution", map[string]any{"E": ex.Execution, "Logs": ex.Logs, "Stages": stages,
+	h.page2(w, r, p, "execution.html", "Execution", map[string]any{"E": ex.Execution, "P": h.progress(r, ex.Execution), "Logs": ex.Logs, "Stages": stages,
 		"Done": ex.Status.Terminal(), "CanCancel": !ex.Status.Terminal() && p.Role.Allows("jobs.run")})
 }
 
@@ -246,6 +246,8 @@ type update struct {
 	Stage       backup.Stage        `json:"stage"`
 	BytesDumped string              `json:"bytes_dumped"`
 	BytesStored string              `json:"bytes_stored"`
+	Dumped      int64               `json:"dumped"`
+	Rate        string              `json:"rate"`
 	Error       string              `json:"error,omitempty"`
 	Logs        []backup.LogEntry   `json:"logs"`
 	Dests       []backup.DestResult `json:"destinations"`
@@ -277,6 +279,7 @@ func (h *Handler) events(w http.ResponseWriter, r *http.Request, _ *app.Principa
 			after = ex.Logs[n-1].Seq
 		}
 		u := update{Status: ex.Status, Stage: ex.Stage, BytesDumped: backup.HumanBytes(ex.BytesDumped), BytesStored: backup.HumanBytes(ex.BytesStored),
+			Dumped: ex.BytesDumped, Rate: rate(ex.Execution),
 			Error: ex.Error, Logs: ex.Logs, Dests: ex.Destinations, Done: ex.Status.Terminal()}
 		b, _ := json.Marshal(u)
 		fmt.Fprintf(w, "id: %d\ndata: %s\n\n", after, b)

@@ -20,6 +20,7 @@ import (
 
 	"github.com/dbackup/dbackup/internal/app"
 	"github.com/dbackup/dbackup/internal/backup"
+	"github.com/dbackup/dbackup/internal/store"
 )
 
 // loggedIn signs a browser in as a new user of a role.
@@ -145,6 +146,15 @@ func TestPagesOverARealBackup(t *testing.T) {
 			t.Errorf("a tampered backup downloaded whole (plain=%q, %d bytes)", plain, len(got))
 		}
 	}
+	// The restore wizard's pre-flight reads the whole backup: refused.
+	resp, page := post(t, b, srv.URL+"/restore", url.Values{"csrf": {csrf}, "action": {"check"}, "dest": {"disk"}, "key": {key}, "source": {"lite"},
+		"db0": {"on"}, "name0": {meta.Databases[0]}, "to0": {meta.Databases[0]}})
+	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(page, "refused: ") || !strings.Contains(page, "pre-flight: sqlite backup from version") {
+		t.Fatalf("pre-flight of a tampered backup: %d\n%s", resp.StatusCode, page)
+	}
+	if list, _ := a.ListExecutions(ctx, store.ExecutionFilter{Kind: backup.KindRestore}); len(list) != 0 {
+		t.Fatalf("the pre-flight started a restore: %d", len(list))
+	}
 	v, vcsrf := loggedIn(t, srv.URL, a, "vic", "viewer")
 	if resp, _ := get(t, v, srv.URL+"/storage/disk/download?key="+url.QueryEscape(key)); resp.StatusCode != http.StatusForbidden {
 		t.Errorf("viewer download: %d, want 403", resp.StatusCode)
@@ -159,7 +169,7 @@ func TestPagesOverARealBackup(t *testing.T) {
 	}
 
 	// Settings: a wrong value is shown next to its field and nothing is saved.
-	resp, page := post(t, b, srv.URL+"/settings", url.Values{"csrf": {csrf}, "s.max_concurrent_jobs": {"4"}, "s.scheduler_timezone": {"Mars/Olympus"}})
+	resp, page = post(t, b, srv.URL+"/settings", url.Values{"csrf": {csrf}, "s.max_concurrent_jobs": {"4"}, "s.scheduler_timezone": {"Mars/Olympus"}})
 	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(page, "IANA time zone") || !strings.Contains(page, "Mars/Olympus") {
 		t.Fatalf("bad setting: %d", resp.StatusCode)
 	}

@@ -11,11 +11,24 @@ import (
 	"github.com/dbackup/dbackup/internal/runner"
 )
 
+// restoreChoice is a database of the backup in the wizard: restore it or
+// not, under which name.
+type restoreChoice struct {
+	Name string
+	Use  bool
+	To   string
+}
+
 // restoreForm is the restore wizard: the backup, a target server of the
-// same engine, which databases under which names, overwrite and force.
+// same engine, which databases under which names, overwrite and force;
+// Check runs the pre-flight and shows it before anything starts.
 func (h *Handler) restoreForm(w http.ResponseWriter, r *http.Request, p *app.Principal) {
-	dest, key := r.URL.Query().Get("dest"), r.URL.Query().Get("key")
-	meta, err := h.app.BackupMeta(r.Context(), dest, key)
+	q := r.URL.Query()
+	h.renderRestore(w, r, p, http.StatusOK, runner.RestoreRequest{Destination: q.Get("dest"), Key: q.Get("key")}, nil, map[string]any{})
+}
+
+func (h *Handler) renderRestore(w http.ResponseWriter, r *http.Request, p *app.Principal, status int, req runner.RestoreRequest, chosen []restoreChoice, data map[string]any) {
+	meta, err := h.app.BackupMeta(r.Context(), req.Destination, req.Key)
 	if err != nil {
 		h.fail(w, err)
 		return
@@ -31,24 +44,37 @@ func (h *Handler) restoreForm(w http.ResponseWriter, r *http.Request, p *app.Pri
 			sources = append(sources, s)
 		}
 	}
-	h.page2(w, r, p, "restore.html", "Storage", map[string]any{"Dest": dest, "B": catalog.Backup{Key: key, Meta: meta}, "Sources": sources})
+	if chosen == nil {
+		for _, db := range meta.Databases {
+			chosen = append(chosen, restoreChoice{Name: db, Use: true, To: db})
+		}
+	}
+	data["Dest"], data["B"], data["Sources"], data["Req"], data["Chosen"] = req.Destination, catalog.Backup{Key: req.Key, Meta: meta}, sources, req, chosen
+	h.page2Status(w, r, p, status, "restore.html", "Storage", data)
 }
 
-func (h *Handler) restorePost(w http.ResponseWriter, r *http.Request, _ *app.Principal) {
+func (h *Handler) restorePost(w http.ResponseWriter, r *http.Request, p *app.Principal) {
 	req := runner.RestoreRequest{Destination: r.PostFormValue("dest"), Key: r.PostFormValue("key"), Source: r.PostFormValue("source"),
 		Overwrite: r.PostFormValue("overwrite") == "on", Force: r.PostFormValue("force") == "on", Targets: map[string]string{}}
-	for i := 0; ; i++ {
-		db := r.PostFormValue("db" + strconv.Itoa(i))
-		if db == "" {
-			if r.PostForm.Has("to" + strconv.Itoa(i)) {
-				continue // not selected
-			}
-			break
+	var chosen []restoreChoice
+	for i := 0; r.PostForm.Has("to" + strconv.Itoa(i)); i++ {
+		c := restoreChoice{Name: r.PostFormValue("name" + strconv.Itoa(i)), Use: r.PostFormValue("db"+strconv.Itoa(i)) != "", To: r.PostFormValue("to" + strconv.Itoa(i))}
+		if c.Use {
+			req.Targets[c.Name] = c.To
 		}
-		req.Targets[db] = r.PostFormValue("to" + strconv.Itoa(i))
+		chosen = append(chosen, c)
 	}
 	if len(req.Targets) == 0 {
-		http.Error(w, "choose at least one database to restore", http.StatusBadRequest)
+		h.renderRestore(w, r, p, http.StatusBadRequest, req, chosen, map[string]any{"Error": "choose at least one database to restore"})
+		return
+	}
+	if r.PostFormValue("action") == "check" {
+		lines, err := h.app.PreflightRestore(r.Context(), req)
+		data, status := map[string]any{"Checked": true, "Lines": lines}, http.StatusOK
+		if err != nil {
+			data["Error"], status = "refused: "+err.Error(), http.StatusBadRequest
+		}
+		h.renderRestore(w, r, p, status, req, chosen, data)
 		return
 	}
 	e, err := h.app.StartRestore(r.Context(), req)

@@ -19,7 +19,12 @@ document.addEventListener("submit", function (ev) {
     var u = JSON.parse(ev.data);
     var st = document.getElementById("status");
     st.textContent = u.status; st.className = "badge " + u.status;
-    text("dumped", u.bytes_dumped); text("stored", u.bytes_stored); text("error", u.error || "");
+    text("dumped", u.bytes_dumped); text("stored", u.bytes_stored); text("error", u.error || ""); text("rate", u.rate || "");
+    var bar = document.getElementById("progress");
+    if (bar) {
+      if (u.done) bar.value = bar.max;
+      else if (bar.max > 1) bar.value = Math.min(u.dumped, bar.max);
+    }
     var cur = order.indexOf(u.stage), finished = u.status === "success" || u.status === "partial";
     document.querySelectorAll("ol.stages li").forEach(function (li, i) {
       li.className = cur < 0 ? "todo" : (i < cur || (finished && i <= cur)) ? "done" : i === cur ? "current" : "todo";
