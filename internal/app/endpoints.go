@@ -208,11 +208,12 @@ func dropEmpty(m map[string]string) map[string]string {
 	return out
 }
 
-// PluginType describes a plugin type for forms: its name, label and the
-// secrets it takes.
+// PluginType describes a plugin type for forms: its name, label, config
+// fields and the secrets it takes.
 type PluginType struct {
 	Type    string
 	Label   string
+	Fields  []plugin.Field
 	Secrets []string
 }
 
@@ -231,7 +232,7 @@ func pluginTypes[T any](r *plugin.Registry[T]) []PluginType {
 	var out []PluginType
 	for _, t := range r.Types() {
 		f, _ := r.Lookup(t)
-		out = append(out, PluginType{Type: t, Label: f.Label, Secrets: f.Secrets})
+		out = append(out, PluginType{Type: t, Label: f.Label, Fields: f.Fields, Secrets: f.Secrets})
 	}
 	return out
 }

@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"reflect"
 	"sort"
 
 	"github.com/dbackup/dbackup/internal/backup"
@@ -32,13 +33,15 @@ type Factory[T any] struct {
 	Type    string
 	Label   string
 	Secrets []string // names of the secrets it accepts
-	New     func(config json.RawMessage, secrets map[string]string) (T, error)
+	// Fields describe the config, for forms (Typed fills them).
+	Fields []Field
+	New    func(config json.RawMessage, secrets map[string]string) (T, error)
 }
 
 // Typed is a factory whose config decodes strictly into a C, which build
 // validates and turns into the plugin with its secrets.
 func Typed[C, T any](typ, label string, secrets []string, build func(c C, secrets map[string]string) (T, error)) Factory[T] {
-	return Factory[T]{Type: typ, Label: label, Secrets: secrets, New: func(raw json.RawMessage, s map[string]string) (T, error) {
+	return Factory[T]{Type: typ, Label: label, Secrets: secrets, Fields: describe(reflect.TypeFor[C]()), New: func(raw json.RawMessage, s map[string]string) (T, error) {
 		var c C
 		if err := DecodeStrict(raw, &c); err != nil {
 			var zero T

@@ -107,7 +107,15 @@ func TestBrowserRunJobAndWatchIt(t *testing.T) {
 		chromedp.Navigate(srv.URL+"/sources"), chromedp.SetValue(`#choose-type select`, "postgres"), chromedp.Submit(`#choose-type`),
 		chromedp.WaitVisible(`#endpointform`),
 		chromedp.SendKeys(`#endpointform input[name=name]`, "pg"),
-		chromedp.SetValue(`#endpointform textarea`, `{"host":"127.0.0.1","user":"postgres","sslmode":"disable"}`),
+		chromedp.SendKeys(`input[name="f.host"]`, "127.0.0.1"),
+		chromedp.SendKeys(`input[name="f.port"]`, "70000"),
+		chromedp.SetValue(`select[name="f.sslmode"]`, "disable"),
+		chromedp.Submit(`#endpointform`), chromedp.WaitVisible(`#err-form`))
+	if e := text(`#err-form`); !strings.Contains(e, "port 70000 out of range") {
+		t.Fatalf("a refused port: %q", e)
+	}
+	step("source fixed",
+		chromedp.Clear(`input[name="f.port"]`), chromedp.SendKeys(`input[name="f.user"]`, "postgres"),
 		chromedp.Submit(`#endpointform`), chromedp.WaitVisible(`#msg`),
 		chromedp.Navigate(srv.URL+"/sources"), chromedp.Click(`button[data-test=pg]`), chromedp.WaitVisible(`#msg`))
 	if m := text(`#msg`); !strings.Contains(m, "connection ok, version") {
@@ -117,12 +125,12 @@ func TestBrowserRunJobAndWatchIt(t *testing.T) {
 		chromedp.Navigate(srv.URL+"/destinations"), chromedp.SetValue(`#choose-type select`, "local"), chromedp.Submit(`#choose-type`),
 		chromedp.WaitVisible(`#endpointform`),
 		chromedp.SendKeys(`#endpointform input[name=name]`, "disk"),
-		chromedp.SetValue(`#endpointform textarea`, fmt.Sprintf(`{"path":%q}`, destDir)),
+		chromedp.SendKeys(`input[name="f.path"]`, destDir),
 		chromedp.Submit(`#endpointform`), chromedp.WaitVisible(`#msg`))
 	step("new profile",
 		chromedp.Navigate(srv.URL+"/profiles"), chromedp.SendKeys(`#profileform input[name=name]`, "k"),
 		chromedp.Submit(`#profileform`), chromedp.WaitVisible(`#msg`))
-	if e, err := a.Store.Sources().Get(ctx, "pg"); err != nil || e.Type != "postgres" {
+	if e, err := a.Store.Sources().Get(ctx, "pg"); err != nil || e.Type != "postgres" || !strings.Contains(string(e.Config), `"sslmode":"disable"`) {
 		t.Fatalf("source made by the form: %+v %v", e, err)
 	}
 	if e, err := a.Store.Destinations().Get(ctx, "disk"); err != nil || e.Type != "local" {

@@ -1,7 +1,6 @@
 package web
 
 import (
-	"encoding/json"
 	"net/http"
 	"net/url"
 	"strings"
@@ -43,60 +42,6 @@ func (h *Handler) endpoints(w http.ResponseWriter, r *http.Request, p *app.Princ
 	}
 	h.page2(w, r, p, "endpoints.html", title, map[string]any{"Kind": r.PathValue("kind"), "List": views,
 		"Types": h.app.PluginTypes(k), "Msg": r.URL.Query().Get("msg")})
-}
-
-// endpointForm is the form of a new endpoint of one type: name, config as
-// JSON, and one password field per secret the type takes.
-func (h *Handler) endpointForm(w http.ResponseWriter, r *http.Request, p *app.Principal) {
-	h.renderEndpointForm(w, r, p, http.StatusOK, r.URL.Query().Get("type"), "", "{}", "")
-}
-
-func (h *Handler) renderEndpointForm(w http.ResponseWriter, r *http.Request, p *app.Principal, status int, typ, name, config, errMsg string) {
-	k, title, ok := kindOf(r)
-	if !ok {
-		http.NotFound(w, r)
-		return
-	}
-	var pt *app.PluginType
-	for _, t := range h.app.PluginTypes(k) {
-		if t.Type == typ {
-			pt = &t
-		}
-	}
-	if pt == nil {
-		http.Error(w, "unknown type "+typ, http.StatusBadRequest)
-		return
-	}
-	h.page2Status(w, r, p, status, "endpointform.html", title, map[string]any{"Kind": r.PathValue("kind"), "T": pt,
-		"Name": name, "Config": config, "Error": errMsg})
-}
-
-func (h *Handler) endpointCreate(w http.ResponseWriter, r *http.Request, p *app.Principal) {
-	k, _, ok := kindOf(r)
-	if !ok {
-		http.NotFound(w, r)
-		return
-	}
-	typ, name, config := r.PostFormValue("type"), strings.TrimSpace(r.PostFormValue("name")), strings.TrimSpace(r.PostFormValue("config"))
-	if config == "" {
-		config = "{}"
-	}
-	secrets := map[string]string{}
-	for key, v := range r.PostForm {
-		if s, ok := strings.CutPrefix(key, "secret."); ok && len(v) > 0 && v[0] != "" {
-			secrets[s] = v[0]
-		}
-	}
-	if !json.Valid([]byte(config)) {
-		h.renderEndpointForm(w, r, p, http.StatusBadRequest, typ, name, config, "the configuration is not valid JSON")
-		return
-	}
-	if _, err := h.app.CreateEndpoint(r.Context(), k, app.EndpointInput{Name: name, Type: typ, Config: json.RawMessage(config), Secrets: secrets}); err != nil {
-		h.renderEndpointForm(w, r, p, http.StatusBadRequest, typ, name, config, err.Error())
-		return
-	}
-	h.app.Audit(r.Context(), string(k)+".create", name, true, "web form")
-	http.Redirect(w, r, "/"+r.PathValue("kind")+"?msg="+url.QueryEscape(name+" created"), http.StatusSeeOther)
 }
 
 // endpointAction tests or deletes an endpoint and goes back to the list.

@@ -96,8 +96,10 @@ func New(a *app.App) (*Handler, error) {
 	h.page("POST /profiles", auth.Configure, h.profileCreate)
 	for _, seg := range []string{"sources", "destinations", "channels"} {
 		h.page("GET /"+seg, auth.Read, withKind(seg, h.endpoints))
-		h.page("GET /"+seg+"/new", auth.Configure, withKind(seg, h.endpointForm))
-		h.page("POST /"+seg+"/new", auth.Configure, withKind(seg, h.endpointCreate))
+		h.page("GET /"+seg+"/new", auth.Configure, withKind(seg, h.endpointNew))
+		h.page("POST /"+seg+"/new", auth.Configure, withKind(seg, h.endpointSave))
+		h.page("GET /"+seg+"/{ref}/edit", auth.Configure, withKind(seg, h.endpointEdit))
+		h.page("POST /"+seg+"/{ref}/edit", auth.Configure, withKind(seg, h.endpointSave))
 		h.page("POST /"+seg+"/{ref}/test", auth.Run, withKind(seg, h.endpointAction("test")))
 		h.page("POST /"+seg+"/{ref}/delete", auth.Configure, withKind(seg, h.endpointAction("delete")))
 	}

@@ -32,14 +32,14 @@ const Type = "ftp"
 // Config is an FTP server and a directory on it. The password is a secret.
 type Config struct {
 	Host string `json:"host"`
-	Port int    `json:"port"`
+	Port int    `json:"port" help:"default 21"`
 	User string `json:"user"`
 	// Path is the root directory (absolute, or relative to the login
 	// directory).
-	Path string `json:"path,omitempty"`
+	Path string `json:"path,omitempty" help:"root directory (absolute, or relative to the login directory)"`
 	// TLS is "none" (plain FTP) or "explicit" (AUTH TLS, the default).
-	TLS                string `json:"tls,omitempty"`
-	InsecureSkipVerify bool   `json:"insecure_skip_verify,omitempty"`
+	TLS                string `json:"tls,omitempty" choices:"|explicit|none" help:"default explicit (AUTH TLS); none is plain FTP"`
+	InsecureSkipVerify bool   `json:"insecure_skip_verify,omitempty" help:"accept any TLS certificate (self-signed test servers only)"`
 }
 
 // Validate fills defaults and checks the configuration.

@@ -20,7 +20,7 @@ import (
 
 // Config is the local destination's configuration.
 type Config struct {
-	Path string `json:"path"`
+	Path string `json:"path" help:"directory on this server"`
 }
 
 // Validate checks the configuration before use.

@@ -43,15 +43,15 @@ const Type = "s3"
 type Config struct {
 	// Preset fills the endpoint: aws, r2, b2, hetzner, wasabi, minio or
 	// generic (the default: give endpoint).
-	Preset string `json:"preset,omitempty"`
+	Preset string `json:"preset,omitempty" choices:"|aws|r2|b2|hetzner|wasabi|minio|generic" help:"fills the endpoint (generic: give the endpoint)"`
 	// Endpoint is host[:port] or an http(s) URL; http:// turns TLS off.
-	Endpoint     string `json:"endpoint,omitempty"`
+	Endpoint     string `json:"endpoint,omitempty" help:"host[:port] or an http(s) URL; http:// turns TLS off"`
 	Region       string `json:"region,omitempty"`
-	AccountID    string `json:"account_id,omitempty"` // Cloudflare R2
+	AccountID    string `json:"account_id,omitempty" help:"Cloudflare R2 only"` // Cloudflare R2
 	Bucket       string `json:"bucket"`
-	Prefix       string `json:"prefix,omitempty"`
+	Prefix       string `json:"prefix,omitempty" help:"folder inside the bucket"`
 	AccessKeyID  string `json:"access_key_id"`
-	PathStyle    bool   `json:"path_style,omitempty"`
+	PathStyle    bool   `json:"path_style,omitempty" help:"bucket in the path, not the host name (MinIO, some NAS)"`
 	StorageClass string `json:"storage_class,omitempty"`
 }
 

@@ -34,14 +34,14 @@ const Type = "sftp"
 // private key and its passphrase are secrets.
 type Config struct {
 	Host string `json:"host"`
-	Port int    `json:"port"`
+	Port int    `json:"port" help:"default 22"`
 	User string `json:"user"`
 	// Path is the root directory (absolute, or relative to the login
 	// directory).
-	Path string `json:"path"`
+	Path string `json:"path" help:"root directory (absolute, or relative to the login directory)"`
 	// HostKey pins the server: a known_hosts or authorized_keys line
 	// ("ssh-ed25519 AAAA…") or a fingerprint ("SHA256:…").
-	HostKey string `json:"host_key"`
+	HostKey string `json:"host_key" help:"pins the server: a known_hosts or authorized_keys line, or SHA256:… (leave empty once: the error shows the server's key)"`
 }
 
 // Validate fills defaults and checks the configuration.

@@ -29,12 +29,12 @@ const Type = "smb"
 // Config is a share and a directory in it. The password is a secret.
 type Config struct {
 	Host   string `json:"host"`
-	Port   int    `json:"port"`
-	Share  string `json:"share"`
+	Port   int    `json:"port" help:"default 445"`
+	Share  string `json:"share" help:"share name, without slashes"`
 	Domain string `json:"domain,omitempty"`
 	User   string `json:"user"`
 	// Path is the root directory inside the share.
-	Path string `json:"path,omitempty"`
+	Path string `json:"path,omitempty" help:"root directory inside the share"`
 }
 
 // Validate fills defaults and checks the configuration.

@@ -30,12 +30,12 @@ const Type = "webdav"
 type Config struct {
 	// URL is the server's base, e.g.
 	// https://cloud.example.com/remote.php/dav/files/alice/
-	URL  string `json:"url"`
+	URL  string `json:"url" help:"the server's base, e.g. https://cloud.example.com/remote.php/dav/files/alice/"`
 	User string `json:"user,omitempty"`
 	// Path is the root directory below URL.
-	Path string `json:"path,omitempty"`
+	Path string `json:"path,omitempty" help:"root directory below the URL"`
 	// InsecureSkipVerify accepts any TLS certificate (self-signed NAS).
-	InsecureSkipVerify bool `json:"insecure_skip_verify,omitempty"`
+	InsecureSkipVerify bool `json:"insecure_skip_verify,omitempty" help:"accept any TLS certificate (self-signed NAS)"`
 }
 
 // Factory registers WebDAV.

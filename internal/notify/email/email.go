@@ -19,14 +19,14 @@ import (
 // Config is an SMTP server and the addresses; the password is the secret "password".
 type Config struct {
 	Host string `json:"host"`
-	Port int    `json:"port"`
+	Port int    `json:"port" help:"default 587 (465 with tls, 25 with none)"`
 	// Security is "starttls" (default, required), "tls" (implicit TLS) or "none".
-	Security string   `json:"security"`
+	Security string   `json:"security" choices:"|starttls|tls|none" help:"default starttls (required); tls is implicit TLS"`
 	Username string   `json:"username,omitempty"`
 	From     string   `json:"from"`
-	To       []string `json:"to"`
+	To       []string `json:"to" help:"addresses, one per line"`
 	// InsecureSkipVerify accepts any server certificate (self-signed test servers only).
-	InsecureSkipVerify bool `json:"insecure_skip_verify,omitempty"`
+	InsecureSkipVerify bool `json:"insecure_skip_verify,omitempty" help:"accept any server certificate (self-signed test servers only)"`
 }
 
 // Email is one SMTP channel.

@@ -15,7 +15,7 @@ import (
 
 // Config is an ntfy topic; an access token is the optional secret "token".
 type Config struct {
-	URL   string `json:"url,omitempty"` // default https://ntfy.sh
+	URL   string `json:"url,omitempty" help:"default https://ntfy.sh"` // default https://ntfy.sh
 	Topic string `json:"topic"`
 }
 

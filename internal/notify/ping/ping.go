@@ -18,7 +18,7 @@ import (
 
 // Config picks the style; the ping URL (it holds the check's token) is the secret "url".
 type Config struct {
-	Style string `json:"style"` // "healthchecks" (default) or "uptime-kuma"
+	Style string `json:"style" choices:"|healthchecks|uptime-kuma" help:"default healthchecks"` // "healthchecks" (default) or "uptime-kuma"
 }
 
 // Ping is one monitored check.

@@ -17,7 +17,7 @@ import (
 type Config struct {
 	ChatID string `json:"chat_id"`
 	// APIURL defaults to https://api.telegram.org (set it for a local Bot API server).
-	APIURL string `json:"api_url,omitempty"`
+	APIURL string `json:"api_url,omitempty" help:"default https://api.telegram.org (set it for a local Bot API server)"`
 }
 
 // Telegram is one chat of one bot.

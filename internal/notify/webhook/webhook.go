@@ -19,12 +19,12 @@ import (
 // Config is the generic webhook. The URL and the Authorization header are
 // secrets ("url", "authorization").
 type Config struct {
-	Method      string            `json:"method"`
-	ContentType string            `json:"content_type"`
-	Headers     map[string]string `json:"headers,omitempty"`
+	Method      string            `json:"method" choices:"|POST|PUT|GET" help:"default POST"`
+	ContentType string            `json:"content_type" help:"default application/json"`
+	Headers     map[string]string `json:"headers,omitempty" help:"one “Name: value” per line"`
 	// BodyTemplate is a Go text/template over the event; empty sends the
 	// event as JSON. Use {{json .Title}} to embed a value as a JSON string.
-	BodyTemplate string `json:"body_template,omitempty"`
+	BodyTemplate string `json:"body_template,omitempty" form:"textarea" help:"Go text/template over the event; empty sends the event as JSON; {{json .Title}} embeds a value as a JSON string"`
 }
 
 // Webhook is one webhook channel.

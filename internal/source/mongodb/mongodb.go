@@ -54,20 +54,20 @@ const (
 // secret.
 type Config struct {
 	// Host is one host, or a comma-separated seed list of host[:port].
-	Host string `json:"host"`
-	Port int    `json:"port"`
+	Host string `json:"host" help:"one host, or a comma-separated seed list of host:port"`
+	Port int    `json:"port" help:"default 27017"`
 	// SRV resolves Host as a mongodb+srv:// name.
-	SRV        bool   `json:"srv,omitempty"`
+	SRV        bool   `json:"srv,omitempty" help:"resolve the host as a mongodb+srv:// name"`
 	ReplicaSet string `json:"replica_set,omitempty"`
 	User       string `json:"user,omitempty"`
 	// AuthDatabase holds the user (default "admin").
-	AuthDatabase string `json:"auth_database,omitempty"`
+	AuthDatabase string `json:"auth_database,omitempty" help:"database holding the user (default admin)"`
 	// AuthMechanism: empty (negotiated), SCRAM-SHA-256, SCRAM-SHA-1 or PLAIN.
-	AuthMechanism string `json:"auth_mechanism,omitempty"`
+	AuthMechanism string `json:"auth_mechanism,omitempty" choices:"|SCRAM-SHA-256|SCRAM-SHA-1|PLAIN" help:"empty: negotiated"`
 	TLS           bool   `json:"tls,omitempty"`
 	// Tool is "native" (default) or "mongodump".
-	Tool   string `json:"tool,omitempty"`
-	BinDir string `json:"bin_dir,omitempty"`
+	Tool   string `json:"tool,omitempty" choices:"|native|mongodump" help:"default native"`
+	BinDir string `json:"bin_dir,omitempty" help:"directory of mongodump/mongorestore (empty: PATH)"`
 }
 
 // systemDatabases are never part of "all databases".

@@ -27,13 +27,13 @@ const Type = "mysql"
 
 // Config is a MariaDB or MySQL server. The password is a secret.
 type Config struct {
-	Host    string `json:"host"`
-	Port    int    `json:"port"`
+	Host    string `json:"host" help:"server name or address"`
+	Port    int    `json:"port" help:"default 3306"`
 	User    string `json:"user"`
-	SSLMode string `json:"sslmode"` // "preferred" (default), "require" or "disable"
+	SSLMode string `json:"sslmode" choices:"|preferred|require|disable" help:"default preferred"` // "preferred" (default), "require" or "disable"
 	// DumpFlags replace DefaultDumpFlags when set.
-	DumpFlags []string `json:"dump_flags,omitempty"`
-	BinDir    string   `json:"bin_dir,omitempty"`
+	DumpFlags []string `json:"dump_flags,omitempty" help:"replace the default dump flags, one per line (passwords refused)"`
+	BinDir    string   `json:"bin_dir,omitempty" help:"directory of mariadb-dump/mysqldump (empty: PATH)"`
 }
 
 // systemDatabases are never part of "all databases".

@@ -26,14 +26,14 @@ const Type = "postgres"
 
 // Config is a PostgreSQL source's configuration. The password is a secret.
 type Config struct {
-	Host string `json:"host"`
-	Port int    `json:"port"`
-	User string `json:"user"`
+	Host string `json:"host" help:"server name or address"`
+	Port int    `json:"port" help:"default 5432"`
+	User string `json:"user" help:"default postgres"`
 	// MaintenanceDB is where dbackup connects to list and create databases.
-	MaintenanceDB string `json:"maintenance_db"`
-	SSLMode       string `json:"sslmode"`
+	MaintenanceDB string `json:"maintenance_db" help:"where dbackup connects to list and create databases (default postgres)"`
+	SSLMode       string `json:"sslmode" choices:"|disable|allow|prefer|require|verify-ca|verify-full" help:"libpq sslmode (default prefer)"`
 	// BinDir holds pg_dump and pg_restore; empty means PATH.
-	BinDir string `json:"bin_dir,omitempty"`
+	BinDir string `json:"bin_dir,omitempty" help:"directory of pg_dump and pg_restore (empty: PATH)"`
 }
 
 // Validate fills defaults and checks the configuration.

@@ -36,12 +36,12 @@ const Name = "all"
 // Config is a Redis or Valkey server; the password is a secret.
 type Config struct {
 	Host string `json:"host"`
-	Port int    `json:"port"`
+	Port int    `json:"port" help:"default 6379"`
 	// User is an ACL user (empty: the default user).
-	User string `json:"user,omitempty"`
+	User string `json:"user,omitempty" help:"ACL user (empty: the default user)"`
 	TLS  bool   `json:"tls,omitempty"`
 	// ServerBinary loads snapshots for restores: redis-server or valkey-server.
-	ServerBinary string `json:"server_binary,omitempty"`
+	ServerBinary string `json:"server_binary,omitempty" choices:"|redis-server|valkey-server" help:"loads snapshots for restores"`
 }
 
 // Source is one server.

@@ -31,7 +31,7 @@ const Type = "sqlite"
 
 // Config names the database file.
 type Config struct {
-	Path string `json:"path"`
+	Path string `json:"path" help:"the database file on this server"`
 }
 
 // Source is one SQLite database file.
