@@ -298,3 +298,33 @@ func (a *App) ListAudit(ctx context.Context, limit, offset int) ([]backup.AuditE
 	a.Store.PruneAudit(ctx, time.Now().UTC().AddDate(0, 0, -days))
 	return a.Store.ListAudit(ctx, limit, offset)
 }
+
+// RevealProfileKey returns a profile's key to a signed-in user who types
+// their password again (counted by the login limiter like a login).
+// Every attempt is audited.
+func (a *App) RevealProfileKey(ctx context.Context, p *Principal, ref, password string) (*backup.Profile, error) {
+	prof, err := a.Store.GetProfile(ctx, ref)
+	if err != nil {
+		return nil, err
+	}
+	if p == nil || p.UserID == "" {
+		return nil, fmt.Errorf("%w: revealing a key needs a signed-in user", ErrUnauthenticated)
+	}
+	u, err := a.Store.GetUser(ctx, p.UserID)
+	if err != nil {
+		return nil, err
+	}
+	byUser, byAddr := a.limits(ctx)
+	if w := max(byUser.Wait(u.Name), byAddr.Wait(p.IP)); w > 0 {
+		a.Audit(ctx, "profile.export-key", prof.Name, false, "rate limited")
+		return nil, &LoginError{RetryAfter: w}
+	}
+	if !auth.CheckPassword(u.PasswordHash, password) {
+		byUser.Fail(u.Name)
+		byAddr.Fail(p.IP)
+		a.Audit(ctx, "profile.export-key", prof.Name, false, "wrong password")
+		return nil, fmt.Errorf("%w: wrong password", ErrUnauthenticated)
+	}
+	a.Audit(ctx, "profile.export-key", prof.Name, true, "")
+	return prof, nil
+}

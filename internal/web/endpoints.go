@@ -1,11 +1,16 @@
 package web
 
 import (
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"mime"
 	"net/http"
 	"net/url"
 	"strings"
 
 	"github.com/dbackup/dbackup/internal/app"
+	"github.com/dbackup/dbackup/internal/backup"
 )
 
 // kinds maps the URL segment of an endpoint page to its kind and title.
@@ -79,23 +84,74 @@ func (h *Handler) endpointAction(action string) func(http.ResponseWriter, *http.
 	}
 }
 
-// profiles lists encryption profiles; profileCreate adds one.
+// profiles lists encryption profiles with their forms: create (a fresh
+// key, or an imported one), reveal or download a key after the password
+// is typed again (admins), delete.
 func (h *Handler) profiles(w http.ResponseWriter, r *http.Request, p *app.Principal) {
+	h.renderProfiles(w, r, p, http.StatusOK, map[string]any{"Msg": r.URL.Query().Get("msg")})
+}
+
+func (h *Handler) renderProfiles(w http.ResponseWriter, r *http.Request, p *app.Principal, status int, data map[string]any) {
 	list, err := h.app.Store.ListProfiles(r.Context())
 	if err != nil {
 		h.fail(w, err)
 		return
 	}
-	h.page2(w, r, p, "profiles.html", "Encryption", map[string]any{"List": list, "Msg": r.URL.Query().Get("msg")})
+	data["List"] = list
+	h.page2Status(w, r, p, status, "profiles.html", "Encryption", data)
 }
 
-func (h *Handler) profileCreate(w http.ResponseWriter, r *http.Request, _ *app.Principal) {
-	name := strings.TrimSpace(r.PostFormValue("name"))
-	msg := name + ": created; export its key with `dbackup profile export-key` and keep it safe"
-	if _, err := h.app.CreateProfile(r.Context(), name, ""); err != nil {
-		msg = err.Error()
-	} else {
-		h.app.Audit(r.Context(), "profile.create", name, true, "web form")
+func (h *Handler) profileCreate(w http.ResponseWriter, r *http.Request, p *app.Principal) {
+	name, key := strings.TrimSpace(r.PostFormValue("name")), strings.TrimSpace(r.PostFormValue("key"))
+	_, err := h.app.CreateProfile(r.Context(), name, key)
+	action := "profile.create"
+	if key != "" {
+		action = "profile.import"
+	}
+	h.app.Audit(r.Context(), action, name, err == nil, errText(err))
+	if err != nil {
+		h.renderProfiles(w, r, p, http.StatusBadRequest, map[string]any{"Error": err.Error(), "Name": name})
+		return
+	}
+	msg := name + ": created; download its key file and keep it apart from the backups"
+	http.Redirect(w, r, "/profiles?msg="+url.QueryEscape(msg), http.StatusSeeOther)
+}
+
+func (h *Handler) profileDelete(w http.ResponseWriter, r *http.Request, _ *app.Principal) {
+	ref := r.PathValue("ref")
+	msg := "profile deleted"
+	err := h.app.DeleteProfile(r.Context(), ref)
+	h.app.Audit(r.Context(), "profile.delete", ref, err == nil, errText(err))
+	if err != nil {
+		msg = "profile not deleted: " + err.Error()
 	}
 	http.Redirect(w, r, "/profiles?msg="+url.QueryEscape(msg), http.StatusSeeOther)
+}
+
+// profileKey reveals a key on the page, or sends it as a key file for
+// `dbackup decrypt -key-file`, once the user's password is typed again.
+func (h *Handler) profileKey(file bool) func(http.ResponseWriter, *http.Request, *app.Principal) {
+	return func(w http.ResponseWriter, r *http.Request, p *app.Principal) {
+		prof, err := h.app.RevealProfileKey(r.Context(), p, r.PathValue("ref"), r.PostFormValue("password"))
+		if err != nil {
+			status := http.StatusUnauthorized
+			if isErr(err, backup.ErrNotFound) {
+				status = http.StatusNotFound
+			}
+			var le *app.LoginError
+			if errors.As(err, &le) {
+				status = http.StatusTooManyRequests
+			}
+			h.renderProfiles(w, r, p, status, map[string]any{"Msg": err.Error()})
+			return
+		}
+		keyHex := hex.EncodeToString(prof.Key)
+		if file {
+			w.Header().Set("Content-Type", "application/octet-stream")
+			w.Header().Set("Content-Disposition", mime.FormatMediaType("attachment", map[string]string{"filename": backup.SafeName(prof.Name) + ".key"}))
+			fmt.Fprintln(w, keyHex)
+			return
+		}
+		h.renderProfiles(w, r, p, http.StatusOK, map[string]any{"Revealed": prof.Name, "Key": keyHex})
+	}
 }

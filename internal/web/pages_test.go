@@ -198,8 +198,36 @@ func TestPagesOverARealBackup(t *testing.T) {
 	if _, page = get(t, b, srv.URL+"/users"); strings.Contains(page, "dbk_") || !strings.Contains(page, `data-user="ops"`) {
 		t.Fatal("users page: the key shown again, or the user missing")
 	}
+	// Encryption profiles: import a key; reveal it and download it only
+	// with the password typed again; operators cannot.
+	const imported = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"
+	if resp, page = post(t, b, srv.URL+"/profiles", url.Values{"csrf": {csrf}, "name": {"old-key"}, "key": {"0011"}}); resp.StatusCode != http.StatusBadRequest || !strings.Contains(page, `id="err-profile"`) {
+		t.Fatalf("a short key imported: %d", resp.StatusCode)
+	}
+	post(t, b, srv.URL+"/profiles", url.Values{"csrf": {csrf}, "name": {"old-key"}, "key": {imported}})
+	prof, err := a.Store.GetProfile(ctx, "old-key")
+	if err != nil || hex.EncodeToString(prof.Key) != imported {
+		t.Fatalf("imported profile: %v", err)
+	}
+	if resp, page = post(t, b, srv.URL+"/profiles/old-key/reveal", url.Values{"csrf": {csrf}, "password": {"wrong"}}); resp.StatusCode != http.StatusUnauthorized || strings.Contains(page, imported) {
+		t.Fatalf("reveal with a wrong password: %d", resp.StatusCode)
+	}
+	if _, page = post(t, b, srv.URL+"/profiles/old-key/reveal", url.Values{"csrf": {csrf}, "password": {"root-password-1"}}); !strings.Contains(page, `<code id="revealed-key">`+imported+`</code>`) {
+		t.Fatal("key not revealed with the right password")
+	}
+	if resp, page = post(t, b, srv.URL+"/profiles/old-key/keyfile", url.Values{"csrf": {csrf}, "password": {"root-password-1"}}); page != imported+"\n" ||
+		!strings.Contains(resp.Header.Get("Content-Disposition"), `filename=old-key.key`) {
+		t.Fatalf("key file: %q %q", page, resp.Header.Get("Content-Disposition"))
+	}
+	o, ocsrf := loggedIn(t, srv.URL, a, "opal", "operator")
+	if resp, _ = post(t, o, srv.URL+"/profiles/old-key/reveal", url.Values{"csrf": {ocsrf}, "password": {"opal-password-1"}}); resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("operator reveals a key: %d", resp.StatusCode)
+	}
 	_, page = get(t, b, srv.URL+"/audit")
-	for _, want := range []string{"user.create", "apikey.create", "setting.set", "backup.download", "policy.create"} {
+	if !strings.Contains(page, "wrong password") {
+		t.Error("a refused key reveal is not in the audit log")
+	}
+	for _, want := range []string{"user.create", "apikey.create", "setting.set", "backup.download", "policy.create", "profile.import", "profile.export-key"} {
 		if !strings.Contains(page, want) {
 			t.Errorf("audit log lacks %s", want)
 		}

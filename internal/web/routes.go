@@ -94,6 +94,9 @@ func New(a *app.App) (*Handler, error) {
 	h.page("GET /audit", auth.Administer, h.audit)
 	h.page("GET /profiles", auth.Read, h.profiles)
 	h.page("POST /profiles", auth.Configure, h.profileCreate)
+	h.page("POST /profiles/{ref}/delete", auth.Configure, h.profileDelete)
+	h.page("POST /profiles/{ref}/reveal", auth.Administer, h.profileKey(false))
+	h.page("POST /profiles/{ref}/keyfile", auth.Administer, h.profileKey(true))
 	for _, seg := range []string{"sources", "destinations", "channels"} {
 		h.page("GET /"+seg, auth.Read, withKind(seg, h.endpoints))
 		h.page("GET /"+seg+"/new", auth.Configure, withKind(seg, h.endpointNew))
