@@ -45,9 +45,16 @@ lint: ## gofmt and go vet
 	go vet ./...
 
 .PHONY: bench
-bench: services build ## benchmark dumps (~1 GB PostgreSQL, ~500 MB MariaDB) and 1 GiB uploads per protocol (see docs/benchmarks.md)
+bench: services build ## benchmark dumps (~1 GB PostgreSQL, ~500 MB MariaDB), 1 GiB uploads per protocol and page times (docs/benchmarks.md)
 	bash scripts/bench.sh
 	bash scripts/bench-upload.sh
+	@echo "web pages over 10,000 jobs and 100,000 executions (target: under 100 ms each):"
+	go test ./internal/web -run '^$$' -bench '^BenchmarkPages$$' -benchtime 20x
+
+.PHONY: screenshots
+screenshots: ## PNG screenshots of every page (light, dark; desktop, phone) into docs/screenshots/ (needs Chromium: make services)
+	@command -v chromium >/dev/null || bash scripts/services.sh
+	go run ./cmd/screenshots -out docs/screenshots
 
 .PHONY: clean
 clean: ## remove build output

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/dbackup/dbackup/internal/app"
@@ -33,6 +34,9 @@ type Handler struct {
 	mux  *http.ServeMux
 	tmpl *template.Template
 	past pastDays
+	// zone is the scheduler time zone pages show times in; a setting all
+	// requests share, refreshed by each page.
+	zone atomic.Pointer[time.Location]
 	// Routes lists every page and its permission, for the route test.
 	Routes []Route
 }
@@ -46,11 +50,13 @@ type Route struct {
 // New parses the embedded templates (failing at start, not at request time)
 // and registers every UI route.
 func New(a *app.App) (*Handler, error) {
-	t, err := template.New("").Funcs(funcs).ParseFS(templateFS, "templates/*.html")
+	h := &Handler{app: a, mux: http.NewServeMux()}
+	h.zone.Store(time.UTC)
+	t, err := template.New("").Funcs(funcs).Funcs(template.FuncMap{"at": h.at, "when": h.when}).ParseFS(templateFS, "templates/*.html")
 	if err != nil {
 		return nil, err
 	}
-	h := &Handler{app: a, mux: http.NewServeMux(), tmpl: t}
+	h.tmpl = t
 	h.page("GET /login", auth.Public, h.loginForm)
 	h.page("POST /login", auth.Public, h.loginPost)
 	h.page("GET /setup", auth.Public, h.setupForm)
@@ -255,6 +261,7 @@ func (h *Handler) page2(w http.ResponseWriter, r *http.Request, p *app.Principal
 
 // page2Status is page2 with another status (a form with errors: 400).
 func (h *Handler) page2Status(w http.ResponseWriter, r *http.Request, p *app.Principal, status int, name, title string, data map[string]any) {
+	h.zone.Store(h.app.Queue.Zone(r.Context()))
 	data["Actor"], data["Role"], data["CSRF"], data["Nav"] = p.Actor, string(p.Role), csrfOf(r), title
 	data["CanRun"] = p.Role.Allows(auth.Run)
 	data["CanConfigure"] = p.Role.Allows(auth.Configure)
@@ -283,16 +290,22 @@ func csrfOf(r *http.Request) string {
 
 const csrfCookie = "dbackup_csrf"
 
+// at shows a time in the scheduler time zone, as a <time> element.
+func (h *Handler) at(t time.Time) template.HTML {
+	return template.HTML(`<time datetime="` + t.UTC().Format(time.RFC3339) + `">` + t.In(h.zone.Load()).Format("2006-01-02 15:04:05 MST") + `</time>`)
+}
+
+// when is at for a time that may be missing.
+func (h *Handler) when(t *time.Time) template.HTML {
+	if t == nil {
+		return "—"
+	}
+	return h.at(*t)
+}
+
 var funcs = template.FuncMap{
 	"has":   slices.Contains[[]string],
 	"bytes": backup.HumanBytes,
-	"when": func(t *time.Time) string {
-		if t == nil {
-			return "—"
-		}
-		return t.Local().Format("2006-01-02 15:04:05")
-	},
-	"at": func(t time.Time) string { return t.Local().Format("2006-01-02 15:04:05") },
 	"took": func(e *backup.Execution) string {
 		if e.StartedAt == nil {
 			return "—"
