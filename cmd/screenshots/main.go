@@ -19,6 +19,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"time"
 
 	"github.com/chromedp/cdproto/cdp"
@@ -64,14 +65,24 @@ func run(out, chromium string) error {
 	}
 	defer a.Close()
 	a.Serve(ctx)
-	h, err := web.New(a)
-	if err != nil {
+	// The pages are served by a handler made again after the demo data is
+	// in: the dashboard counts past days once, when its handler starts.
+	var current atomic.Pointer[http.ServeMux]
+	serve := func() error {
+		h, err := web.New(a)
+		if err != nil {
+			return err
+		}
+		mux := http.NewServeMux()
+		mux.Handle("/api/", api.New(a))
+		mux.Handle("/", h)
+		current.Store(mux)
+		return nil
+	}
+	if err := serve(); err != nil {
 		return err
 	}
-	mux := http.NewServeMux()
-	mux.Handle("/api/", api.New(a))
-	mux.Handle("/", h)
-	srv := httptest.NewServer(mux)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { current.Load().ServeHTTP(w, r) }))
 	defer srv.Close()
 
 	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(chromium), chromedp.NoSandbox, chromedp.DisableGPU,
@@ -95,6 +106,9 @@ func run(out, chromium string) error {
 	if err != nil {
 		return err
 	}
+	if err := serve(); err != nil {
+		return err
+	}
 	if err := capture(b, out, shot{name: "login", path: srv.URL + "/login"}); err != nil {
 		return err
 	}
@@ -114,7 +128,7 @@ func run(out, chromium string) error {
 		{name: "execution", path: srv.URL + "/executions/" + last[0].ID},
 		{name: "history", path: srv.URL + "/executions"},
 		{name: "storage", path: srv.URL + "/storage/nas"},
-		{name: "restore", path: srv.URL + "/restore?dest=nas&key=" + key, prepare: []chromedp.Action[chromedp.Void]{press("preflight-check"), chromedp.WaitVisible(`#preflight`)}},
+		{name: "restore", path: srv.URL + "/restore?dest=nas&key=" + key, prepare: []chromedp.Action[chromedp.Void]{chromedp.SetValue(`select[name=source]`, "shop"), press("preflight-check"), chromedp.WaitVisible(`#preflight`)}},
 		{name: "sources", path: srv.URL + "/sources"},
 		{name: "source-form", path: srv.URL + "/sources/new?type=postgres"},
 		{name: "destinations", path: srv.URL + "/destinations"},

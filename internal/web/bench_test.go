@@ -74,9 +74,11 @@ func BenchmarkPages(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	for _, page := range []string{"/", "/jobs", "/jobs/new", "/jobs/job-05000/edit", "/executions", "/executions?status=failed",
+	// The dashboard last: it counts the year of history once, in the
+	// background, from the handler's start (about 100 ms here).
+	for _, page := range []string{"/jobs", "/jobs/new", "/jobs/job-05000/edit", "/executions", "/executions?status=failed",
 		"/executions?job=job-00042", "/executions?trigger=schedule&sort=oldest", "/executions?offset=99950", "/executions/" + last,
-		"/storage", "/sources", "/destinations", "/channels", "/profiles", "/settings", "/users", "/audit"} {
+		"/storage", "/sources", "/destinations", "/channels", "/profiles", "/settings", "/users", "/audit", "/"} {
 		b.Run(page, func(b *testing.B) {
 			for b.Loop() {
 				req := httptest.NewRequest(http.MethodGet, page, nil)

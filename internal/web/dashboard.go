@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"fmt"
 	"html/template"
 	"net/http"
@@ -47,11 +48,9 @@ func (h *Handler) index(w http.ResponseWriter, r *http.Request, p *app.Principal
 		return
 	}
 	zone := h.app.Queue.Zone(ctx)
-	now := time.Now().In(zone)
-	_, offset := now.Zone()
-	today := time.Date(now.Year(), now.Month(), now.Day(), 0, 0, 0, 0, time.UTC)
-	first := today.AddDate(0, 0, -7*52-int(today.Weekday())) // a Sunday, 53 weeks back
-	days, err := h.days(r, first, today, offset)
+	now := time.Now()
+	first, today, offset := span(zone)
+	days, err := h.days(ctx, first, today, offset)
 	if err != nil {
 		h.fail(w, err)
 		return
@@ -101,38 +100,54 @@ func (h *Handler) index(w http.ResponseWriter, r *http.Request, p *app.Principal
 		"Heatmap": heatmap(days, first, today), "Msg": r.URL.Query().Get("msg")})
 }
 
-// pastDays caches the per-day counts of the days before today: those
-// never change (executions are created at the current time), so the
-// dashboard counts a year of history once a day and today every time.
+// pastDays caches the per-day counts of settled days: a year of history
+// is counted once (at start, in the background), then one more day at a
+// time; only the last few days are counted on every view.
 type pastDays struct {
-	mu   sync.Mutex
-	key  string
-	days []store.DayCount
+	mu     sync.Mutex
+	offset int
+	until  time.Time        // the days before it are counted
+	days   []store.DayCount // in days order
 }
 
-// days returns the per-day counts from first to today, days counted in a
-// zone offset (seconds east of UTC).
-func (h *Handler) days(r *http.Request, first, today time.Time, offset int) ([]store.DayCount, error) {
+// settledAfter is how long a day's counts may still change: a run queued
+// before midnight can end after it.
+const settledAfter = 2 // days
+
+// span is the heatmap's days in a zone: from a Sunday 53 weeks back to
+// today, with the zone's offset (seconds east of UTC).
+func span(zone *time.Location) (first, today time.Time, offset int) {
+	now := time.Now().In(zone)
+	_, offset = now.Zone()
+	today = time.Date(now.Year(), now.Month(), now.Day(), 0, 0, 0, 0, time.UTC)
+	return today.AddDate(0, 0, -7*52-int(today.Weekday())), today, offset
+}
+
+// days returns the per-day counts from first to today.
+func (h *Handler) days(ctx context.Context, first, today time.Time, offset int) ([]store.DayCount, error) {
 	shift := time.Duration(offset) * time.Second
-	key := fmt.Sprint(first.Unix(), today.Unix(), offset)
+	live := today.AddDate(0, 0, -settledAfter)
 	h.past.mu.Lock()
-	past, ok := h.past.days, h.past.key == key
-	h.past.mu.Unlock()
-	if !ok {
-		all, err := h.app.Store.ExecutionDays(r.Context(), first.Add(-shift), offset)
+	if h.past.offset != offset || h.past.until.IsZero() || h.past.until.Before(first) {
+		h.past.days, h.past.until, h.past.offset = nil, first, offset
+	}
+	if h.past.until.Before(live) {
+		more, err := h.app.Store.ExecutionDays(ctx, h.past.until.Add(-shift), offset)
 		if err != nil {
+			h.past.mu.Unlock()
 			return nil, err
 		}
-		past = slices.DeleteFunc(all, func(d store.DayCount) bool { return !d.Day.Before(today) })
-		h.past.mu.Lock()
-		h.past.key, h.past.days = key, past
-		h.past.mu.Unlock()
+		h.past.days = append(h.past.days, slices.DeleteFunc(more, func(d store.DayCount) bool { return !d.Day.Before(live) })...)
+		h.past.until = live
 	}
-	now, err := h.app.Store.ExecutionDays(r.Context(), today.Add(-shift), offset)
+	h.past.days = slices.DeleteFunc(h.past.days, func(d store.DayCount) bool { return d.Day.Before(first) })
+	past := slices.Clone(h.past.days)
+	h.past.mu.Unlock()
+	recent, err := h.app.Store.ExecutionDays(ctx, live.Add(-shift), offset)
 	if err != nil {
 		return nil, err
 	}
-	return append(slices.Clip(past), now...), nil
+	return append(past, recent...), nil
 }
 
 // progress measures a running execution against its job's last success.

@@ -2,6 +2,7 @@
 package web
 
 import (
+	"context"
 	"crypto/subtle"
 	"embed"
 	"errors"
@@ -57,6 +58,10 @@ func New(a *app.App) (*Handler, error) {
 		return nil, err
 	}
 	h.tmpl = t
+	go func() { // count the dashboard's year of history before anyone asks
+		first, today, offset := span(a.Queue.Zone(context.Background()))
+		h.days(context.Background(), first, today, offset)
+	}()
 	h.page("GET /login", auth.Public, h.loginForm)
 	h.page("POST /login", auth.Public, h.loginPost)
 	h.page("GET /setup", auth.Public, h.setupForm)

@@ -194,7 +194,9 @@ var migrations = []string{
 		detail TEXT NOT NULL
 	);
 	CREATE INDEX audit_log_at ON audit_log(at);`,
-	// 6: the history's trigger filter and the dashboard's per-day counts.
+	// 6: the history's trigger filter, the dashboard's per-day counts, a
+	// job's last success (the progress estimate).
 	`CREATE INDEX executions_trigger ON executions(trigger_type, created_at);
-	CREATE INDEX executions_kind ON executions(kind, created_at, status);`,
+	CREATE INDEX executions_kind ON executions(kind, created_at, status);
+	CREATE INDEX executions_job_status ON executions(job_id, status, created_at);`,
 }
