@@ -3,11 +3,15 @@ package api
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -51,6 +55,23 @@ func (c *client) do(method, path string, body any, wantStatus int) map[string]an
 	var out map[string]any
 	json.Unmarshal(raw, &out)
 	return out
+}
+
+// download GETs a file with the admin key.
+func (c *client) download(path string) []byte {
+	c.t.Helper()
+	req, _ := http.NewRequest("GET", c.base+path, nil)
+	req.Header.Set("Authorization", "Bearer "+c.key)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != 200 {
+		c.t.Fatalf("GET %s: %d %v", path, resp.StatusCode, err)
+	}
+	return raw
 }
 
 // waitDone polls an execution until it has a final status.
@@ -130,8 +151,25 @@ func TestAPIJobLifecycle(t *testing.T) {
 	if v := c.do("POST", "/api/v1/destinations/disk/verify", map[string]string{"key": key}, 200); v["passed"] != true || v["authenticated"] != true {
 		t.Fatalf("verify: %v", v)
 	}
+	// Downloads: the stored bytes hash to the sidecar's SHA-256; the plain
+	// dump is pg_dump's custom format.
+	meta := backups[0].(map[string]any)["meta"].(map[string]any)
+	stored := c.download("/api/v1/destinations/disk/backups/download?key=" + url.QueryEscape(key))
+	if sum := sha256.Sum256(stored); hex.EncodeToString(sum[:]) != meta["sha256"] {
+		t.Fatalf("stored download: %d bytes, SHA-256 %x, sidecar %v", len(stored), sum, meta["sha256"])
+	}
+	if plain := c.download("/api/v1/destinations/disk/backups/download?plain=1&key=" + url.QueryEscape(key)); !bytes.HasPrefix(plain, []byte("PGDMP")) {
+		t.Fatalf("plain download starts %q", plain[:min(len(plain), 8)])
+	}
 	target := pgtest.Name("dbackup_api_restored")
 	pgtest.Drop(t, target)
+	pf := c.do("POST", "/api/v1/restores/preflight", map[string]any{"destination": "disk", "key": key, "source": "pg", "targets": map[string]string{src: target}}, 200)
+	if pf["ok"] != true || !strings.Contains(fmt.Sprint(pf["checks"]), "backup verified") {
+		t.Fatalf("pre-flight: %v", pf)
+	}
+	if pf = c.do("POST", "/api/v1/restores/preflight", map[string]any{"destination": "disk", "key": key, "source": "pg", "targets": map[string]string{"nope": target}}, 200); pf["ok"] != false || !strings.Contains(pf["error"].(string), `database "nope" is not in this backup`) {
+		t.Fatalf("pre-flight of a database the backup lacks: %v", pf)
+	}
 	r := c.do("POST", "/api/v1/restores", map[string]any{"destination": "disk", "key": key, "source": "pg", "targets": map[string]string{src: target}}, 202)
 	rid := r["id"].(string)
 	if r = c.waitDone(rid); r["status"] != "success" {

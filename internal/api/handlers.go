@@ -6,6 +6,7 @@ import (
 
 	"github.com/dbackup/dbackup/internal/app"
 	"github.com/dbackup/dbackup/internal/backup"
+	"github.com/dbackup/dbackup/internal/httpsec"
 	"github.com/dbackup/dbackup/internal/runner"
 	"github.com/dbackup/dbackup/internal/secret"
 	"github.com/dbackup/dbackup/internal/store"
@@ -280,31 +281,70 @@ func (h *Handler) executionCancel(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusAccepted, e)
 }
 
-func (h *Handler) restoreStart(w http.ResponseWriter, r *http.Request) {
+// restoreRequest reads a restore request, with a key given by hand.
+func restoreRequest(w http.ResponseWriter, r *http.Request) (runner.RestoreRequest, bool) {
 	var in struct {
 		runner.RestoreRequest
 		// Key given by hand (64 hex digits) when no profile holds it.
 		EncryptionKey string `json:"encryption_key"`
 	}
 	if !decode(w, r, &in) {
-		return
+		return in.RestoreRequest, false
 	}
 	req := in.RestoreRequest
 	if in.EncryptionKey != "" {
 		k, err := secret.ParseKey(in.EncryptionKey)
 		if err != nil {
 			writeError(w, http.StatusBadRequest, "encryption_key: "+err.Error())
-			return
+			return req, false
 		}
 		req.MasterKey = k
 	}
 	req.Trigger = backup.TriggerAPI
+	return req, true
+}
+
+func (h *Handler) restoreStart(w http.ResponseWriter, r *http.Request) {
+	req, ok := restoreRequest(w, r)
+	if !ok {
+		return
+	}
 	e, err := h.app.StartRestore(r.Context(), req)
 	if err != nil {
 		fail(w, err)
 		return
 	}
 	writeJSON(w, http.StatusAccepted, e)
+}
+
+// restorePreflight runs a restore's checks, including the full read
+// against the checksum, and writes nothing.
+func (h *Handler) restorePreflight(w http.ResponseWriter, r *http.Request) {
+	req, ok := restoreRequest(w, r)
+	if !ok {
+		return
+	}
+	lines, err := h.app.PreflightRestore(r.Context(), req)
+	out := struct {
+		OK     bool     `json:"ok"`
+		Checks []string `json:"checks"`
+		Error  string   `json:"error,omitempty"`
+	}{OK: err == nil, Checks: append([]string{}, lines...)}
+	if err != nil {
+		out.Error = err.Error()
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// backupDownload streams a backup: the stored bytes, or with plain=1 the
+// decrypted, decompressed dump.
+func (h *Handler) backupDownload(w http.ResponseWriter, r *http.Request) {
+	dl, err := h.app.OpenDownload(r.Context(), r.PathValue("ref"), r.URL.Query().Get("key"), r.URL.Query().Get("plain") == "1")
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	httpsec.ServeDownload(w, dl.Name, dl.Body, h.app.Log)
 }
 
 func (h *Handler) jobNext(w http.ResponseWriter, r *http.Request) {

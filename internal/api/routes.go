@@ -46,6 +46,7 @@ func (h *Handler) routes() {
 		h.handle("POST "+base+"/{ref}/test", auth.Run, a(string(k)+".test", h.endpointTest(k)))
 	}
 	h.handle("GET /api/v1/destinations/{ref}/backups", auth.ReadBackups, h.backupList)
+	h.handle("GET /api/v1/destinations/{ref}/backups/download", auth.Restore, h.backupDownload)
 	h.handle("POST /api/v1/destinations/{ref}/verify", auth.ReadBackups, a("backup.verify", h.backupVerify))
 	h.handle("POST /api/v1/destinations/{ref}/backups/lock", auth.ManageBackup, a("backup.lock", h.backupLock))
 	h.handle("POST /api/v1/destinations/{ref}/backups/delete", auth.ManageBackup, h.backupDelete)
@@ -79,6 +80,7 @@ func (h *Handler) routes() {
 	h.handle("POST /api/v1/executions/{id}/cancel", auth.Run, h.executionCancel)
 
 	h.handle("POST /api/v1/restores", auth.Restore, h.restoreStart)
+	h.handle("POST /api/v1/restores/preflight", auth.Restore, h.restorePreflight)
 
 	h.handle("PUT /api/v1/channels/{ref}/system-events", auth.Configure, a("channel.system-events", h.channelSystemEvents))
 	h.handle("GET /api/v1/notifications", auth.Read, h.notificationLog)

@@ -113,6 +113,17 @@ func TestCLIBackupDecryptRestore(t *testing.T) {
 	if err != nil || !bytes.Equal(pyPlain, got) {
 		t.Fatalf("python decryptor output differs from dbackup decrypt (%d vs %d bytes, %v)", len(pyPlain), len(got), err)
 	}
+	// backup download -plain gives the same dump; without -plain, the stored bytes.
+	fromServer := filepath.Join(t.TempDir(), "server.dump")
+	h.ok("", "backup", "download", "-destination", "disk", "-plain", "-out", fromServer, key)
+	stored := filepath.Join(t.TempDir(), "stored.enc")
+	h.ok("", "backup", "download", "-destination", "disk", "-out", stored, key)
+	if a, _ := os.ReadFile(fromServer); !bytes.Equal(a, got) {
+		t.Fatalf("backup download -plain differs from decrypt (%d vs %d bytes)", len(a), len(got))
+	}
+	if a, _ := os.ReadFile(stored); len(a) == 0 || !bytes.Equal(a, readFile(t, filepath.Join(backups, key))) {
+		t.Fatal("backup download differs from the stored file")
+	}
 	// A wrong key is refused and writes nothing.
 	wrong := filepath.Join(t.TempDir(), "wrong.key")
 	os.WriteFile(wrong, []byte(strings.Repeat("ab", 32)), 0o600)
@@ -173,4 +184,13 @@ func TestCLIErrorsAndUsage(t *testing.T) {
 	if code, out, _ := h.run("", "help"); code != 0 || !strings.Contains(out, "job run") {
 		t.Fatal("help does not list commands")
 	}
+}
+
+func readFile(t *testing.T, path string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }

@@ -165,6 +165,7 @@ func backupCommands() []command {
 	return []command{
 		{name: "backup list", args: "-destination D [-job J] [-json]", summary: "list complete backups at a destination", run: backupList},
 		{name: "backup verify", args: "-destination D backup", summary: "read a backup whole and check it against its sidecar", run: backupVerify},
+		{name: "backup download", args: "-destination D [-plain] -out FILE backup", summary: "copy a backup here (stored bytes, or -plain: decrypted and decompressed), checked against its sidecar", run: backupDownload},
 	}
 }
 
@@ -216,6 +217,32 @@ func backupVerify(ctx context.Context, e *env, args []string) error {
 			fmt.Fprintf(e.stdout, "ok: %s: %s\n", fs.Arg(0), how)
 			return nil
 		})
+}
+
+// backupDownload writes a backup to a file, complete or not at all.
+func backupDownload(ctx context.Context, e *env, args []string) error {
+	var destRef, out string
+	var plain bool
+	setup := func(fs *flag.FlagSet) {
+		fs.StringVar(&destRef, "destination", "", "destination name or id")
+		fs.StringVar(&out, "out", "", "file to write (under a temporary name, renamed when complete and checked)")
+		fs.BoolVar(&plain, "plain", false, "decrypt with the profile's key and decompress: the dump itself")
+	}
+	return e.withApp(ctx, "backup download", args, 1, setup, func(a *app.App, fs *flag.FlagSet) error {
+		if out == "" {
+			return fmt.Errorf("%w: -out FILE is required", errUsage)
+		}
+		dl, err := a.OpenDownload(ctx, destRef, fs.Arg(0), plain)
+		if err != nil {
+			return err
+		}
+		defer dl.Body.Close()
+		if err := writeAtomically(out, dl.Body); err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stdout, "ok: %s → %s\n", fs.Arg(0), out)
+		return nil
+	})
 }
 
 func restoreCommands() []command {

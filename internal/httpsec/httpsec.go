@@ -4,6 +4,9 @@
 package httpsec
 
 import (
+	"io"
+	"log/slog"
+	"mime"
 	"net"
 	"net/http"
 	"strings"
@@ -63,4 +66,18 @@ func Headers(hd http.Header, csp string) {
 	hd.Set("X-Content-Type-Options", "nosniff")
 	hd.Set("X-Frame-Options", "DENY")
 	hd.Set("Referrer-Policy", "no-referrer")
+}
+
+// ServeDownload sends body as a file attachment and closes it. Without a
+// Content-Length: when the body fails (a backup found damaged at its end),
+// the connection is broken before the chunked answer ends, so the client
+// sees a failed download rather than a complete wrong file.
+func ServeDownload(w http.ResponseWriter, name string, body io.ReadCloser, log *slog.Logger) {
+	defer body.Close()
+	w.Header().Set("Content-Type", "application/octet-stream")
+	w.Header().Set("Content-Disposition", mime.FormatMediaType("attachment", map[string]string{"filename": name}))
+	if _, err := io.Copy(w, body); err != nil {
+		log.Warn("download failed", "file", name, "err", err)
+		panic(http.ErrAbortHandler)
+	}
 }

@@ -1,13 +1,12 @@
 package web
 
 import (
-	"io"
-	"mime"
 	"net/http"
 	"net/url"
 
 	"github.com/dbackup/dbackup/internal/app"
 	"github.com/dbackup/dbackup/internal/auth"
+	"github.com/dbackup/dbackup/internal/httpsec"
 )
 
 // storage lists the destinations; storageDest one destination's backups.
@@ -60,22 +59,12 @@ func (h *Handler) backupAction(action string) func(http.ResponseWriter, *http.Re
 }
 
 // download sends a backup: the stored bytes, or (plain=1) the decrypted,
-// decompressed dump. A backup that turns out damaged while it streams
-// breaks the connection, so the browser reports a failed download
-// instead of keeping a wrong file.
+// decompressed dump; a backup found damaged breaks the download.
 func (h *Handler) download(w http.ResponseWriter, r *http.Request, _ *app.Principal) {
 	dl, err := h.app.OpenDownload(r.Context(), r.PathValue("dest"), r.URL.Query().Get("key"), r.URL.Query().Get("plain") == "1")
 	if err != nil {
 		h.fail(w, err)
 		return
 	}
-	defer dl.Body.Close()
-	w.Header().Set("Content-Type", "application/octet-stream")
-	w.Header().Set("Content-Disposition", mime.FormatMediaType("attachment", map[string]string{"filename": dl.Name}))
-	// No Content-Length: the stored bytes are checked against the sidecar
-	// only at their end, and a chunked answer can still be broken there.
-	if _, err := io.Copy(w, dl.Body); err != nil {
-		h.app.Log.Warn("download failed", "destination", r.PathValue("dest"), "key", r.URL.Query().Get("key"), "err", err)
-		panic(http.ErrAbortHandler)
-	}
+	httpsec.ServeDownload(w, dl.Name, dl.Body, h.app.Log)
 }
