@@ -102,6 +102,12 @@ func TestBrowserRunJobAndWatchIt(t *testing.T) {
 		chromedp.SendKeys(`input[name=password]`, "first-admin-pw"),
 		chromedp.Submit(`input[name=password]`),
 		chromedp.WaitVisible(`nav.side`))
+	// The theme button: auto → light → dark, kept across pages.
+	step("theme", chromedp.Click(`#theme`), chromedp.Click(`#theme`), chromedp.Navigate(srv.URL+"/jobs"), chromedp.WaitVisible(`#theme`))
+	if bg, err := chromedp.Run(b, chromedp.Evaluate[string](`document.documentElement.dataset.theme + " " + getComputedStyle(document.body).backgroundColor`)); err != nil || bg != "dark rgb(15, 19, 24)" {
+		t.Fatalf("dark theme after two clicks and a new page: %q %v", bg, err)
+	}
+	step("theme back to auto", chromedp.Click(`#theme`))
 	// A source, a destination and an encryption profile through the forms.
 	step("new source",
 		chromedp.Navigate(srv.URL+"/sources"), chromedp.SetValue(`#choose-type select`, "postgres"), chromedp.Submit(`#choose-type`),

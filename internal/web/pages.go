@@ -249,9 +249,19 @@ type update struct {
 	Dumped      int64               `json:"dumped"`
 	Rate        string              `json:"rate"`
 	Error       string              `json:"error,omitempty"`
-	Logs        []backup.LogEntry   `json:"logs"`
+	Logs        []logLine           `json:"logs"`
 	Dests       []backup.DestResult `json:"destinations"`
 	Done        bool                `json:"done"`
+}
+
+// logLine is a log entry as the live view prints it: its time already
+// in the scheduler time zone, like the lines the page started with.
+type logLine struct {
+	Seq     int64        `json:"seq"`
+	At      string       `json:"at"`
+	Level   backup.Level `json:"level"`
+	Stage   backup.Stage `json:"stage"`
+	Message string       `json:"message"`
 }
 
 // events streams an execution's progress and new log lines as
@@ -280,7 +290,10 @@ func (h *Handler) events(w http.ResponseWriter, r *http.Request, _ *app.Principa
 		}
 		u := update{Status: ex.Status, Stage: ex.Stage, BytesDumped: backup.HumanBytes(ex.BytesDumped), BytesStored: backup.HumanBytes(ex.BytesStored),
 			Dumped: ex.BytesDumped, Rate: rate(ex.Execution),
-			Error: ex.Error, Logs: ex.Logs, Dests: ex.Destinations, Done: ex.Status.Terminal()}
+			Error: ex.Error, Logs: []logLine{}, Dests: ex.Destinations, Done: ex.Status.Terminal()}
+		for _, l := range ex.Logs {
+			u.Logs = append(u.Logs, logLine{Seq: l.Seq, At: l.Time.In(h.zone.Load()).Format(timeLayout), Level: l.Level, Stage: l.Stage, Message: l.Message})
+		}
 		b, _ := json.Marshal(u)
 		fmt.Fprintf(w, "id: %d\ndata: %s\n\n", after, b)
 		flusher.Flush()

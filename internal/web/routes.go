@@ -295,9 +295,12 @@ func csrfOf(r *http.Request) string {
 
 const csrfCookie = "dbackup_csrf"
 
+// timeLayout is how pages show a time.
+const timeLayout = "2006-01-02 15:04:05 MST"
+
 // at shows a time in the scheduler time zone, as a <time> element.
 func (h *Handler) at(t time.Time) template.HTML {
-	return template.HTML(`<time datetime="` + t.UTC().Format(time.RFC3339) + `">` + t.In(h.zone.Load()).Format("2006-01-02 15:04:05 MST") + `</time>`)
+	return template.HTML(`<time datetime="` + t.UTC().Format(time.RFC3339) + `">` + t.In(h.zone.Load()).Format(timeLayout) + `</time>`)
 }
 
 // when is at for a time that may be missing.

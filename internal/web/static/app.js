@@ -32,7 +32,7 @@ document.addEventListener("submit", function (ev) {
     (u.logs || []).forEach(function (l) {
       var s = document.createElement("span");
       s.dataset.seq = l.seq;
-      s.textContent = new Date(l.time).toLocaleString() + " " + l.level + " [" + l.stage + "] " + l.message + "\n";
+      s.textContent = l.at + " " + l.level + " [" + l.stage + "] " + l.message + "\n";
       log.appendChild(s);
     });
     if (u.logs && u.logs.length) log.scrollTop = log.scrollHeight;
