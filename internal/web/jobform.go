@@ -58,7 +58,9 @@ type chanRow struct {
 }
 
 var (
-	compressions = []string{"zstd", "gzip", "brotli", "none"}
+	// durationFields are the job's durations the form's Advanced part shows.
+	durationFields = []string{"retry_backoff", "max_duration", "stall_timeout", "expect_every", "remind_every"}
+	compressions   = []string{"zstd", "gzip", "brotli", "none"}
 	everies      = []string{"hourly", "daily", "weekly", "monthly"}
 	weekdays     = []time.Weekday{time.Monday, time.Tuesday, time.Wednesday, time.Thursday, time.Friday, time.Saturday, time.Sunday}
 	outcomes     = notify.Outcomes
@@ -122,6 +124,16 @@ func (f *jobForm) fill(j *backup.Job, names map[string]string) {
 	}
 	f.Databases = j.Databases
 	f.In["databases"] = strings.Join(j.Databases, ", ")
+	f.In["naming_template"], f.In["retries"] = j.NamingTemplate, strconv.Itoa(j.Retries)
+	for k, d := range map[string]backup.Duration{"retry_backoff": j.RetryBackoff, "max_duration": j.MaxDuration, "stall_timeout": j.StallTimeout,
+		"expect_every": j.ExpectEvery, "remind_every": j.RemindEvery} {
+		if d != 0 {
+			f.In[k] = time.Duration(d).String()
+		}
+	}
+	if j.CatchUp {
+		f.In["catch_up"] = "on"
+	}
 	f.In["cron"] = j.Schedule
 	switch s, ok := schedule.SimpleOf(j.Schedule); {
 	case j.Schedule == "":
@@ -162,11 +174,32 @@ func (f *jobForm) fill(j *backup.Job, names map[string]string) {
 // read takes the posted form into the fields and a job input, with the
 // errors of each field.
 func (f *jobForm) read(r *http.Request) app.JobInput {
-	for _, k := range []string{"name", "source", "databases", "compression", "level", "profile", "mode", "every", "minute", "hour", "weekday", "day", "cron", "timezone"} {
+	for _, k := range append([]string{"name", "source", "databases", "compression", "level", "profile", "mode", "every", "minute", "hour", "weekday", "day", "cron", "timezone",
+		"naming_template", "retries", "catch_up"}, durationFields...) {
 		f.In[k] = strings.TrimSpace(r.PostFormValue(k))
 	}
 	errs := f.Errors
-	in := app.JobInput{Name: f.In["name"], Source: f.In["source"], Compression: f.In["compression"], Profile: f.In["profile"], Timezone: f.In["timezone"]}
+	in := app.JobInput{Name: f.In["name"], Source: f.In["source"], Compression: f.In["compression"], Profile: f.In["profile"], Timezone: f.In["timezone"],
+		NamingTemplate: f.In["naming_template"], CatchUp: f.In["catch_up"] == "on"}
+	if f.In["retries"] != "" {
+		n, err := strconv.Atoi(f.In["retries"])
+		if err != nil || n < 0 || n > 10 {
+			errs["retries"] = "a whole number from 0 to 10"
+		}
+		in.Retries = n
+	}
+	for k, dst := range map[string]*backup.Duration{"retry_backoff": &in.RetryBackoff, "max_duration": &in.MaxDuration, "stall_timeout": &in.StallTimeout,
+		"expect_every": &in.ExpectEvery, "remind_every": &in.RemindEvery} {
+		if f.In[k] == "" {
+			continue
+		}
+		d, err := time.ParseDuration(f.In[k])
+		if err != nil || d < 0 {
+			errs[k] = "a duration such as 90m, 26h or 1h30m"
+			continue
+		}
+		*dst = backup.Duration(d)
+	}
 	if in.Name == "" {
 		errs["name"] = "a name is required"
 	}
