@@ -127,7 +127,7 @@ func TestJobEditKeepsEverything(t *testing.T) {
 	}
 	in := app.JobInput{Name: "full", Source: "lite", Databases: []string{"main", "aux"}, Compression: "brotli", CompressionLevel: 9, Profile: "k",
 		Destinations: []app.JobDestInput{{Destination: "disk2", Retention: []byte(`{"mode":"gfs","daily":7,"monthly":12}`)}, {Destination: "disk", Policy: "week"}},
-		Schedule: "15 4 * * 1-5", Timezone: "Europe/Paris", NamingTemplate: "{job_name}-yyyyMMdd-HHmm", Retries: 3,
+		Schedule:     "15 4 * * 1-5", Timezone: "Europe/Paris", NamingTemplate: "{job_name}-yyyyMMdd-HHmm", Retries: 3,
 		RetryBackoff: backup.Duration(10 * time.Minute), MaxDuration: backup.Duration(2 * time.Hour), StallTimeout: backup.Duration(20 * time.Minute),
 		ExpectEvery: backup.Duration(26 * time.Hour), RemindEvery: backup.Duration(6 * time.Hour), CatchUp: true,
 		Notifications: []app.JobChannelInput{{Channel: "ops", Outcomes: []string{"failed", "partial"}}}}

@@ -61,9 +61,9 @@ var (
 	// durationFields are the job's durations the form's Advanced part shows.
 	durationFields = []string{"retry_backoff", "max_duration", "stall_timeout", "expect_every", "remind_every"}
 	compressions   = []string{"zstd", "gzip", "brotli", "none"}
-	everies      = []string{"hourly", "daily", "weekly", "monthly"}
-	weekdays     = []time.Weekday{time.Monday, time.Tuesday, time.Wednesday, time.Thursday, time.Friday, time.Saturday, time.Sunday}
-	outcomes     = notify.Outcomes
+	everies        = []string{"hourly", "daily", "weekly", "monthly"}
+	weekdays       = []time.Weekday{time.Monday, time.Tuesday, time.Wednesday, time.Thursday, time.Friday, time.Saturday, time.Sunday}
+	outcomes       = notify.Outcomes
 )
 
 // newJobForm loads the choices; a stored job fills the fields.
