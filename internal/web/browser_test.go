@@ -155,7 +155,7 @@ func TestBrowserRunJobAndWatchIt(t *testing.T) {
 		chromedp.Click(`tr[data-dest=disk] input[type=checkbox]`),
 		chromedp.SetValue(`select[name=profile]`, "k"),
 		chromedp.Click(`input[name=mode][value=cron]`),
-		chromedp.SendKeys(`input[name=cron]`, "61 3 * * *"),
+		chromedp.SetValue(`input[name=cron]`, "61 3 * * *"),
 		chromedp.Click(`#check`),
 		chromedp.WaitVisible(`#err-schedule`))
 	if e := text(`#err-schedule`); !strings.Contains(e, "61") {
@@ -166,7 +166,7 @@ func TestBrowserRunJobAndWatchIt(t *testing.T) {
 	}
 	step("job form fixed and checked",
 		chromedp.Click(fmt.Sprintf(`input[name=db][value=%q]`, src)),
-		chromedp.Clear(`input[name=cron]`), chromedp.SendKeys(`input[name=cron]`, "0 3 * * *"),
+		chromedp.SetValue(`input[name=cron]`, "0 3 * * *"),
 		chromedp.Click(`#check`), chromedp.WaitVisible(`#next-runs`))
 	if n := text(`#next-runs`); strings.Count(n, "03:00") != 5 || !strings.Contains(n, "UTC") {
 		t.Fatalf("next five runs: %q", n)
@@ -190,6 +190,17 @@ func TestBrowserRunJobAndWatchIt(t *testing.T) {
 	if err != nil || stage.Value != "done" || !strings.Contains(logText, "backup finished successfully") || !strings.Contains(logText, "[verify]") {
 		t.Fatalf("execution view: complete stage %q (%v)\nlog:\n%s", stage.Value, err, logText)
 	}
+	// On a phone's width no page is wider than the screen (wide tables
+	// scroll inside their own box).
+	step("phone width", chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile))
+	for _, p := range []string{"/", "/jobs", "/jobs/new", "/executions", "/executions/" + strings.TrimPrefix(location()[strings.LastIndex(location(), "/executions/"):], "/executions/"),
+		"/storage/disk", "/sources", "/sources/new?type=postgres", "/profiles", "/settings", "/users", "/audit"} {
+		step("open "+p+" on a phone", chromedp.Navigate(srv.URL+p), chromedp.WaitReady(`main`))
+		if w, err := chromedp.Run(b, chromedp.Evaluate[string](`document.documentElement.scrollWidth + " <= " + window.innerWidth`)); err != nil || !phoneFits(w) {
+			t.Errorf("%s on a phone: page width %s (%v)", p, w, err)
+		}
+	}
+	step("desktop width", chromedp.EmulateViewport(1280, 900))
 	step("history", chromedp.Navigate(srv.URL+"/executions?job=nightly"), chromedp.WaitVisible(`#history`))
 	if h := text(`#history`); !strings.Contains(h, "nightly") || !strings.Contains(h, "success") {
 		t.Fatalf("history:\n%s", h)
@@ -281,4 +292,11 @@ func TestBrowserRunJobAndWatchIt(t *testing.T) {
 	if n != 200000 {
 		t.Fatalf("the restored database has %d rows, want 200000", n)
 	}
+}
+
+// phoneFits reads "scrollWidth <= innerWidth" as the page reported it.
+func phoneFits(s string) bool {
+	var have, room int
+	_, err := fmt.Sscanf(s, "%d <= %d", &have, &room)
+	return err == nil && have <= room
 }
