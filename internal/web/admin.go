@@ -94,24 +94,16 @@ func (h *Handler) policyCreate(w http.ResponseWriter, r *http.Request, _ *app.Pr
 	}
 	raw, _ := json.Marshal(pol)
 	name := strings.TrimSpace(r.PostFormValue("name"))
-	msg := "policy " + name + " created"
 	_, err := h.app.CreatePolicy(r.Context(), app.PolicyInput{Name: name, Policy: raw, Default: r.PostFormValue("default") == "on"})
 	h.app.Audit(r.Context(), "policy.create", name, err == nil, errText(err))
-	if err != nil {
-		msg = "policy not created: " + err.Error()
-	}
-	http.Redirect(w, r, "/settings?msg="+url.QueryEscape(msg), http.StatusSeeOther)
+	back(w, r, "/settings", "policy "+name+" created", "policy not created", err)
 }
 
 func (h *Handler) policyDelete(w http.ResponseWriter, r *http.Request, _ *app.Principal) {
 	ref := r.PathValue("ref")
-	msg := "policy deleted"
 	err := h.app.DeletePolicy(r.Context(), ref)
 	h.app.Audit(r.Context(), "policy.delete", ref, err == nil, errText(err))
-	if err != nil {
-		msg = "policy not deleted: " + err.Error()
-	}
-	http.Redirect(w, r, "/settings?msg="+url.QueryEscape(msg), http.StatusSeeOther)
+	back(w, r, "/settings", "policy deleted", "policy not deleted", err)
 }
 
 // users lists users and API keys, with their forms; a new key is shown
@@ -159,11 +151,7 @@ func (h *Handler) userPassword(w http.ResponseWriter, r *http.Request, p *app.Pr
 }
 
 func (h *Handler) userDelete(w http.ResponseWriter, r *http.Request, p *app.Principal) {
-	msg := "user deleted"
-	if err := h.app.DeleteUser(r.Context(), r.PathValue("ref")); err != nil {
-		msg = "user not deleted: " + err.Error()
-	}
-	http.Redirect(w, r, "/users?msg="+url.QueryEscape(msg), http.StatusSeeOther)
+	back(w, r, "/users", "user deleted", "user not deleted", h.app.DeleteUser(r.Context(), r.PathValue("ref")))
 }
 
 func (h *Handler) keyCreate(w http.ResponseWriter, r *http.Request, p *app.Principal) {
@@ -183,11 +171,7 @@ func (h *Handler) keyCreate(w http.ResponseWriter, r *http.Request, p *app.Princ
 }
 
 func (h *Handler) keyRevoke(w http.ResponseWriter, r *http.Request, _ *app.Principal) {
-	msg := "API key revoked"
-	if err := h.app.RevokeAPIKey(r.Context(), r.PathValue("ref")); err != nil {
-		msg = "API key not revoked: " + err.Error()
-	}
-	http.Redirect(w, r, "/users?msg="+url.QueryEscape(msg), http.StatusSeeOther)
+	back(w, r, "/users", "API key revoked", "API key not revoked", h.app.RevokeAPIKey(r.Context(), r.PathValue("ref")))
 }
 
 const auditPage = 100
@@ -207,6 +191,15 @@ func (h *Handler) audit(w http.ResponseWriter, r *http.Request, p *app.Principal
 	}
 	h.page2(w, r, p, "audit.html", "Audit", map[string]any{"Entries": list, "More": more, "Next": offset + auditPage,
 		"HasPrev": offset > 0, "Prev": max(offset-auditPage, 0)})
+}
+
+// back goes back to a page with what happened: ok, or failed and why.
+func back(w http.ResponseWriter, r *http.Request, page, ok, failed string, err error) {
+	msg := ok
+	if err != nil {
+		msg = failed + ": " + err.Error()
+	}
+	http.Redirect(w, r, page+"?msg="+url.QueryEscape(msg), http.StatusSeeOther)
 }
 
 func errText(err error) string {

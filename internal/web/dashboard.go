@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"html/template"
 	"net/http"
-	"net/url"
 	"slices"
 	"strings"
 	"sync"
@@ -180,11 +179,7 @@ func rate(e *backup.Execution) string {
 
 // usagePost lists every destination again to refresh the storage figures.
 func (h *Handler) usagePost(w http.ResponseWriter, r *http.Request, _ *app.Principal) {
-	msg := "storage use refreshed"
-	if err := h.app.RefreshUsage(r.Context()); err != nil {
-		msg = "refresh failed: " + err.Error()
-	}
-	http.Redirect(w, r, "/?msg="+url.QueryEscape(msg), http.StatusSeeOther)
+	back(w, r, "/", "storage use refreshed", "refresh failed", h.app.RefreshUsage(r.Context()))
 }
 
 // heatmap draws a year of backups as SVG, one square per day, a column

@@ -119,13 +119,9 @@ func (h *Handler) profileCreate(w http.ResponseWriter, r *http.Request, p *app.P
 
 func (h *Handler) profileDelete(w http.ResponseWriter, r *http.Request, _ *app.Principal) {
 	ref := r.PathValue("ref")
-	msg := "profile deleted"
 	err := h.app.DeleteProfile(r.Context(), ref)
 	h.app.Audit(r.Context(), "profile.delete", ref, err == nil, errText(err))
-	if err != nil {
-		msg = "profile not deleted: " + err.Error()
-	}
-	http.Redirect(w, r, "/profiles?msg="+url.QueryEscape(msg), http.StatusSeeOther)
+	back(w, r, "/profiles", "profile deleted", "profile not deleted", err)
 }
 
 // profileKey reveals a key on the page, or sends it as a key file for
