@@ -151,7 +151,9 @@ func TestBrowserRunJobAndWatchIt(t *testing.T) {
 	step("job form with a bad cron",
 		chromedp.Navigate(srv.URL+"/jobs"), chromedp.Click(`#new-job`), chromedp.WaitVisible(`#jobform`),
 		chromedp.SendKeys(`input[name=name]`, "nightly"),
+		// Choosing the source checks it at once: its databases appear.
 		chromedp.SetValue(`select[name=source]`, "pg"),
+		chromedp.WaitVisible(fmt.Sprintf(`input[name=db][value=%q]`, src)),
 		chromedp.Click(`tr[data-dest=disk] input[type=checkbox]`),
 		chromedp.SetValue(`select[name=profile]`, "k"),
 		chromedp.Click(`input[name=mode][value=cron]`),

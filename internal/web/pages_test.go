@@ -115,6 +115,13 @@ func TestPagesOverARealBackup(t *testing.T) {
 		t.Errorf("bad date: %d", resp.StatusCode)
 	}
 
+	// The storage explorer: a job filter and pages.
+	if _, page = get(t, b, srv.URL+"/storage/disk"); !strings.Contains(page, "1 backup(s), newest first") || !strings.Contains(page, "<option >nightly-lite</option>") || !strings.Contains(page, key) {
+		t.Errorf("storage explorer:\n%s", page)
+	}
+	if _, page = get(t, b, srv.URL+"/storage/disk?job=nightly-lite&offset=100"); !strings.Contains(page, "No backup here") {
+		t.Error("a page past the end")
+	}
 	// Downloads: the stored bytes are the sidecar's; the plain dump is the
 	// SQLite database; a tampered backup breaks the download.
 	dl := func(plain string) ([]byte, error) {

@@ -3,9 +3,12 @@ package web
 import (
 	"net/http"
 	"net/url"
+	"slices"
+	"strconv"
 
 	"github.com/dbackup/dbackup/internal/app"
 	"github.com/dbackup/dbackup/internal/auth"
+	"github.com/dbackup/dbackup/internal/catalog"
 	"github.com/dbackup/dbackup/internal/httpsec"
 )
 
@@ -19,14 +22,33 @@ func (h *Handler) storage(w http.ResponseWriter, r *http.Request, p *app.Princip
 	h.page2(w, r, p, "storage.html", "Storage", map[string]any{"Destinations": list})
 }
 
+const backupsPage = 100
+
+// storageDest lists one destination's backups, newest first, a page at a
+// time, of one job or all.
 func (h *Handler) storageDest(w http.ResponseWriter, r *http.Request, p *app.Principal) {
-	dest := r.PathValue("dest")
-	list, err := h.app.ListBackups(r.Context(), dest, r.URL.Query().Get("job"))
+	dest, q := r.PathValue("dest"), r.URL.Query()
+	list, err := h.app.ListBackups(r.Context(), dest, q.Get("job"))
 	if err != nil {
 		h.fail(w, err)
 		return
 	}
-	h.page2(w, r, p, "backups.html", "Storage", map[string]any{"Dest": dest, "List": list, "Msg": r.URL.Query().Get("msg"),
+	all := list.Backups
+	slices.SortStableFunc(all, func(a, b catalog.Backup) int { return b.Meta.CreatedAt.Compare(a.Meta.CreatedAt) })
+	var jobs []string
+	for _, b := range all {
+		if !slices.Contains(jobs, b.Meta.JobName) {
+			jobs = append(jobs, b.Meta.JobName)
+		}
+	}
+	slices.Sort(jobs)
+	offset, _ := strconv.Atoi(q.Get("offset"))
+	offset = min(max(offset, 0), len(all))
+	list.Backups = all[offset:min(offset+backupsPage, len(all))]
+	at := func(off int) string { return url.Values{"job": {q.Get("job")}, "offset": {strconv.Itoa(off)}}.Encode() }
+	h.page2(w, r, p, "backups.html", "Storage", map[string]any{"Dest": dest, "List": list, "Msg": q.Get("msg"), "Job": q.Get("job"), "Jobs": jobs,
+		"Total": len(all), "From": offset + 1, "To": offset + len(list.Backups), "HasPrev": offset > 0, "Prev": at(max(offset-backupsPage, 0)),
+		"More": offset+backupsPage < len(all), "Next": at(offset + backupsPage),
 		"CanManage": p.Role.Allows(auth.ManageBackup), "CanRestore": p.Role.Allows(auth.Restore)})
 }
 
