@@ -153,7 +153,11 @@ func TestBrowserRunJobAndWatchIt(t *testing.T) {
 		chromedp.SendKeys(`input[name=name]`, "nightly"),
 		// Choosing the source checks it at once: its databases appear.
 		chromedp.SetValue(`select[name=source]`, "pg"),
-		chromedp.WaitVisible(fmt.Sprintf(`input[name=db][value=%q]`, src)),
+		chromedp.WaitVisible(fmt.Sprintf(`input[name=db][value=%q]`, src)))
+	if n, _ := chromedp.Run(b, chromedp.Evaluate[int](`document.querySelectorAll("#jobform .error").length`)); n != 0 {
+		t.Fatalf("the automatic source check judged the rest of the form: %d errors shown", n)
+	}
+	step("job form, the rest",
 		chromedp.Click(`tr[data-dest=disk] input[type=checkbox]`),
 		chromedp.SetValue(`select[name=profile]`, "k"),
 		chromedp.Click(`input[name=mode][value=cron]`),
@@ -263,7 +267,7 @@ func TestBrowserRunJobAndWatchIt(t *testing.T) {
 			}))
 		}
 	}()
-	step("delete the copy", chromedp.Click(`button[data-delete="nightly (Copy)"]`), chromedp.WaitVisible(`p.note`))
+	step("delete the copy", chromedp.Click(`button[data-delete="nightly (Copy)"]`), chromedp.WaitVisible(`#deleted`))
 	if _, err := a.Store.GetJob(ctx, "nightly (Copy)"); err == nil {
 		t.Fatal("the copy is still there after Delete")
 	}

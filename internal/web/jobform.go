@@ -300,17 +300,23 @@ func (f *jobForm) schedule() string {
 	return f.In["cron"]
 }
 
+// checkSource tests the chosen source and lists its databases.
+func (h *Handler) checkSource(ctx context.Context, f *jobForm, source string) {
+	if source == "" {
+		return
+	}
+	t, err := h.app.TestEndpoint(ctx, app.KindSource, source, false)
+	if err != nil {
+		t.Error = err.Error()
+	}
+	f.SourceTest, f.Available = &t, t.Databases
+}
+
 // check is the Check button: the source's connection and databases, each
 // chosen destination's connection and retention dry-run, the next runs.
 func (h *Handler) check(ctx context.Context, f *jobForm, in app.JobInput) {
 	f.Checked = true
-	if in.Source != "" {
-		t, err := h.app.TestEndpoint(ctx, app.KindSource, in.Source, false)
-		if err != nil {
-			t.Error = err.Error()
-		}
-		f.SourceTest, f.Available = &t, t.Databases
-	}
+	h.checkSource(ctx, f, in.Source)
 	for _, d := range f.Dests {
 		if d.Use {
 			t, err := h.app.TestEndpoint(ctx, app.KindDestination, d.Endpoint.ID, false)
@@ -410,6 +416,14 @@ func (h *Handler) jobSave(w http.ResponseWriter, r *http.Request, p *app.Princip
 		return
 	}
 	in := f.read(r)
+	if r.PostFormValue("action") == "source" {
+		// The automatic check when the source changes: its connection and
+		// databases only; the rest of the form is not judged yet.
+		f.Errors = map[string]string{}
+		h.checkSource(ctx, f, in.Source)
+		h.renderJobForm(w, r, p, http.StatusOK, f)
+		return
+	}
 	if r.PostFormValue("action") == "check" {
 		h.check(ctx, f, in)
 		status := http.StatusOK

@@ -51,10 +51,11 @@ document.addEventListener("submit", function (ev) {
   };
 })();
 
-// Job form: choosing another source checks it (connection, databases).
+// Job form: choosing another source checks it (connection, databases)
+// without judging the rest of the form yet.
 document.addEventListener("change", function (ev) {
   if (ev.target.matches && ev.target.matches("select[data-check]")) {
-    var b = document.getElementById("check");
+    var b = document.getElementById("check-source");
     if (b && ev.target.form.requestSubmit) ev.target.form.requestSubmit(b);
   }
 });
