@@ -344,7 +344,7 @@ func (h *Handler) backupDownload(w http.ResponseWriter, r *http.Request) {
 		fail(w, err)
 		return
 	}
-	httpsec.ServeDownload(w, dl.Name, dl.Body, h.app.Log)
+	httpsec.ServeDownload(w, dl.Name, dl, h.app.Log)
 }
 
 func (h *Handler) jobNext(w http.ResponseWriter, r *http.Request) {

@@ -2,10 +2,7 @@ package app
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
-	"hash"
 	"io"
 	"path"
 	"strings"
@@ -13,7 +10,6 @@ import (
 
 	"github.com/dbackup/dbackup/internal/backup"
 	"github.com/dbackup/dbackup/internal/catalog"
-	"github.com/dbackup/dbackup/internal/pipeline"
 	"github.com/dbackup/dbackup/internal/runner"
 )
 
@@ -154,19 +150,31 @@ func (a *App) RunRestore(ctx context.Context, e *backup.Execution, req runner.Re
 	return a.RunForeground(ctx, e, func(ctx context.Context) (*backup.Execution, error) { return a.Runner.RestoreClaimed(ctx, e, req) })
 }
 
-// Download is a backup being read for a download.
+// Download is a backup being read for a download: read it to the end,
+// which fails if the backup is damaged (see OpenDownload), then close it.
 type Download struct {
 	Name string // file name to offer
 	Meta *backup.Meta
-	// Body is the stored bytes, or the plain dump; its Close says, after
-	// everything was read, whether the bytes were the ones recorded.
-	Body io.ReadCloser
+	body io.ReadCloser
+	dest io.Closer
+}
+
+func (dl *Download) Read(p []byte) (int, error) { return dl.body.Read(p) }
+
+// Close closes the body, then the destination it is read from.
+func (dl *Download) Close() error {
+	err := dl.body.Close()
+	if derr := dl.dest.Close(); err == nil {
+		err = derr
+	}
+	return err
 }
 
 // OpenDownload opens a backup for download: the stored bytes as they are,
-// or (plain) decrypted with its profile's key and decompressed. The stored
-// bytes are hashed as they stream; a body whose SHA-256 or size differs
-// from the sidecar's fails on its last read, so a caller can abort.
+// or (plain) decrypted with its profile's key and decompressed. Its body
+// fails on its last read unless the stored bytes match the sidecar
+// (catalog.Open), so a caller can abort instead of handing over a damaged
+// file.
 func (a *App) OpenDownload(ctx context.Context, destRef, key string, plain bool) (dl *Download, err error) {
 	defer func() { a.Audit(ctx, "backup.download", destRef+":"+key, err == nil, fmt.Sprintf("plain=%t", plain)) }()
 	d, err := a.openDest(ctx, destRef)
@@ -187,63 +195,16 @@ func (a *App) OpenDownload(ctx context.Context, destRef, key string, plain bool)
 		}
 		masterKey = p.Key
 	}
-	raw, err := d.Open(ctx, catalog.DataKey(key))
+	body, err := catalog.Open(ctx, d, catalog.DataKey(key), m, masterKey, plain)
 	if err != nil {
 		d.Close()
 		return nil, err
 	}
-	checked := &checkedReader{r: raw, h: sha256.New(), want: m.SHA256, size: m.Size}
-	dl = &Download{Name: path.Base(catalog.DataKey(key)), Meta: m, Body: closers{checked, raw, d}}
-	if !plain {
-		return dl, nil
+	name := path.Base(catalog.DataKey(key))
+	if plain {
+		name = strings.TrimSuffix(strings.TrimSuffix(name, ".enc"), m.Compression.Algorithm.Ext())
 	}
-	body, err := pipeline.Open(checked, pipeline.OpenOptions{Compression: m.Compression.Algorithm, Key: masterKey, Encrypted: m.Encryption != nil})
-	if err != nil {
-		dl.Body.Close()
-		return nil, err
-	}
-	dl.Body = closers{body, raw, d}
-	dl.Name = strings.TrimSuffix(strings.TrimSuffix(dl.Name, ".enc"), m.Compression.Algorithm.Ext())
-	return dl, nil
-}
-
-// checkedReader hashes what it reads; at the end of the stream it fails
-// unless the bytes are the ones the sidecar records.
-type checkedReader struct {
-	r    io.Reader
-	h    hash.Hash
-	n    int64
-	want string
-	size int64
-}
-
-func (c *checkedReader) Read(p []byte) (int, error) {
-	n, err := c.r.Read(p)
-	c.h.Write(p[:n])
-	c.n += int64(n)
-	if err == io.EOF {
-		if got := hex.EncodeToString(c.h.Sum(nil)); c.n != c.size || got != c.want {
-			return n, fmt.Errorf("the stored backup does not match its sidecar (%d bytes, SHA-256 %s; recorded %d bytes, %s): it is damaged or was changed", c.n, got, c.size, c.want)
-		}
-	}
-	return n, err
-}
-
-func (c *checkedReader) Close() error { return nil }
-
-// closers reads from its first element and closes all of them.
-type closers []io.Closer
-
-func (c closers) Read(p []byte) (int, error) { return c[0].(io.Reader).Read(p) }
-
-func (c closers) Close() error {
-	var first error
-	for _, x := range c {
-		if err := x.Close(); err != nil && first == nil {
-			first = err
-		}
-	}
-	return first
+	return &Download{Name: name, Meta: m, body: body, dest: d}, nil
 }
 
 // PreflightRestore runs a restore's checks (target, version, key,

@@ -9,6 +9,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"path"
 	"sort"
@@ -113,36 +114,101 @@ func ReadMeta(ctx context.Context, d dest.Destination, key string) (*backup.Meta
 // sidecar and, when a key is given or required, every chunk must
 // authenticate and the data must decompress. Nothing is written anywhere.
 func Verify(ctx context.Context, d dest.Destination, key string, m *backup.Meta, masterKey []byte) error {
-	if err := CheckKey(m, masterKey); err != nil {
-		return err
-	}
-	rc, err := d.Open(ctx, key)
+	rc, err := Open(ctx, d, key, m, masterKey, true)
 	if err != nil {
 		return err
 	}
 	defer rc.Close()
-	h := sha256.New()
-	var n pipeline.Counter
-	n.W = h
-	plain, err := pipeline.Open(io.TeeReader(rc, &n), OpenOptions(m, masterKey))
-	if err != nil {
+	if _, err := io.Copy(io.Discard, dest.WithContext(ctx, rc)); err != nil {
 		return fmt.Errorf("verify %s: %w", key, err)
-	}
-	defer plain.Close()
-	if _, err := io.Copy(io.Discard, dest.WithContext(ctx, plain)); err != nil {
-		return fmt.Errorf("verify %s: %w", key, err)
-	}
-	// Whatever the decoders did not need must still be hashed.
-	if _, err := io.Copy(&n, rc); err != nil {
-		return fmt.Errorf("verify %s: %w", key, err)
-	}
-	if n.N() != m.Size {
-		return fmt.Errorf("verify %s: %d bytes stored, sidecar says %d: the backup is truncated or was altered", key, n.N(), m.Size)
-	}
-	if sum := hex.EncodeToString(h.Sum(nil)); sum != m.SHA256 {
-		return fmt.Errorf("verify %s: SHA-256 %s differs from the sidecar's %s: the backup is corrupted or was altered", key, sum, m.SHA256)
 	}
 	return nil
+}
+
+// Open reads a backup checked against its sidecar: the stored bytes, or
+// with plain the dump, decrypted (every chunk authenticated) and
+// decompressed. Every stored byte is hashed, also those the decoders do
+// not need; the last Read fails unless size and SHA-256 are the
+// sidecar's, so a caller never takes a damaged backup for a whole one.
+func Open(ctx context.Context, d dest.Destination, key string, m *backup.Meta, masterKey []byte, plain bool) (io.ReadCloser, error) {
+	if plain {
+		if err := CheckKey(m, masterKey); err != nil {
+			return nil, err
+		}
+	}
+	raw, err := d.Open(ctx, key)
+	if err != nil {
+		return nil, err
+	}
+	c := &checked{r: raw, h: sha256.New(), m: m}
+	if !plain {
+		return readCloser{c, raw}, nil
+	}
+	dec, err := pipeline.Open(c, OpenOptions(m, masterKey))
+	if err != nil {
+		raw.Close()
+		return nil, err
+	}
+	return readCloser{&drained{dec, c}, multiCloser{dec, raw}}, nil
+}
+
+// checked hashes the stored bytes; at their end it fails unless they are
+// the ones the sidecar records.
+type checked struct {
+	r io.Reader
+	h hash.Hash
+	n int64
+	m *backup.Meta
+}
+
+func (c *checked) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.h.Write(p[:n])
+	c.n += int64(n)
+	if err == io.EOF {
+		if c.n != c.m.Size {
+			return n, fmt.Errorf("%d bytes stored, sidecar says %d: the backup is truncated or was altered", c.n, c.m.Size)
+		}
+		if sum := hex.EncodeToString(c.h.Sum(nil)); sum != c.m.SHA256 {
+			return n, fmt.Errorf("SHA-256 %s differs from the sidecar's %s: the backup is corrupted or was altered", sum, c.m.SHA256)
+		}
+	}
+	return n, err
+}
+
+// drained is the decoded stream; at its end it reads (and so checks) the
+// stored bytes the decoders left.
+type drained struct {
+	io.Reader
+	c *checked
+}
+
+func (d *drained) Read(p []byte) (int, error) {
+	n, err := d.Reader.Read(p)
+	if err == io.EOF {
+		if _, cerr := io.Copy(io.Discard, d.c); cerr != nil {
+			return n, cerr
+		}
+	}
+	return n, err
+}
+
+type readCloser struct {
+	io.Reader
+	io.Closer
+}
+
+// multiCloser closes all of its elements, returning the first error.
+type multiCloser []io.Closer
+
+func (m multiCloser) Close() error {
+	var first error
+	for _, c := range m {
+		if err := c.Close(); err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
 }
 
 // CheckKey tells early whether masterKey fits an encrypted backup.

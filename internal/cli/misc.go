@@ -236,8 +236,8 @@ func backupDownload(ctx context.Context, e *env, args []string) error {
 		if err != nil {
 			return err
 		}
-		defer dl.Body.Close()
-		if err := writeAtomically(out, dl.Body); err != nil {
+		defer dl.Close()
+		if err := writeAtomically(out, dl); err != nil {
 			return err
 		}
 		fmt.Fprintf(e.stdout, "ok: %s → %s\n", fs.Arg(0), out)

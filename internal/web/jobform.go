@@ -95,13 +95,13 @@ func (h *Handler) newJobForm(ctx context.Context, edit *backup.Job) (*jobForm, e
 		f.Channels = append(f.Channels, &chanRow{Endpoint: c, Outcomes: map[string]bool{}})
 	}
 	if edit != nil {
-		f.fill(edit, h.names(f))
+		f.fill(edit, f.names())
 	}
 	return f, nil
 }
 
-// names maps the ids of sources, profiles and templates to their names.
-func (h *Handler) names(f *jobForm) map[string]string {
+// names maps the ids of the form's sources, profiles and templates to their names.
+func (f *jobForm) names() map[string]string {
 	m := map[string]string{}
 	for _, s := range f.Sources {
 		m[s.ID] = s.Name

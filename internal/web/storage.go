@@ -88,5 +88,5 @@ func (h *Handler) download(w http.ResponseWriter, r *http.Request, _ *app.Princi
 		h.fail(w, err)
 		return
 	}
-	httpsec.ServeDownload(w, dl.Name, dl.Body, h.app.Log)
+	httpsec.ServeDownload(w, dl.Name, dl, h.app.Log)
 }
