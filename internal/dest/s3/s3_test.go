@@ -115,7 +115,10 @@ func TestRefusals(t *testing.T) {
 }
 
 // A full server: the upload fails saying so, and its multipart upload is
-// aborted (nothing lists, nothing is left to abort).
+// aborted (nothing lists, nothing is left to abort). MinIO reports its full
+// drive either as an out-of-space error or, about one time in four on a
+// fresh drive, by losing the upload (NoSuchUpload); both messages must say
+// what the user should look at.
 func TestFullDestination(t *testing.T) {
 	t.Parallel()
 	c := minioConfig(srvtest.MinIOFullBucket(t), "")
