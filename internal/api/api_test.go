@@ -183,6 +183,14 @@ func TestAPIJobLifecycle(t *testing.T) {
 	if err := json.Unmarshal(lastBody(c), &execs); err != nil || len(execs) != 1 || execs[0]["id"] != final["id"] || execs[0]["status"] != "success" {
 		t.Fatalf("executions of the job: %s (%v)", lastBody(c), err)
 	}
+	c.do("GET", "/api/v1/executions?kind=restore&sort=longest", nil, 200)
+	if err := json.Unmarshal(lastBody(c), &execs); err != nil || len(execs) != 1 || execs[0]["id"] != rid {
+		t.Fatalf("restores, longest first: %s (%v)", lastBody(c), err)
+	}
+	c.do("GET", "/api/v1/executions?sort=size", nil, 400)
+	if !strings.Contains(string(lastBody(c)), "use newest, oldest, longest or largest") {
+		t.Fatalf("unknown sort: %s", lastBody(c))
+	}
 	c.do("DELETE", "/api/v1/jobs/api%20job", nil, 204)
 	c.do("DELETE", "/api/v1/sources/pg", nil, 204)
 	if strings.Contains(c.seen.String(), canary) {

@@ -250,8 +250,13 @@ func (h *Handler) executionList(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	limit, _ := strconv.Atoi(q.Get("limit"))
 	offset, _ := strconv.Atoi(q.Get("offset"))
+	sort, err := store.ParseExecutionSort(q.Get("sort"))
+	if err != nil {
+		fail(w, err)
+		return
+	}
 	list, err := h.app.ListExecutions(r.Context(), store.ExecutionFilter{JobID: q.Get("job"), Status: backup.Status(q.Get("status")),
-		Kind: backup.Kind(q.Get("kind")), Limit: min(max(limit, 0), 1000), Offset: max(offset, 0)})
+		Kind: backup.Kind(q.Get("kind")), Trigger: backup.Trigger(q.Get("trigger")), Sort: sort, Limit: min(max(limit, 0), 1000), Offset: max(offset, 0)})
 	if err != nil {
 		fail(w, err)
 		return

@@ -148,6 +148,16 @@ func TestCLIBackupDecryptRestore(t *testing.T) {
 	}
 	h.ok("", "execution", "list")
 	h.ok("", "execution", "list", "-json")
+	// The backup ran before the restore.
+	for sort, first := range map[string]string{"newest": "restore", "oldest": "backup"} {
+		lines := strings.Split(h.ok("", "execution", "list", "-sort", sort), "\n")
+		if len(lines) < 3 || !strings.Contains(lines[1], first) {
+			t.Fatalf("execution list -sort %s, want the %s first:\n%s", sort, first, strings.Join(lines, "\n"))
+		}
+	}
+	if code, _, errs := h.run("", "execution", "list", "-sort", "size"); code == 0 || !strings.Contains(errs, "use newest, oldest, longest or largest") {
+		t.Fatalf("execution list -sort size: exit %d, %s", code, errs)
+	}
 	audit := h.ok("", "audit", "list")
 	for _, want := range []string{"job.run", "restore.start", "profile.export-key"} {
 		if !strings.Contains(audit, want) {

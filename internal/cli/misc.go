@@ -105,7 +105,7 @@ func profileExport(ctx context.Context, e *env, args []string) error {
 
 func executionCommands() []command {
 	return []command{
-		{name: "execution list", args: "[-job J] [-status S] [-limit N] [-json]", summary: "list executions, newest first", run: executionList},
+		{name: "execution list", args: "[-job J] [-status S] [-sort newest|oldest|longest|largest] [-limit N] [-json]", summary: "list executions, newest first unless -sort", run: executionList},
 		{name: "execution show", args: "[-json] id", summary: "show an execution with its log", run: executionShow},
 		{name: "execution cancel", args: "id", summary: "cancel a queued or running execution (on any node)", run: executionCancel},
 	}
@@ -113,16 +113,21 @@ func executionCommands() []command {
 
 func executionList(ctx context.Context, e *env, args []string) error {
 	var f store.ExecutionFilter
-	var status string
+	var status, sort string
 	var asJSON bool
 	setup := func(fs *flag.FlagSet) {
 		fs.StringVar(&f.JobID, "job", "", "only this job")
 		fs.StringVar(&status, "status", "", "only this status")
+		fs.StringVar(&sort, "sort", "newest", "newest, oldest, longest (duration) or largest (bytes stored) first")
 		fs.IntVar(&f.Limit, "limit", 50, "at most this many")
 		fs.BoolVar(&asJSON, "json", false, "print JSON")
 	}
 	return e.withApp(ctx, "execution list", args, 0, setup, func(a *app.App, _ *flag.FlagSet) error {
 		f.Status = backup.Status(status)
+		var err error
+		if f.Sort, err = store.ParseExecutionSort(sort); err != nil {
+			return err
+		}
 		list, err := a.ListExecutions(ctx, f)
 		if err != nil {
 			return err

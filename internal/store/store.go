@@ -4,6 +4,7 @@ package store
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/dbackup/dbackup/internal/backup"
@@ -22,7 +23,8 @@ type Endpoints interface {
 	Delete(ctx context.Context, id string) error
 }
 
-// ExecutionFilter selects executions, newest first.
+// ExecutionFilter selects executions, newest first unless Sort says
+// otherwise.
 type ExecutionFilter struct {
 	JobID   string
 	Status  backup.Status
@@ -30,10 +32,30 @@ type ExecutionFilter struct {
 	Trigger backup.Trigger
 	// Since and Until bound created_at (Until excluded); zero: unbounded.
 	Since, Until time.Time
-	// Oldest lists oldest first instead of newest first.
-	Oldest bool
-	Limit  int
-	Offset int
+	Sort         ExecutionSort
+	Limit        int
+	Offset       int
+}
+
+// ExecutionSort orders a list of executions.
+type ExecutionSort string
+
+const (
+	SortNewest  ExecutionSort = ""        // by creation, newest first
+	SortOldest  ExecutionSort = "oldest"  // by creation, oldest first
+	SortLongest ExecutionSort = "longest" // by duration (start to end), longest first; unfinished last
+	SortLargest ExecutionSort = "largest" // by bytes stored, largest first
+)
+
+// ParseExecutionSort accepts the sorts' names ("newest" for the default).
+func ParseExecutionSort(s string) (ExecutionSort, error) {
+	switch v := ExecutionSort(s); v {
+	case SortNewest, SortOldest, SortLongest, SortLargest:
+		return v, nil
+	case "newest":
+		return SortNewest, nil
+	}
+	return "", fmt.Errorf("%w: unknown sort %q: use newest, oldest, longest or largest", backup.ErrInvalid, s)
 }
 
 // JobFilter selects a page of jobs, sorted by name.

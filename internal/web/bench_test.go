@@ -52,9 +52,9 @@ func BenchmarkPages(b *testing.B) {
 	var last string
 	for i := range executions {
 		at := now.Add(-time.Duration(executions-i) * 315 * time.Second) // one year, evenly
-		ended := at.Add(90 * time.Second)
+		ended := at.Add(time.Duration(30+i%97) * time.Second)           // sizes and durations vary for the sorts
 		e := &backup.Execution{JobID: ids[i%jobs], JobName: fmt.Sprintf("job-%05d", i%jobs), Kind: backup.KindBackup, Status: statuses[i%len(statuses)],
-			Trigger: backup.TriggerSchedule, Stage: backup.StageComplete, CreatedAt: at, StartedAt: &at, EndedAt: &ended, BytesDumped: 1 << 30, BytesStored: 1 << 28,
+			Trigger: backup.TriggerSchedule, Stage: backup.StageComplete, CreatedAt: at, StartedAt: &at, EndedAt: &ended, BytesDumped: 1 << 30, BytesStored: 1<<28 + int64(i%1013)<<10,
 			Destinations: []backup.DestResult{{DestinationID: dests[i%3].ID, Name: dests[i%3].Name, Status: backup.StatusSuccess, Size: 1 << 28, Verified: true}}}
 		if e.Status == backup.StatusFailed {
 			e.Error = "connection refused"
@@ -77,7 +77,8 @@ func BenchmarkPages(b *testing.B) {
 	// The dashboard last: it counts the year of history once, in the
 	// background, from the handler's start (about 100 ms here).
 	for _, page := range []string{"/jobs", "/jobs/new", "/jobs/job-05000/edit", "/executions", "/executions?status=failed",
-		"/executions?job=job-00042", "/executions?trigger=schedule&sort=oldest", "/executions?offset=99950", "/executions/" + last,
+		"/executions?job=job-00042", "/executions?trigger=schedule&sort=oldest", "/executions?offset=99950",
+		"/executions?sort=longest", "/executions?sort=largest", "/executions?status=failed&sort=largest", "/executions/" + last,
 		"/storage", "/sources", "/destinations", "/channels", "/profiles", "/settings", "/users", "/audit", "/"} {
 		b.Run(page, func(b *testing.B) {
 			for b.Loop() {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"html/template"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -101,7 +102,8 @@ func (h *Handler) jobs(w http.ResponseWriter, r *http.Request, p *app.Principal)
 		h.fail(w, err)
 		return
 	}
-	at := func(off int) string { return url.Values{"q": {q.Get("q")}, "offset": {strconv.Itoa(off)}}.Encode() }
+	keep := url.Values{"q": {q.Get("q")}}
+	at := func(off int) template.URL { return pageAt(keep, off) }
 	h.page2(w, r, p, "jobs.html", "Jobs", map[string]any{"Jobs": rows, "Q": q.Get("q"), "Total": total, "From": offset + 1, "To": offset + len(rows),
 		"HasPrev": offset > 0, "Prev": at(max(offset-jobsPage, 0)), "More": offset+len(rows) < total, "Next": at(offset + jobsPage),
 		"Created": q.Get("created"), "Saved": q.Get("saved"), "Deleted": q.Get("deleted")})
@@ -154,14 +156,19 @@ func (h *Handler) jobEnable(enabled bool) func(http.ResponseWriter, *http.Reques
 const historyPage = 50
 
 // history lists executions, filtered (job, status, kind, trigger, days),
-// sorted by time either way and paginated.
+// sorted (time either way, duration, size) and paginated.
 func (h *Handler) history(w http.ResponseWriter, r *http.Request, p *app.Principal) {
 	ctx := r.Context()
 	q := r.URL.Query()
 	offset, _ := strconv.Atoi(q.Get("offset"))
 	f := store.ExecutionFilter{Status: backup.Status(q.Get("status")), Kind: backup.Kind(q.Get("kind")), Trigger: backup.Trigger(q.Get("trigger")),
-		Oldest: q.Get("sort") == "oldest", Limit: historyPage + 1, Offset: max(offset, 0)}
+		Limit: historyPage + 1, Offset: max(offset, 0)}
 	errs := map[string]string{}
+	if sort, err := store.ParseExecutionSort(q.Get("sort")); err != nil {
+		errs["sort"] = "newest, oldest, longest or largest"
+	} else {
+		f.Sort = sort
+	}
 	zone := h.app.Queue.Zone(ctx)
 	for _, d := range []struct {
 		field string
@@ -200,19 +207,28 @@ func (h *Handler) history(w http.ResponseWriter, r *http.Request, p *app.Princip
 	}
 	keep := url.Values{}
 	for _, k := range []string{"job", "status", "kind", "trigger", "from", "to", "sort"} {
-		if v := q.Get(k); v != "" {
-			keep.Set(k, v)
-		}
+		keep.Set(k, q.Get(k))
 	}
-	at := func(off int) string {
-		v := url.Values{}
-		for k, x := range keep {
-			v[k] = x
-		}
-		v.Set("offset", strconv.Itoa(off))
-		return v.Encode()
+	at := func(off int) template.URL { return pageAt(keep, off) }
+	// The sortable columns' headers: a link to the column's sort (the time
+	// column's goes the other way when it is the current one).
+	created := store.SortNewest
+	if f.Sort == store.SortNewest {
+		created = store.SortOldest
+	}
+	headers := []struct {
+		Label  string
+		Href   template.URL
+		Sorted bool
+		Dir    string
+	}{
+		{"Created", link(keep, "sort", string(created)), f.Sort == store.SortNewest || f.Sort == store.SortOldest,
+			map[bool]string{true: "ascending", false: "descending"}[f.Sort == store.SortOldest]},
+		{"Duration", link(keep, "sort", string(store.SortLongest)), f.Sort == store.SortLongest, "descending"},
+		{"Stored", link(keep, "sort", string(store.SortLargest)), f.Sort == store.SortLargest, "descending"},
 	}
 	h.page2(w, r, p, "history.html", "History", map[string]any{"Executions": list, "Q": q, "Errors": errs,
+		"Headers": headers, "Sorts": []struct{ Value, Label string }{{"", "newest first"}, {"oldest", "oldest first"}, {"longest", "longest first"}, {"largest", "largest first"}},
 		"More": more, "Next": at(f.Offset + historyPage), "HasPrev": f.Offset > 0, "Prev": at(max(f.Offset-historyPage, 0)),
 		"From": f.Offset + 1, "To": f.Offset + len(list), "Kinds": []string{"backup", "restore"},
 		"Statuses": []backup.Status{backup.StatusQueued, backup.StatusRunning, backup.StatusSuccess, backup.StatusPartial, backup.StatusFailed, backup.StatusCancelled, backup.StatusSkipped},

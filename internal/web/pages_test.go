@@ -7,11 +7,13 @@ import (
 	"database/sql"
 	"encoding/hex"
 	"encoding/json"
+	"html"
 	"io"
 	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -113,6 +115,46 @@ func TestPagesOverARealBackup(t *testing.T) {
 	}
 	if resp, page := get(t, b, srv.URL+"/executions?from=31.12.2026"); resp.StatusCode != 200 || !strings.Contains(page, "a date like 2026-01-31") {
 		t.Errorf("bad date: %d", resp.StatusCode)
+	}
+	// History sorts: by duration and by size, from the column headers too.
+	for i, took := range []time.Duration{time.Hour, time.Minute} { // big: short but large
+		start := time.Now().Add(-2 * time.Hour)
+		end := start.Add(took)
+		x := &backup.Execution{JobName: []string{"sort-long", "sort-big"}[i], Kind: backup.KindBackup, Status: backup.StatusSuccess,
+			Trigger: backup.TriggerAPI, Stage: backup.StageComplete, StartedAt: &start, EndedAt: &end, BytesStored: int64(1+i*9) << 20}
+		if err := a.Store.CreateExecution(ctx, x); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for sort, first := range map[string]string{"longest": "sort-long", "largest": "sort-big"} {
+		_, page = get(t, b, srv.URL+"/executions?trigger=api&sort="+sort)
+		long, big := strings.Index(page, "<td>sort-long</td>"), strings.Index(page, "<td>sort-big</td>")
+		if long < 0 || big < 0 || (long < big) != (first == "sort-long") {
+			t.Errorf("history sorted %s: sort-long at %d, sort-big at %d", sort, long, big)
+		}
+		if !strings.Contains(page, `aria-sort="descending"><a href="/executions?sort=`+sort+`&amp;trigger=api">`) {
+			t.Errorf("history sorted %s: the column header is not marked:\n%s", sort, page)
+		}
+	}
+	if _, page = get(t, b, srv.URL+"/executions?sort=size"); !strings.Contains(page, "newest, oldest, longest or largest") {
+		t.Error("an unknown sort is not explained")
+	}
+	// The pager's next link keeps the filters and the sort: 60 more
+	// (smaller, so largest-first puts the two above first).
+	for range 60 {
+		if err := a.Store.CreateExecution(ctx, &backup.Execution{JobName: "sort-more", Kind: backup.KindBackup, Status: backup.StatusFailed,
+			Trigger: backup.TriggerAPI, Stage: backup.StageDump}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, page = get(t, b, srv.URL+"/executions?trigger=api&sort=largest")
+	next := regexp.MustCompile(`href="([^"]+)" rel="next"`).FindStringSubmatch(page)
+	if !strings.Contains(page, "1–50") || next == nil || !strings.Contains(page, "<td>sort-big</td>") {
+		t.Fatalf("the first page of 62:\n%s", page)
+	}
+	_, page = get(t, b, srv.URL+html.UnescapeString(next[1]))
+	if !strings.Contains(page, "51–62") || strings.Contains(page, "<td>sort-big</td>") || strings.Contains(page, "/executions/"+e.ID) || !strings.Contains(page, `rel="prev"`) {
+		t.Errorf("the next page (%s) of 62 sorted by size, filtered by trigger:\n%s", next[1], page)
 	}
 
 	// The storage explorer: a job filter and pages.

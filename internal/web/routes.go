@@ -8,7 +8,9 @@ import (
 	"errors"
 	"html/template"
 	"net/http"
+	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -343,3 +345,24 @@ var funcs = template.FuncMap{
 }
 
 var titles = map[string]string{"login.html": "Log in", "setup.html": "First start", "index.html": "Home"}
+
+// link is a page's query string: keep (the page's filters) with k set to
+// x, or removed when x is empty. Typed as a URL so the template keeps its
+// = and & (a plain string there is escaped whole, which broke the pagers).
+func link(keep url.Values, k, x string) template.URL {
+	v := url.Values{}
+	for key, vals := range keep {
+		if len(vals) > 0 && vals[0] != "" {
+			v.Set(key, vals[0])
+		}
+	}
+	if v.Set(k, x); x == "" {
+		v.Del(k)
+	}
+	return template.URL(v.Encode())
+}
+
+// pageAt is link for an offset.
+func pageAt(keep url.Values, offset int) template.URL {
+	return link(keep, "offset", strconv.Itoa(offset))
+}

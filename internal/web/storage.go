@@ -1,6 +1,7 @@
 package web
 
 import (
+	"html/template"
 	"net/http"
 	"net/url"
 	"slices"
@@ -45,7 +46,8 @@ func (h *Handler) storageDest(w http.ResponseWriter, r *http.Request, p *app.Pri
 	offset, _ := strconv.Atoi(q.Get("offset"))
 	offset = min(max(offset, 0), len(all))
 	list.Backups = all[offset:min(offset+backupsPage, len(all))]
-	at := func(off int) string { return url.Values{"job": {q.Get("job")}, "offset": {strconv.Itoa(off)}}.Encode() }
+	keep := url.Values{"job": {q.Get("job")}}
+	at := func(off int) template.URL { return pageAt(keep, off) }
 	h.page2(w, r, p, "backups.html", "Storage", map[string]any{"Dest": dest, "List": list, "Msg": q.Get("msg"), "Job": q.Get("job"), "Jobs": jobs,
 		"Total": len(all), "From": offset + 1, "To": offset + len(list.Backups), "HasPrev": offset > 0, "Prev": at(max(offset-backupsPage, 0)),
 		"More": offset+backupsPage < len(all), "Next": at(offset + backupsPage),

@@ -90,7 +90,16 @@ func (s *DB) GetExecution(ctx context.Context, id string) (*backup.Execution, er
 	return e, notFound(err, "execution", id)
 }
 
-// ListExecutions lists executions, newest first.
+// executionOrder is each sort's ORDER BY; ties go newest first, so pages
+// never overlap. Each has an index (migration 7).
+var executionOrder = map[store.ExecutionSort]string{
+	store.SortNewest:  "created_at DESC, id DESC",
+	store.SortOldest:  "created_at, id",
+	store.SortLongest: "COALESCE(ended_at - started_at, -1) DESC, created_at DESC, id DESC",
+	store.SortLargest: "bytes_stored DESC, created_at DESC, id DESC",
+}
+
+// ListExecutions lists executions in the filter's order.
 func (s *DB) ListExecutions(ctx context.Context, f store.ExecutionFilter) ([]*backup.Execution, error) {
 	var where []string
 	var args []any
@@ -119,11 +128,12 @@ func (s *DB) ListExecutions(ctx context.Context, f store.ExecutionFilter) ([]*ba
 	if f.Limit <= 0 {
 		f.Limit = 100
 	}
-	if f.Oldest {
-		q += " ORDER BY created_at, id LIMIT ? OFFSET ?"
-	} else {
-		q += " ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?"
+	order, ok := executionOrder[f.Sort]
+	if !ok {
+		_, err := store.ParseExecutionSort(string(f.Sort))
+		return nil, err
 	}
+	q += " ORDER BY " + order + " LIMIT ? OFFSET ?"
 	return s.queryExecutions(ctx, q, append(args, f.Limit, f.Offset)...)
 }
 

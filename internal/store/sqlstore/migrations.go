@@ -199,4 +199,7 @@ var migrations = []string{
 	`CREATE INDEX executions_trigger ON executions(trigger_type, created_at);
 	CREATE INDEX executions_kind ON executions(kind, created_at, status);
 	CREATE INDEX executions_job_status ON executions(job_id, status, created_at);`,
+	// 7: the history's sorts by duration and by size (read backwards).
+	`CREATE INDEX executions_duration ON executions((COALESCE(ended_at - started_at, -1)), created_at, id);
+	CREATE INDEX executions_size ON executions(bytes_stored, created_at, id);`,
 }

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -208,14 +209,21 @@ func Run(t *testing.T, h Harness) {
 		}
 		// Two days, 23:30 and 00:30 UTC: one local day at UTC+2, two at UTC.
 		day := time.Date(2026, 3, 10, 23, 30, 0, 0, time.UTC)
-		add := func(j *backup.Job, at time.Time, st backup.Status, tr backup.Trigger) *backup.Execution {
-			e := &backup.Execution{JobID: j.ID, JobName: j.Name, Kind: backup.KindBackup, Status: st, Trigger: tr, Stage: backup.StageComplete, CreatedAt: at}
+		// took: how long it ran (0: still running); stored: bytes.
+		add := func(j *backup.Job, at time.Time, st backup.Status, tr backup.Trigger, took time.Duration, stored int64) *backup.Execution {
+			start := at.Add(time.Second)
+			e := &backup.Execution{JobID: j.ID, JobName: j.Name, Kind: backup.KindBackup, Status: st, Trigger: tr, Stage: backup.StageComplete,
+				CreatedAt: at, StartedAt: &start, BytesStored: stored}
+			if took > 0 {
+				end := start.Add(took)
+				e.EndedAt = &end
+			}
 			must(t, s.CreateExecution(ctx, e))
 			return e
 		}
-		add(a, day, backup.StatusSuccess, backup.TriggerSchedule)
-		lastA := add(a, day.Add(time.Hour), backup.StatusFailed, backup.TriggerManual)
-		lastB := add(b, day.Add(30*time.Minute), backup.StatusSuccess, backup.TriggerSchedule)
+		first := add(a, day, backup.StatusSuccess, backup.TriggerSchedule, 10*time.Minute, 100)
+		lastA := add(a, day.Add(time.Hour), backup.StatusFailed, backup.TriggerManual, time.Minute, 300)
+		lastB := add(b, day.Add(30*time.Minute), backup.StatusSuccess, backup.TriggerSchedule, 0, 200) // no end time
 		must(t, s.CreateExecution(ctx, &backup.Execution{JobID: a.ID, JobName: "a", Kind: backup.KindRestore, Status: backup.StatusSuccess,
 			Trigger: backup.TriggerManual, Stage: backup.StageComplete, CreatedAt: day.Add(2 * time.Hour)}))
 		latest, err := s.LatestExecutions(ctx, []string{a.ID, b.ID, idle.ID})
@@ -254,13 +262,33 @@ func Run(t *testing.T, h Harness) {
 		if len(manual) != 1 || manual[0].ID != lastA.ID {
 			t.Fatalf("trigger filter: %d", len(manual))
 		}
-		span, _ := s.ListExecutions(ctx, store.ExecutionFilter{Since: day.Add(time.Minute), Until: day.Add(time.Hour), Oldest: true})
+		span, _ := s.ListExecutions(ctx, store.ExecutionFilter{Since: day.Add(time.Minute), Until: day.Add(time.Hour), Sort: store.SortOldest})
 		if len(span) != 1 || span[0].ID != lastB.ID {
 			t.Fatalf("date filter: %d", len(span))
 		}
-		oldest, _ := s.ListExecutions(ctx, store.ExecutionFilter{Oldest: true, Limit: 1})
-		if len(oldest) != 1 || !oldest[0].CreatedAt.Equal(day) {
-			t.Fatalf("oldest first: %+v", oldest)
+		ids := func(sort store.ExecutionSort) []string {
+			list, err := s.ListExecutions(ctx, store.ExecutionFilter{Sort: sort, Kind: backup.KindBackup})
+			if err != nil {
+				t.Fatalf("sort %q: %v", sort, err)
+			}
+			var out []string
+			for _, e := range list {
+				out = append(out, e.ID)
+			}
+			return out
+		}
+		for sort, want := range map[store.ExecutionSort][]string{
+			store.SortNewest:  {lastA.ID, lastB.ID, first.ID},
+			store.SortOldest:  {first.ID, lastB.ID, lastA.ID},
+			store.SortLongest: {first.ID, lastA.ID, lastB.ID}, // no end: last
+			store.SortLargest: {lastA.ID, lastB.ID, first.ID},
+		} {
+			if got := ids(sort); !slices.Equal(got, want) {
+				t.Errorf("sort %q: %v, want %v", sort, got, want)
+			}
+		}
+		if _, err := s.ListExecutions(ctx, store.ExecutionFilter{Sort: "size; DROP TABLE jobs"}); !errors.Is(err, backup.ErrInvalid) {
+			t.Fatalf("unknown sort: %v", err)
 		}
 		count := func(days []store.DayCount) map[string]int {
 			m := map[string]int{}
