@@ -117,7 +117,7 @@ func TestPagesOverARealBackup(t *testing.T) {
 		t.Errorf("bad date: %d", resp.StatusCode)
 	}
 	// History sorts: by duration and by size, from the column headers too.
-	for i, took := range []time.Duration{time.Hour, time.Minute} { // big: short but large
+	for i, took := range []time.Duration{time.Hour, 250 * time.Millisecond} { // big: short but large
 		start := time.Now().Add(-2 * time.Hour)
 		end := start.Add(took)
 		x := &backup.Execution{JobName: []string{"sort-long", "sort-big"}[i], Kind: backup.KindBackup, Status: backup.StatusSuccess,
@@ -131,6 +131,9 @@ func TestPagesOverARealBackup(t *testing.T) {
 		long, big := strings.Index(page, "<td>sort-long</td>"), strings.Index(page, "<td>sort-big</td>")
 		if long < 0 || big < 0 || (long < big) != (first == "sort-long") {
 			t.Errorf("history sorted %s: sort-long at %d, sort-big at %d", sort, long, big)
+		}
+		if !strings.Contains(page, "<td>1h0m0s</td>") || !strings.Contains(page, "<td>250ms</td>") {
+			t.Errorf("history durations (an hour, a quarter second):\n%s", page)
 		}
 		if !strings.Contains(page, `aria-sort="descending"><a href="/executions?sort=`+sort+`&amp;trigger=api">`) {
 			t.Errorf("history sorted %s: the column header is not marked:\n%s", sort, page)

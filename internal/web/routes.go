@@ -324,7 +324,11 @@ var funcs = template.FuncMap{
 		if e.EndedAt != nil {
 			end = *e.EndedAt
 		}
-		return end.Sub(*e.StartedAt).Round(time.Second).String()
+		d := end.Sub(*e.StartedAt)
+		if d < time.Second { // "0s" would say it did nothing
+			return d.Round(time.Millisecond).String()
+		}
+		return d.Round(time.Second).String()
 	},
 	"stageState": func(e *backup.Execution, s backup.Stage) string {
 		order := map[backup.Stage]int{}
