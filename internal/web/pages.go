@@ -212,9 +212,12 @@ func (h *Handler) history(w http.ResponseWriter, r *http.Request, p *app.Princip
 	at := func(off int) template.URL { return pageAt(keep, off) }
 	// The sortable columns' headers: a link to the column's sort (the time
 	// column's goes the other way when it is the current one).
-	created := store.SortNewest
-	if f.Sort == store.SortNewest {
+	created, dir := store.SortNewest, "descending"
+	switch f.Sort {
+	case store.SortNewest:
 		created = store.SortOldest
+	case store.SortOldest:
+		dir = "ascending"
 	}
 	headers := []struct {
 		Label  string
@@ -222,8 +225,7 @@ func (h *Handler) history(w http.ResponseWriter, r *http.Request, p *app.Princip
 		Sorted bool
 		Dir    string
 	}{
-		{"Created", link(keep, "sort", string(created)), f.Sort == store.SortNewest || f.Sort == store.SortOldest,
-			map[bool]string{true: "ascending", false: "descending"}[f.Sort == store.SortOldest]},
+		{"Created", link(keep, "sort", string(created)), f.Sort == store.SortNewest || f.Sort == store.SortOldest, dir},
 		{"Duration", link(keep, "sort", string(store.SortLongest)), f.Sort == store.SortLongest, "descending"},
 		{"Stored", link(keep, "sort", string(store.SortLargest)), f.Sort == store.SortLargest, "descending"},
 	}

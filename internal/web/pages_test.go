@@ -139,6 +139,13 @@ func TestPagesOverARealBackup(t *testing.T) {
 			t.Errorf("history sorted %s: the column header is not marked:\n%s", sort, page)
 		}
 	}
+	// The Created header turns newest first into oldest first and back.
+	for sort, want := range map[string]string{"": `aria-sort="descending"><a href="/executions?sort=oldest">Created`,
+		"oldest": `aria-sort="ascending"><a href="/executions?">Created`, "longest": `<th><a href="/executions?">Created`} {
+		if _, page = get(t, b, srv.URL+"/executions?sort="+sort); !strings.Contains(page, want) {
+			t.Errorf("history sorted %q: no %s", sort, want)
+		}
+	}
 	if _, page = get(t, b, srv.URL+"/executions?sort=size"); !strings.Contains(page, "newest, oldest, longest or largest") {
 		t.Error("an unknown sort is not explained")
 	}

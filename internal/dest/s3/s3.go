@@ -188,6 +188,12 @@ func (b *Bucket) explain(err error, key string) error {
 		return fmt.Errorf("%w: %s", dest.ErrExists, key)
 	case "XMinioStorageFull", "EntityTooLarge", "QuotaExceeded", "XMinioAdminBucketQuotaExceeded":
 		return fmt.Errorf("%s: no space left: %s", b.name, r.Message)
+	case "NoSuchUpload":
+		// Only while dbackup holds the upload. A MinIO whose drive fills
+		// during a part sometimes answers this instead of running out of
+		// space (1 run in 4, then 1 in 16, on a fresh 32 MiB drive).
+		return fmt.Errorf("%s: the server dropped the unfinished upload of %s (NoSuchUpload): "+
+			"MinIO answers this when its drive has no space left; elsewhere a lifecycle rule or another client aborted it", b.name, key)
 	}
 	if r.StatusCode == 0 && r.Code == "" {
 		return fmt.Errorf("cannot reach %s at %s: %w", b.name, b.cfg.Endpoint, err)
@@ -292,13 +298,6 @@ func (b *Bucket) putMultipart(ctx context.Context, k, obj string, first []byte, 
 		}
 		res := <-pending
 		pending = nil
-		if res.err != nil && minio.ToErrorResponse(res.err).Code == "NoSuchUpload" {
-			// Measured: a MinIO whose drive fills during a part answers
-			// this about one time in four instead of an out-of-space error.
-			return fmt.Errorf("%s: the server dropped the unfinished upload of %s at part %d (NoSuchUpload): "+
-				"MinIO answers this when its drive has no space left; elsewhere a lifecycle rule or another client aborted it",
-				b.name, k, res.part.PartNumber)
-		}
 		if res.err != nil {
 			return b.explain(res.err, k)
 		}

@@ -128,12 +128,11 @@ func (s *DB) ListExecutions(ctx context.Context, f store.ExecutionFilter) ([]*ba
 	if f.Limit <= 0 {
 		f.Limit = 100
 	}
-	order, ok := executionOrder[f.Sort]
-	if !ok {
-		_, err := store.ParseExecutionSort(string(f.Sort))
+	sort, err := store.ParseExecutionSort(string(f.Sort))
+	if err != nil {
 		return nil, err
 	}
-	q += " ORDER BY " + order + " LIMIT ? OFFSET ?"
+	q += " ORDER BY " + executionOrder[sort] + " LIMIT ? OFFSET ?"
 	return s.queryExecutions(ctx, q, append(args, f.Limit, f.Offset)...)
 }
 

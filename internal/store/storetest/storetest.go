@@ -209,7 +209,7 @@ func Run(t *testing.T, h Harness) {
 		}
 		// Two days, 23:30 and 00:30 UTC: one local day at UTC+2, two at UTC.
 		day := time.Date(2026, 3, 10, 23, 30, 0, 0, time.UTC)
-		// took: how long it ran (0: still running); stored: bytes.
+		// took: how long it ran (0: no end recorded); stored: bytes.
 		add := func(j *backup.Job, at time.Time, st backup.Status, tr backup.Trigger, took time.Duration, stored int64) *backup.Execution {
 			start := at.Add(time.Second)
 			e := &backup.Execution{JobID: j.ID, JobName: j.Name, Kind: backup.KindBackup, Status: st, Trigger: tr, Stage: backup.StageComplete,
@@ -286,6 +286,9 @@ func Run(t *testing.T, h Harness) {
 			if got := ids(sort); !slices.Equal(got, want) {
 				t.Errorf("sort %q: %v, want %v", sort, got, want)
 			}
+		}
+		if got := ids("newest"); !slices.Equal(got, []string{lastA.ID, lastB.ID, first.ID}) {
+			t.Errorf(`sort "newest" (the default's name): %v`, got)
 		}
 		if _, err := s.ListExecutions(ctx, store.ExecutionFilter{Sort: "size; DROP TABLE jobs"}); !errors.Is(err, backup.ErrInvalid) {
 			t.Fatalf("unknown sort: %v", err)
