@@ -83,11 +83,12 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error
 		// Whatever command created it, the user must learn of the key now.
 		log.Warn(keyInfo)
 	}
-	a.Runner = &runner.Runner{Store: st, Sources: a.Sources, Dests: a.Dests, Log: log, Location: loc,
+	a.Runner = &runner.Runner{Store: st, Sources: a.Sources, Dests: a.Dests, Validators: sourceall.Validators(), Log: log, Location: loc,
 		OnStart: a.onStart, OnFinish: a.onFinish, OnDestinationFailed: a.onDestinationFailed}
 	a.base, a.stop = context.WithCancelCause(context.Background())
 	a.Queue = &queue.Queue{Store: st, Runner: a.Runner, Log: log, Node: cfg.NodeID, Location: loc, StaleAfter: cfg.StaleAfter,
 		OnInterrupted: a.cleanupInterrupted}
+	a.Runner.Zone = a.Queue.Zone
 	return a, nil
 }
 

@@ -40,7 +40,7 @@ func (a *App) ListBackups(ctx context.Context, destRef, jobRef string) (BackupLi
 		}
 		prefix, jobID = backup.SafeName(j.Name)+"/", j.ID
 	}
-	bs, problems, err := catalog.List(ctx, d, prefix)
+	bs, problems, err := catalog.List(ctx, d, prefix, a.Runner.Keyring())
 	if err != nil {
 		return BackupList{}, err
 	}
@@ -61,14 +61,50 @@ func (a *App) ListBackups(ctx context.Context, destRef, jobRef string) (BackupLi
 	return out, nil
 }
 
-// BackupMeta reads one backup's sidecar (not the whole listing).
+// BackupMeta reads one backup's authenticated sidecar (not the whole
+// listing).
 func (a *App) BackupMeta(ctx context.Context, destRef, key string) (*backup.Meta, error) {
 	d, err := a.openDest(ctx, destRef)
 	if err != nil {
 		return nil, err
 	}
 	defer d.Close()
-	return catalog.ReadMeta(ctx, d, key)
+	return catalog.ReadTrusted(ctx, d, key, a.Runner.Keyring())
+}
+
+// TrustBackup vouches for a backup whose sidecar is not authenticated (one
+// written by an older dbackup, another instance or by hand): after a full
+// read proves the data is what the sidecar describes (and, when encrypted,
+// that every chunk authenticates under masterKey or a profile's key), the
+// sidecar is rewritten with a MAC and a record of who trusted it. Audited.
+func (a *App) TrustBackup(ctx context.Context, destRef, key string, masterKey []byte) (m *backup.Meta, err error) {
+	defer func() { a.Audit(ctx, "backup.trust", destRef+":"+key, err == nil, errText(err)) }()
+	d, err := a.openDest(ctx, destRef)
+	if err != nil {
+		return nil, err
+	}
+	defer d.Close()
+	if m, err = catalog.ReadMeta(ctx, d, key); err != nil {
+		return nil, err
+	}
+	keys := a.Runner.KeyringWith(masterKey)
+	if m.Encryption != nil {
+		if masterKey, err = a.Runner.ProfileKey(ctx, m.Encryption, masterKey); err != nil {
+			return nil, fmt.Errorf("%w: %v: import its key as an encryption profile, or give the key", backup.ErrInvalid, err)
+		}
+	}
+	if err := catalog.Verify(ctx, d, catalog.DataKey(key), m, masterKey); err != nil {
+		return nil, fmt.Errorf("the backup does not match its sidecar, nothing was trusted: %w", err)
+	}
+	actor := "cli"
+	if p := PrincipalFrom(ctx); p != nil {
+		actor = p.Actor
+	}
+	m.Trusted = &backup.MetaTrust{By: actor, At: time.Now().UTC()}
+	if err := catalog.Rewrite(ctx, d, key, m, keys); err != nil {
+		return nil, err
+	}
+	return m, nil
 }
 
 // VerifyBackup reads a backup whole and checks it against its sidecar,
@@ -83,15 +119,13 @@ func (a *App) VerifyBackup(ctx context.Context, destRef, key string) (*backup.Me
 		return nil, err
 	}
 	defer d.Close()
-	m, err := catalog.ReadMeta(ctx, d, key)
+	m, err := catalog.ReadTrusted(ctx, d, key, a.Runner.Keyring())
 	if err != nil {
 		return nil, err
 	}
 	var masterKey []byte
 	if m.Encryption != nil {
-		if p, err := a.Store.GetProfile(ctx, m.Encryption.ProfileID); err == nil {
-			masterKey = p.Key
-		}
+		masterKey, _ = a.Runner.ProfileKey(ctx, m.Encryption, nil)
 	}
 	if m.Encryption != nil && masterKey == nil {
 		// Without the key, the stored bytes can still be checked against the
@@ -181,19 +215,17 @@ func (a *App) OpenDownload(ctx context.Context, destRef, key string, plain bool)
 	if err != nil {
 		return nil, err
 	}
-	m, err := catalog.ReadMeta(ctx, d, key)
+	m, err := catalog.ReadTrusted(ctx, d, key, a.Runner.Keyring())
 	if err != nil {
 		d.Close()
 		return nil, err
 	}
 	var masterKey []byte
 	if plain && m.Encryption != nil {
-		p, err := a.Store.GetProfile(ctx, m.Encryption.ProfileID)
-		if err != nil {
+		if masterKey, err = a.Runner.ProfileKey(ctx, m.Encryption, nil); err != nil {
 			d.Close()
 			return nil, fmt.Errorf("%w: the backup's encryption profile is not on this server; download the stored bytes and use `dbackup decrypt` with its key", backup.ErrInvalid)
 		}
-		masterKey = p.Key
 	}
 	body, err := catalog.Open(ctx, d, catalog.DataKey(key), m, masterKey, plain)
 	if err != nil {

@@ -186,7 +186,7 @@ func (a *App) SetLock(ctx context.Context, destRef, key string, locked bool) (*b
 		return nil, err
 	}
 	defer d.Close()
-	return catalog.SetLock(ctx, d, key, locked)
+	return catalog.SetLock(ctx, d, key, locked, a.Runner.Keyring())
 }
 
 // DeleteBackup deletes a backup by hand, locked or not.

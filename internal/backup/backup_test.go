@@ -1,6 +1,8 @@
 package backup
 
 import (
+	"bytes"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -55,7 +57,7 @@ func TestParseMeta(t *testing.T) {
 		t.Fatalf("valid sidecar (with an unknown field) rejected: %v", err)
 	}
 	bad := map[string]string{
-		`"format_version":1`:       `"format_version":2`,
+		`"format_version":1`:       `"format_version":3`,
 		`"data_file":"n.dump.zst"`: `"data_file":"../x"`,
 		`"size":10`:                `"size":-1`,
 		`"algorithm":"zstd"`:       `"algorithm":"lzma"`,
@@ -90,16 +92,81 @@ func FuzzParseMeta(f *testing.F) {
 		if err != nil {
 			return
 		}
-		// Whatever parses must be usable: re-encoding and parsing again agrees.
-		out, err := m.Marshal()
+		// Whatever parses must be usable: re-encoding and parsing again
+		// agrees, and the MAC authenticates under its key only.
+		out, err := m.Marshal(fuzzKey)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := ParseMeta(out); err != nil {
+		again, err := ParseMeta(out)
+		if err != nil {
 			t.Fatalf("a parsed sidecar does not parse again: %v", err)
+		}
+		if err := again.Authenticate(fuzzKey); err != nil {
+			t.Fatalf("a sidecar just signed does not authenticate: %v", err)
+		}
+		if err := again.Authenticate(otherKey); err == nil {
+			t.Fatal("a sidecar authenticates under another key")
 		}
 		if strings.ContainsAny(m.DataFile, `/\`) {
 			t.Fatalf("data_file %q with a path separator accepted", m.DataFile)
 		}
 	})
+}
+
+var fuzzKey, otherKey = bytes.Repeat([]byte{1}, 32), bytes.Repeat([]byte{2}, 32)
+
+func TestSidecarMAC(t *testing.T) {
+	t.Parallel()
+	m, err := ParseMeta(validMeta())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Authenticate(fuzzKey); !errors.Is(err, ErrUntrusted) || !strings.Contains(err.Error(), "carries no MAC") {
+		t.Fatalf("a sidecar without MAC: %v", err)
+	}
+	m.Contents = Contents{"shop": {"public.orders": 60000}}
+	signed, err := m.Marshal(fuzzKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.HasSuffix(signed, []byte("\"\n}\n")) || !bytes.Contains(signed, []byte(`"format_version": 2`)) {
+		t.Fatalf("sidecar layout:\n%s", signed)
+	}
+	got, err := ParseMeta(signed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := got.Authenticate(fuzzKey); err != nil {
+		t.Fatalf("signed sidecar refused: %v", err)
+	}
+	if got.Contents["shop"]["public.orders"] != 60000 {
+		t.Fatalf("contents lost: %v", got.Contents)
+	}
+	// Any change to what the MAC covers is caught, also one that keeps
+	// the JSON valid and the same length.
+	for _, change := range [][2]string{
+		{`"size": 10`, `"size": 11`},
+		{`"public.orders": 60000`, `"public.orders": 60001`},
+		{`"locked": false`, `"locked": true `},
+		{`"job_name": "n"`, `"job_name": "m"`},
+	} {
+		tampered := bytes.Replace(signed, []byte(change[0]), []byte(change[1]), 1)
+		if bytes.Equal(tampered, signed) {
+			t.Fatalf("%s is not in the sidecar:\n%s", change[0], signed)
+		}
+		m, err := ParseMeta(tampered)
+		if err != nil {
+			continue
+		}
+		if err := m.Authenticate(fuzzKey); !errors.Is(err, ErrUntrusted) {
+			t.Fatalf("sidecar with %s authenticates: %v", change[1], err)
+		}
+	}
+	// A MAC moved away from the end is refused, even if correct.
+	moved := strings.Replace(string(signed), "{\n", "{\n  \"mac\": \""+got.MAC+"\",\n", 1)
+	moved = moved[:strings.LastIndex(moved, ",\n  \"mac\"")] + "\n}\n"
+	if m, err := ParseMeta([]byte(moved)); err != nil || m.Authenticate(fuzzKey) == nil {
+		t.Fatalf("a MAC that is not the last member was accepted (%v)", err)
+	}
 }

@@ -10,6 +10,8 @@ var (
 	ErrInvalid     = errors.New("invalid")
 	ErrCancelled   = errors.New("cancelled")
 	ErrUnsupported = errors.New("unsupported")
+	// ErrUntrusted: a backup's sidecar is not authenticated by a key of ours.
+	ErrUntrusted = errors.New("not authenticated")
 	// Causes that end a run.
 	ErrStalled  = errors.New("stalled")
 	ErrTooLong  = errors.New("exceeded its maximum duration")

@@ -1,6 +1,10 @@
 package backup
 
 import (
+	"bytes"
+	"crypto/hkdf"
+	"crypto/hmac"
+	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -12,8 +16,9 @@ import (
 // sidecar is written last and marks the backup as complete.
 const MetaSuffix = ".meta.json"
 
-// MetaVersion is the sidecar format this build writes and reads.
-const MetaVersion = 1
+// MetaVersion is the sidecar format this build writes. Version 1 (no
+// contents, no MAC) is still read, but is not trusted until an admin says so.
+const MetaVersion = 2
 
 // Meta is the content of a backup's `.meta.json` sidecar.
 type Meta struct {
@@ -35,6 +40,29 @@ type Meta struct {
 	Trigger       Trigger           `json:"trigger"`
 	Locked        bool              `json:"locked"`
 	Verification  *MetaVerification `json:"verification,omitempty"`
+	// Contents is what the dump's validator counted, per database.
+	Contents Contents `json:"contents,omitempty"`
+	// Validation says which validator proved the dump whole, and what it saw.
+	Validation *MetaValidation `json:"validation,omitempty"`
+	// Trusted records an admin's word for a backup dbackup did not write
+	// (or wrote before sidecars were authenticated).
+	Trusted *MetaTrust `json:"trusted,omitempty"`
+	// MAC authenticates everything above it; always the last member.
+	MAC string `json:"mac,omitempty"`
+
+	signed []byte // the bytes the MAC covers, as read; nil when not in place
+}
+
+// MetaTrust is who vouched for a backup, and when.
+type MetaTrust struct {
+	By string    `json:"by"`
+	At time.Time `json:"at"`
+}
+
+// MetaValidation records the streaming validation of the dump.
+type MetaValidation struct {
+	Format  string `json:"format"`  // the validator: the data format it reads
+	Summary string `json:"summary"` // what it proved, in words
 }
 
 // MetaCompression records the compression of the stored bytes.
@@ -58,9 +86,52 @@ type MetaVerification struct {
 	Passed     bool      `json:"passed"`
 }
 
-// Marshal renders the sidecar as indented JSON.
-func (m *Meta) Marshal() ([]byte, error) {
-	return json.MarshalIndent(m, "", "  ")
+// SidecarKey derives the key that authenticates sidecars from a profile
+// key (encrypted backups) or from the instance key (unencrypted ones).
+func SidecarKey(ikm []byte) ([]byte, error) {
+	return hkdf.Key(sha256.New, ikm, nil, "dbackup sidecar v2 mac", 32)
+}
+
+// macMember is the sidecar's last member; the MAC covers the file without it.
+func macMember(mac string) []byte { return []byte(",\n  \"mac\": \"" + mac + "\"\n}\n") }
+
+// Marshal renders the sidecar as indented JSON, authenticated by a MAC
+// under macKey (from SidecarKey) as its last member: HMAC-SHA256 over the
+// same document without that member, ending in "\n}\n".
+func (m *Meta) Marshal(macKey []byte) ([]byte, error) {
+	c := *m
+	c.FormatVersion, c.MAC, c.signed = MetaVersion, "", nil
+	body, err := json.MarshalIndent(&c, "", "  ")
+	if err != nil {
+		return nil, err
+	}
+	body = append(body, '\n')
+	mac := hex.EncodeToString(sidecarMAC(macKey, body))
+	return append(body[:len(body)-3:len(body)-3], macMember(mac)...), nil
+}
+
+func sidecarMAC(key, body []byte) []byte {
+	h := hmac.New(sha256.New, key)
+	h.Write(body)
+	return h.Sum(nil)
+}
+
+// Authenticate checks the sidecar's MAC under macKey. A sidecar without one
+// (an older dbackup, or written by hand) or with a wrong one is refused
+// with ErrUntrusted.
+func (m *Meta) Authenticate(macKey []byte) error {
+	switch {
+	case m.MAC == "":
+		return fmt.Errorf("%w: the sidecar carries no MAC (written by dbackup before format 2, by another tool or by hand)", ErrUntrusted)
+	case m.signed == nil:
+		return fmt.Errorf("%w: the sidecar's MAC is not its last member as the format requires", ErrUntrusted)
+	}
+	want := sidecarMAC(macKey, m.signed)
+	got, err := hex.DecodeString(m.MAC)
+	if err != nil || !hmac.Equal(got, want) {
+		return fmt.Errorf("%w: the sidecar's MAC does not match: it was altered, or written under another key", ErrUntrusted)
+	}
+	return nil
 }
 
 // ParseMeta decodes and validates a sidecar. Unknown fields are tolerated so
@@ -73,6 +144,11 @@ func ParseMeta(b []byte) (*Meta, error) {
 	if err := m.Validate(); err != nil {
 		return nil, err
 	}
+	if m.MAC != "" {
+		if suffix := macMember(m.MAC); bytes.HasSuffix(b, suffix) {
+			m.signed = append(b[:len(b)-len(suffix):len(b)-len(suffix)], "\n}\n"...)
+		}
+	}
 	return &m, nil
 }
 
@@ -82,8 +158,8 @@ func (m *Meta) Validate() error {
 		return fmt.Errorf("%w: sidecar: "+format, append([]any{ErrInvalid}, args...)...)
 	}
 	switch {
-	case m.FormatVersion != MetaVersion:
-		return bad("format_version %d is not supported (want %d)", m.FormatVersion, MetaVersion)
+	case m.FormatVersion != 1 && m.FormatVersion != MetaVersion:
+		return bad("format_version %d is not supported (want 1 or %d)", m.FormatVersion, MetaVersion)
 	case m.JobID == "":
 		return bad("job_id is missing")
 	case m.SourceType == "":

@@ -276,3 +276,23 @@ type LogEntry struct {
 	Stage   Stage     `json:"stage"`
 	Message string    `json:"message"`
 }
+
+// Leftover is a database a restore created and has not yet put in place
+// or dropped (State LeftoverScratch), or the database a restore replaced,
+// kept until ExpiresAt (State LeftoverReplaced). A crash leaves the record,
+// and the recovery sweep drops what it names.
+type Leftover struct {
+	ID          string
+	SourceID    string
+	Database    string
+	State       string
+	ExecutionID string
+	CreatedAt   time.Time
+	ExpiresAt   *time.Time
+}
+
+// Leftover states.
+const (
+	LeftoverScratch  = "scratch"
+	LeftoverReplaced = "replaced"
+)

@@ -4,6 +4,7 @@
 package catalog
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -34,15 +35,45 @@ type Backup struct {
 type Problem struct {
 	Key    string `json:"key"`
 	Reason string `json:"reason"`
+	// Untrusted: a readable sidecar whose MAC is missing or wrong. An admin
+	// who knows where the backup came from may trust it (TrustBackup).
+	Untrusted bool `json:"untrusted,omitempty"`
+}
+
+// Keyring gives the key that authenticates a sidecar: backup.SidecarKey of
+// the backup's profile key, or of the instance key when it is unencrypted.
+type Keyring func(ctx context.Context, m *backup.Meta) ([]byte, error)
+
+// Authenticate checks a sidecar's MAC with the key the keyring gives for it.
+func Authenticate(ctx context.Context, keys Keyring, m *backup.Meta) error {
+	k, err := keys(ctx, m)
+	if err != nil {
+		return fmt.Errorf("%w: no key to check it with: %v", backup.ErrUntrusted, err)
+	}
+	return m.Authenticate(k)
+}
+
+// ReadTrusted reads the sidecar of key (a data or sidecar key) and
+// authenticates it: whoever can write to a destination must not be able to
+// make dbackup verify, download or restore data of their choosing.
+func ReadTrusted(ctx context.Context, d dest.Destination, key string, keys Keyring) (*backup.Meta, error) {
+	m, err := ReadMeta(ctx, d, key)
+	if err != nil {
+		return nil, err
+	}
+	if err := Authenticate(ctx, keys, m); err != nil {
+		return nil, fmt.Errorf("%s: %w", DataKey(key), err)
+	}
+	return m, nil
 }
 
 // DataKey returns the data key for a data or sidecar key.
 func DataKey(key string) string { return strings.TrimSuffix(key, backup.MetaSuffix) }
 
-// List returns the backups under prefix, oldest first, and the objects that
-// are not complete backups (a sidecar without data, an unreadable sidecar, a
-// data object without sidecar).
-func List(ctx context.Context, d dest.Destination, prefix string) ([]Backup, []Problem, error) {
+// List returns the authenticated backups under prefix, oldest first, and
+// the objects that are not complete backups of ours (a sidecar without
+// data, an unreadable or unauthenticated sidecar, data without sidecar).
+func List(ctx context.Context, d dest.Destination, prefix string, keys Keyring) ([]Backup, []Problem, error) {
 	objs, err := d.List(ctx, prefix)
 	if err != nil {
 		return nil, nil, err
@@ -62,28 +93,32 @@ func List(ctx context.Context, d dest.Destination, prefix string) ([]Backup, []P
 		dk := DataKey(o.Key)
 		m, err := ReadMeta(ctx, d, o.Key)
 		if err != nil {
-			problems = append(problems, Problem{o.Key, err.Error()})
+			problems = append(problems, Problem{Key: o.Key, Reason: err.Error()})
 			continue
 		}
 		if path.Base(dk) != m.DataFile {
-			problems = append(problems, Problem{o.Key, fmt.Sprintf("sidecar names data file %q", m.DataFile)})
+			problems = append(problems, Problem{Key: o.Key, Reason: fmt.Sprintf("sidecar names data file %q", m.DataFile)})
 			continue
 		}
 		size, ok := sizes[dk]
 		if !ok {
-			problems = append(problems, Problem{o.Key, "sidecar without its data object"})
+			problems = append(problems, Problem{Key: o.Key, Reason: "sidecar without its data object"})
 			continue
 		}
 		claimed[dk] = true
 		if size != m.Size {
-			problems = append(problems, Problem{dk, fmt.Sprintf("size %d differs from the sidecar's %d", size, m.Size)})
+			problems = append(problems, Problem{Key: dk, Reason: fmt.Sprintf("size %d differs from the sidecar's %d", size, m.Size)})
+			continue
+		}
+		if err := Authenticate(ctx, keys, m); err != nil {
+			problems = append(problems, Problem{Key: dk, Reason: err.Error(), Untrusted: true})
 			continue
 		}
 		out = append(out, Backup{Key: dk, Meta: m})
 	}
 	for _, o := range objs {
 		if !claimed[o.Key] && !strings.HasPrefix(o.Key, ".dbackup/") {
-			problems = append(problems, Problem{o.Key, "no sidecar: not a complete backup"})
+			problems = append(problems, Problem{Key: o.Key, Reason: "no sidecar: not a complete backup"})
 		}
 	}
 	sort.SliceStable(out, func(i, j int) bool { return out[i].Meta.CreatedAt.Before(out[j].Meta.CreatedAt) })
@@ -244,9 +279,10 @@ func Delete(ctx context.Context, d dest.Destination, key string) error {
 	return nil
 }
 
-// SetLock sets a backup's lock flag by atomically replacing its sidecar.
-func SetLock(ctx context.Context, d dest.Destination, key string, locked bool) (*backup.Meta, error) {
-	m, err := ReadMeta(ctx, d, key)
+// SetLock sets a backup's lock flag by atomically replacing its sidecar,
+// authenticated again.
+func SetLock(ctx context.Context, d dest.Destination, key string, locked bool, keys Keyring) (*backup.Meta, error) {
+	m, err := ReadTrusted(ctx, d, key, keys)
 	if err != nil {
 		return nil, err
 	}
@@ -254,12 +290,22 @@ func SetLock(ctx context.Context, d dest.Destination, key string, locked bool) (
 		return m, nil
 	}
 	m.Locked = locked
-	b, err := m.Marshal()
+	return m, Rewrite(ctx, d, key, m, keys)
+}
+
+// Rewrite replaces the sidecar of key with m, authenticated under the key
+// the keyring gives for it.
+func Rewrite(ctx context.Context, d dest.Destination, key string, m *backup.Meta, keys Keyring) error {
+	k, err := keys(ctx, m)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	if _, err := d.Replace(ctx, DataKey(key)+backup.MetaSuffix, strings.NewReader(string(b))); err != nil {
-		return nil, fmt.Errorf("rewrite sidecar of %s: %w", DataKey(key), err)
+	b, err := m.Marshal(k)
+	if err != nil {
+		return err
 	}
-	return m, nil
+	if _, err := d.Replace(ctx, DataKey(key)+backup.MetaSuffix, bytes.NewReader(b)); err != nil {
+		return fmt.Errorf("rewrite sidecar of %s: %w", DataKey(key), err)
+	}
+	return nil
 }

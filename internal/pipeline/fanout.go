@@ -145,9 +145,19 @@ func (f *Fanout) send() error {
 		}
 	}
 	if alive == 0 {
-		return fmt.Errorf("%w: %v", ErrNoConsumers, last)
+		return fmt.Errorf("%w: %w", ErrNoConsumers, last)
 	}
 	return nil
+}
+
+// finished reports whether consumer i has returned, and its error.
+func (f *Fanout) finished(i int) (error, bool) {
+	select {
+	case <-f.branches[i].done:
+		return f.branches[i].err, true
+	default:
+		return nil, false
+	}
 }
 
 // Close ends the stream, waits for every consumer and returns their results

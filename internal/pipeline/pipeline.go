@@ -18,6 +18,35 @@ type Options struct {
 	Compression backup.Compression
 	Level       int
 	Key         []byte // profile key; nil stores the data unencrypted
+	// Validate reads the plain dump as it streams, beside the compressor,
+	// and returns nil only if the dump is whole. It runs concurrently,
+	// behind a bounded queue; no destination commits unless it passed.
+	Validate func(r io.Reader) error
+}
+
+// InvalidDumpError is a dump its validator refused.
+type InvalidDumpError struct{ Err error }
+
+func (e *InvalidDumpError) Error() string {
+	return "the dump is not whole, nothing was kept: " + e.Err.Error()
+}
+func (e *InvalidDumpError) Unwrap() error { return e.Err }
+
+// validator runs validate as a consumer that must read the stream to its
+// end: bytes after the point where validate stopped are an error too.
+func validator(validate func(io.Reader) error) Consumer {
+	return func(r io.Reader) error {
+		err := validate(r)
+		if err == nil {
+			if n, _ := io.Copy(io.Discard, r); n > 0 {
+				err = fmt.Errorf("%d bytes follow the end of the dump", n)
+			}
+		}
+		if err != nil {
+			return &InvalidDumpError{err}
+		}
+		return nil
+	}
 }
 
 // Progress is updated while the pipeline runs and may be read concurrently.
@@ -60,10 +89,18 @@ func Run(ctx context.Context, dump DumpFunc, opts Options, prog *Progress, consu
 		return Result{}, fan.Abort(err), err
 	}
 	prog.Dumped.W = cw
+	var check *Fanout
+	if opts.Validate != nil {
+		check = NewFanout(validator(opts.Validate))
+		prog.Dumped.W = io.MultiWriter(check, cw)
+	}
 
 	err = dump(ctx, &prog.Dumped)
 	if err == nil && prog.Dumped.N() == 0 {
 		err = errors.New("the dump produced no data")
+	}
+	if check != nil {
+		err = finishCheck(check, err)
 	}
 	if err == nil {
 		err = cw.Close()
@@ -86,6 +123,25 @@ func Run(ctx context.Context, dump DumpFunc, opts Options, prog *Progress, consu
 		StoredBytes: prog.Stored.N(),
 		SHA256:      hex.EncodeToString(hasher.Sum(nil)),
 	}, errs, nil
+}
+
+// finishCheck ends the validator's stream: after a whole dump it returns
+// the validator's verdict; after a failed one the dump's own error, unless
+// the dump failed because the validator refused it first.
+func finishCheck(check *Fanout, dumpErr error) error {
+	if dumpErr == nil {
+		return check.Close()[0]
+	}
+	var invalid *InvalidDumpError
+	if verr, done := check.finished(0); done && errors.As(verr, &invalid) {
+		check.Abort(dumpErr)
+		return invalid
+	}
+	check.Abort(dumpErr)
+	if errors.As(dumpErr, &invalid) {
+		return invalid
+	}
+	return dumpErr
 }
 
 // OpenOptions says how to turn stored bytes back into the dump.

@@ -75,7 +75,7 @@ func (r *Runner) PlanRetention(ctx context.Context, job *backup.Job, jd backup.J
 		}
 		plan.Policy, plan.PolicySource = p, src
 	}
-	backups, problems, err := catalog.List(ctx, d, backup.SafeName(job.Name)+"/")
+	backups, problems, err := catalog.List(ctx, d, backup.SafeName(job.Name)+"/", r.Keyring())
 	if err != nil {
 		return plan, err
 	}
@@ -88,7 +88,7 @@ func (r *Runner) PlanRetention(ctx context.Context, job *backup.Job, jd backup.J
 		}
 		items = append(items, retention.Item{Key: b.Key, Time: b.Meta.CreatedAt, Locked: b.Meta.Locked})
 	}
-	plan.Decisions = retention.Plan(items, plan.Policy, r.Location)
+	plan.Decisions = retention.Plan(items, plan.Policy, r.zone(ctx))
 	plan.Keep, plan.Delete = retention.Summary(plan.Decisions)
 	if limit := r.maxDeletePercent(ctx); plan.Delete > 0 && plan.Delete*100 > limit*len(items) {
 		plan.Blocked = fmt.Sprintf("the policy would delete %d of %d backups, more than the %d%% allowed at once (setting %s); nothing was deleted",
@@ -136,7 +136,7 @@ func ApplyRetention(ctx context.Context, d dest.Destination, plan RetentionPlan,
 
 // retentionStage applies retention at every destination where this run's
 // backup was uploaded and verified. It never changes the run's status.
-func (r *Runner) retentionStage(ctx context.Context, job *backup.Job, targets []*target, objKey string, l *execLog) {
+func (r *Runner) retentionStage(ctx context.Context, job *backup.Job, targets []*target, objKey string, l *execLog) error {
 	for i, t := range targets {
 		if t.result.Status != backup.StatusSuccess || !t.result.Verified {
 			l.info("destination %s: retention skipped: this run's backup there did not succeed", t.ep.Name)
@@ -161,6 +161,7 @@ func (r *Runner) retentionStage(ctx context.Context, job *backup.Job, targets []
 		l.info("destination %s: retention %s (%s): keeping %d, deleting %d", t.ep.Name, plan.Policy, plan.PolicySource, plan.Keep, plan.Delete)
 		ApplyRetention(ctx, t.d, plan, false, func(level backup.Level, msg string) { l.add(level, "destination "+t.ep.Name+": "+msg) })
 	}
+	return nil
 }
 
 func planKeeps(plan RetentionPlan, key string) bool {

@@ -4,20 +4,15 @@ package runner
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/dbackup/dbackup/internal/backup"
 	"github.com/dbackup/dbackup/internal/dest"
 	"github.com/dbackup/dbackup/internal/pipeline"
-	"github.com/dbackup/dbackup/internal/pipeline/crypt"
 	"github.com/dbackup/dbackup/internal/plugin"
 	"github.com/dbackup/dbackup/internal/source"
 	"github.com/dbackup/dbackup/internal/store"
@@ -29,7 +24,12 @@ type Runner struct {
 	Sources  *plugin.Registry[source.Source]
 	Dests    *plugin.Registry[dest.Destination]
 	Log      *slog.Logger
-	Location *time.Location // for backup names
+	// Validators prove each dump whole as it streams, by data format.
+	Validators source.Validators
+	// Location is the time zone of backup names and retention buckets when
+	// Zone is nil; Zone (the scheduler time zone setting) wins.
+	Location *time.Location
+	Zone     func(context.Context) *time.Location
 	Now      func() time.Time
 	// FlushInterval is how often logs and progress are written (default 1s).
 	FlushInterval time.Duration
@@ -44,6 +44,18 @@ func (r *Runner) now() time.Time {
 		return r.Now()
 	}
 	return time.Now()
+}
+
+// zone is the one time zone of backup names and retention buckets: the
+// scheduler's, as the UI shows it.
+func (r *Runner) zone(ctx context.Context) *time.Location {
+	if r.Zone != nil {
+		return r.Zone(ctx)
+	}
+	if r.Location != nil {
+		return r.Location
+	}
+	return time.UTC
 }
 
 func (r *Runner) interval() time.Duration {
@@ -135,250 +147,6 @@ type target struct {
 	ep     *backup.Endpoint
 	d      dest.Destination
 	result *backup.DestResult
-}
-
-func (r *Runner) backup(parent context.Context, l *execLog) (backup.Status, string) {
-	e := l.snapshot()
-	l.stage(backup.StageInitialize)
-	job, err := r.Store.GetJob(parent, e.JobID)
-	if err != nil {
-		return backup.StatusFailed, fmt.Sprintf("load job: %v", err)
-	}
-	ctx, stop := context.WithCancelCause(parent)
-	defer stop(nil)
-	if d := time.Duration(job.MaxDuration); d > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeoutCause(ctx, d, fmt.Errorf("%w (%s)", backup.ErrTooLong, d))
-		defer cancel()
-	}
-	stall := r.stallTimeout(ctx, job)
-	srcEp, err := r.Store.Sources().Get(ctx, job.SourceID)
-	if err != nil {
-		return backup.StatusFailed, fmt.Sprintf("load source: %v", err)
-	}
-	src, err := r.Sources.New(srcEp)
-	if err != nil {
-		return backup.StatusFailed, fmt.Sprintf("source %s: %v", srcEp.Name, err)
-	}
-	defer src.Close()
-	if err := src.Check(ctx); err != nil {
-		if ctx.Err() != nil {
-			return interrupted(ctx, err)
-		}
-		return backup.StatusFailed, fmt.Sprintf("source %s: %v", srcEp.Name, err)
-	}
-	l.info("source %s (%s) is reachable", srcEp.Name, srcEp.Type)
-
-	var key []byte
-	var profile *backup.Profile
-	if job.ProfileID != "" {
-		if profile, err = r.Store.GetProfile(ctx, job.ProfileID); err != nil {
-			return backup.StatusFailed, fmt.Sprintf("encryption profile: %v", err)
-		}
-		key = profile.Key
-	}
-
-	targets, err := r.openTargets(ctx, job, l)
-	defer func() {
-		for _, t := range targets {
-			if t.d != nil {
-				t.d.Close()
-			}
-		}
-	}()
-	if err != nil {
-		return backup.StatusFailed, err.Error()
-	}
-	var usable []*target
-	for _, t := range targets {
-		if t.d != nil {
-			usable = append(usable, t)
-		}
-	}
-	if len(usable) == 0 {
-		return backup.StatusFailed, "no destination is reachable: " + destErrors(targets)
-	}
-
-	plan, err := src.Plan(ctx, job.Databases)
-	if err != nil {
-		if ctx.Err() != nil {
-			return interrupted(ctx, err)
-		}
-		return backup.StatusFailed, err.Error()
-	}
-	l.info("databases: %s; engine version %s", strings.Join(plan.Databases, ", "), plan.EngineVersion)
-	startedAt := r.now()
-	var nameDBs []string
-	if len(job.Databases) > 0 {
-		nameDBs = plan.Databases
-	}
-	ext := "." + plan.Ext + job.Compression.Ext()
-	if key != nil {
-		ext += ".enc"
-	}
-	tmpl := job.NamingTemplate
-	if tmpl == "" {
-		tmpl, _, _ = r.Store.GetSetting(ctx, SettingNamingTemplate)
-	}
-	base := backup.BackupName(tmpl, job.Name, nameDBs, startedAt, r.Location)
-	objKey, usable, err := uniqueKey(ctx, backup.SafeName(job.Name), base, ext, usable, l)
-	if err != nil {
-		l.update(func(e *backup.Execution) { e.Destinations = results(targets) })
-		return backup.StatusFailed, err.Error() + ": " + destErrors(targets)
-	}
-	l.update(func(e *backup.Execution) { e.BackupName = objKey })
-	l.info("backup %s: compression %s level %d, encryption %s", objKey, job.Compression, job.Compression.Level(job.CompressionLevel), profileName(profile))
-
-	// Dump: one streaming pass to every destination at once.
-	l.stage(backup.StageDump)
-	var prog pipeline.Progress
-	stopProgress := r.reportProgress(l, &prog, stall, stop)
-	consumers := make([]pipeline.Consumer, len(usable))
-	for i, t := range usable {
-		consumers[i] = func(rd io.Reader) error {
-			info, err := t.d.Put(ctx, objKey, rd)
-			if err == nil {
-				t.result.Size = info.Size
-			}
-			return err
-		}
-	}
-	dumpLog := l.slogger()
-	res, errs, err := pipeline.Run(ctx, func(ctx context.Context, w io.Writer) error {
-		return src.Dump(ctx, plan, w, dumpLog)
-	}, pipeline.Options{Compression: job.Compression, Level: job.CompressionLevel, Key: key}, &prog, consumers...)
-	stopProgress()
-	if err != nil {
-		for _, t := range usable {
-			t.result.Status, t.result.Error = backup.StatusFailed, "aborted: "+err.Error()
-		}
-		l.update(func(e *backup.Execution) { e.Destinations = results(targets) })
-		if ctx.Err() != nil {
-			return interrupted(ctx, err)
-		}
-		return backup.StatusFailed, "dump failed: " + err.Error()
-	}
-	took := r.now().Sub(startedAt)
-	l.update(func(e *backup.Execution) {
-		e.BytesDumped, e.BytesStored, e.SHA256 = res.DumpBytes, res.StoredBytes, res.SHA256
-	})
-	l.info("dump complete: %s dumped, %s stored (%.1f%%), %s/s, sha256 %s", backup.HumanBytes(res.DumpBytes), backup.HumanBytes(res.StoredBytes),
-		100*float64(res.StoredBytes)/float64(max(res.DumpBytes, 1)), backup.HumanBytes(int64(float64(res.DumpBytes)/max(took.Seconds(), 0.001))), res.SHA256)
-
-	l.stage(backup.StageUpload)
-	for i, t := range usable {
-		if errs[i] != nil {
-			t.result.Status, t.result.Error = backup.StatusFailed, errs[i].Error()
-			l.error("destination %s: upload failed: %v", t.ep.Name, errs[i])
-			continue
-		}
-		t.result.Key = objKey
-		l.info("destination %s: %s uploaded", t.ep.Name, backup.HumanBytes(t.result.Size))
-	}
-
-	l.stage(backup.StageVerify)
-	meta := backup.Meta{
-		FormatVersion: backup.MetaVersion, JobID: job.ID, JobName: job.Name, ExecutionID: e.ID,
-		SourceType: srcEp.Type, SourceName: srcEp.Name, EngineVersion: plan.EngineVersion, Databases: plan.Databases,
-		DataFormat: plan.Format, DataFile: objKey[strings.LastIndex(objKey, "/")+1:], CreatedAt: startedAt.UTC(),
-		Compression: backup.MetaCompression{Algorithm: job.Compression, Level: job.Compression.Level(job.CompressionLevel)},
-		Size:        res.StoredBytes, SHA256: res.SHA256, Trigger: e.Trigger, Locked: e.Lock,
-	}
-	if profile != nil {
-		meta.Encryption = &backup.MetaEncryption{ProfileID: profile.ID, KeyID: crypt.KeyID(profile.Key), ContainerVersion: 1}
-	}
-	// Each destination reads back its own copy, all at once.
-	var wg sync.WaitGroup
-	for i, t := range usable {
-		if errs[i] != nil {
-			continue
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			method, err := r.verifyAndCommit(ctx, t, objKey, meta, l)
-			if err != nil {
-				t.result.Status, t.result.Error = backup.StatusFailed, err.Error()
-				l.error("destination %s: %v", t.ep.Name, err)
-				return
-			}
-			t.result.Status, t.result.Verified, t.result.VerifyMethod = backup.StatusSuccess, true, method
-		}()
-	}
-	wg.Wait()
-	l.update(func(e *backup.Execution) { e.Destinations = results(targets) })
-	if ctx.Err() != nil {
-		return interrupted(ctx, ctx.Err())
-	}
-
-	l.stage(backup.StageRetention)
-	r.retentionStage(ctx, job, targets, objKey, l)
-
-	l.stage(backup.StageComplete)
-	ok := 0
-	for _, t := range targets {
-		if t.result.Status == backup.StatusSuccess {
-			ok++
-		}
-	}
-	switch {
-	case ok == len(targets):
-		return backup.StatusSuccess, ""
-	case ok > 0:
-		return backup.StatusPartial, fmt.Sprintf("%d of %d destinations failed: %s", len(targets)-ok, len(targets), destErrors(targets))
-	}
-	return backup.StatusFailed, "every destination failed: " + destErrors(targets)
-}
-
-// verifyAndCommit proves the stored copy is the dump: by the provider's
-// checksum where the destination has one (no download), otherwise by
-// reading it back and comparing size and SHA-256. Then it writes the
-// sidecar that makes it a backup. On failure it removes the data.
-func (r *Runner) verifyAndCommit(ctx context.Context, t *target, key string, meta backup.Meta, l *execLog) (string, error) {
-	fail := func(err error) (string, error) {
-		if derr := t.d.Delete(context.WithoutCancel(ctx), key); derr != nil && !errors.Is(derr, dest.ErrNotFound) {
-			l.warn("destination %s: could not remove unverified %s: %v", t.ep.Name, key, derr)
-		}
-		return "", err
-	}
-	method := ""
-	if cv, ok := dest.As[dest.ChecksumVerifier](t.d); ok {
-		m, err := cv.VerifyUpload(ctx, key, meta.Size, meta.SHA256)
-		switch {
-		case err == nil:
-			method = m
-		case errors.Is(err, dest.ErrNoChecksum):
-			l.info("destination %s: %v; reading the copy back instead", t.ep.Name, err)
-		default:
-			return fail(fmt.Errorf("verification failed: %w", err))
-		}
-	}
-	if method == "" {
-		rc, err := t.d.Open(ctx, key)
-		if err != nil {
-			return fail(fmt.Errorf("read back: %w", err))
-		}
-		h := sha256.New()
-		n, err := io.Copy(h, dest.WithContext(ctx, rc))
-		rc.Close()
-		if err != nil {
-			return fail(fmt.Errorf("read back: %w", err))
-		}
-		if sum := hex.EncodeToString(h.Sum(nil)); n != meta.Size || sum != meta.SHA256 {
-			return fail(fmt.Errorf("verification failed: stored %d bytes with SHA-256 %s, expected %d bytes with %s", n, sum, meta.Size, meta.SHA256))
-		}
-		method = "read-back-sha256"
-	}
-	meta.Verification = &backup.MetaVerification{VerifiedAt: r.now().UTC(), Method: method, Passed: true}
-	b, err := meta.Marshal()
-	if err != nil {
-		return fail(err)
-	}
-	if _, err := t.d.Put(ctx, key+backup.MetaSuffix, strings.NewReader(string(b))); err != nil {
-		return fail(fmt.Errorf("write sidecar: %w", err))
-	}
-	l.info("destination %s: verified (%s) and committed", t.ep.Name, method)
-	return method, nil
 }
 
 func (r *Runner) openTargets(ctx context.Context, job *backup.Job, l *execLog) ([]*target, error) {

@@ -14,6 +14,9 @@ type Plan struct {
 	Format        string // "pg_custom" for one PostgreSQL database, "tar" for several
 	Ext           string // file extension without compression/encryption suffixes
 	EngineVersion string
+	// Tables are the tables of each database when the plan was made, as the
+	// validator names them; each must be in the dump. Nil: not checked.
+	Tables map[string][]string
 }
 
 // RestoreOptions select and rename what a restore writes.

@@ -197,6 +197,15 @@ type Store interface {
 	ListAudit(ctx context.Context, limit, offset int) ([]backup.AuditEntry, error)
 	PruneAudit(ctx context.Context, before time.Time) (int, error)
 
+	// InstanceKey returns the instance's random 32-byte key named id,
+	// created on first use, the same for every node.
+	InstanceKey(ctx context.Context, id string) ([]byte, error)
+	// AddLeftover records a database a restore creates or keeps.
+	AddLeftover(ctx context.Context, l *backup.Leftover) error
+	DeleteLeftover(ctx context.Context, id string) error
+	// ListLeftovers lists the records of one execution, or all ("").
+	ListLeftovers(ctx context.Context, executionID string) ([]*backup.Leftover, error)
+
 	// Rekey re-seals every secret under a new server key atomically and
 	// records its id; KeyID is the id of the key in use.
 	Rekey(ctx context.Context, next *secret.Box) (int, error)

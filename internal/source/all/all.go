@@ -1,4 +1,5 @@
-// Package all is the explicit list of database sources.
+// Package all is the explicit list of database sources and of the
+// validators of their dump formats.
 package all
 
 import (
@@ -14,4 +15,17 @@ import (
 // Registry returns every source type dbackup knows.
 func Registry() *plugin.Registry[source.Source] {
 	return plugin.NewRegistry("source", postgres.Factory, mysql.Factory, mongodb.Factory, sqlite.Factory, redis.Factory)
+}
+
+// Validators returns the validator of every data format a source dumps
+// (the multi-database tar is read by source.Validators itself).
+func Validators() source.Validators {
+	return source.Validators{
+		"pg_custom":           postgres.Validate,
+		"sql":                 mysql.Validate,
+		mongodb.FormatTar:     mongodb.ValidateTar,
+		mongodb.FormatArchive: mongodb.ValidateArchive,
+		"sqlite":              sqlite.Validate,
+		"rdb":                 redis.Validate,
+	}
 }

@@ -143,7 +143,7 @@ func splitPart(name string) (string, int, bool) {
 
 // Reader reads a multi-database tar written by Writer.
 type Reader struct {
-	tr      *tar.Reader
+	tr      *StrictReader
 	m       Manifest
 	pending *tar.Header // first header of the next database
 	index   int
@@ -152,7 +152,7 @@ type Reader struct {
 
 // NewReader reads the manifest, which must be the first member.
 func NewReader(r io.Reader) (*Reader, error) {
-	tr := tar.NewReader(r)
+	tr := NewStrictReader(r)
 	h, err := tr.Next()
 	if err != nil {
 		return nil, fmt.Errorf("not a multi-database tar: %w", err)

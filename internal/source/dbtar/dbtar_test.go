@@ -81,3 +81,44 @@ func TestMissingPartDetected(t *testing.T) {
 		t.Fatal("a missing part was not detected")
 	}
 }
+
+func TestEveryCutTarIsRefused(t *testing.T) {
+	t.Parallel()
+	m := Manifest{SourceType: "postgres", PartSize: 600, Databases: []Database{{"a", "001-a.dump", "pg_custom"}, {"b", "002-b.dump", "pg_custom"}}}
+	var buf bytes.Buffer
+	w, _ := NewWriter(&buf, m)
+	for range m.Databases {
+		dw, _ := w.Database()
+		dw.Write(bytes.Repeat([]byte("x"), 1000))
+		dw.Close()
+	}
+	w.Close()
+	whole := buf.Bytes()
+	read := func(b []byte) error {
+		r, err := NewReader(bytes.NewReader(b))
+		if err != nil {
+			return err
+		}
+		for {
+			_, dr, err := r.Next()
+			if err == io.EOF {
+				return nil
+			}
+			if err != nil {
+				return err
+			}
+			if _, err := io.Copy(io.Discard, dr); err != nil {
+				return err
+			}
+		}
+	}
+	if err := read(whole); err != nil {
+		t.Fatalf("whole tar: %v", err)
+	}
+	// Every cut, also at each member boundary and inside the end marker.
+	for n := 0; n < len(whole); n++ {
+		if err := read(whole[:n]); err == nil {
+			t.Fatalf("a tar cut at byte %d of %d was read as whole", n, len(whole))
+		}
+	}
+}

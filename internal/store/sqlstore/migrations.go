@@ -202,4 +202,21 @@ var migrations = []string{
 	// 7: the history's sorts by duration and by size (read backwards).
 	`CREATE INDEX executions_duration ON executions((COALESCE(ended_at - started_at, -1)), created_at, id);
 	CREATE INDEX executions_size ON executions(bytes_stored, created_at, id);`,
+	// 8: the instance key that authenticates unencrypted backups' sidecars;
+	// the databases a restore creates, until they are in place or dropped.
+	`CREATE TABLE instance_keys (
+		id TEXT PRIMARY KEY,
+		key_sealed {BLOB} NOT NULL,
+		created_at {BIGINT} NOT NULL
+	);
+	CREATE TABLE restore_leftovers (
+		id TEXT PRIMARY KEY,
+		source_id TEXT NOT NULL,
+		database_name TEXT NOT NULL,
+		state TEXT NOT NULL,
+		execution_id TEXT NOT NULL,
+		created_at {BIGINT} NOT NULL,
+		expires_at {BIGINT}
+	);
+	CREATE INDEX restore_leftovers_execution ON restore_leftovers(execution_id);`,
 }

@@ -66,6 +66,9 @@ func (s *DB) Rekey(ctx context.Context, next *secret.Box) (int, error) {
 		if err := reseal("encryption_profiles", "key_sealed", "profile"); err != nil {
 			return err
 		}
+		if err := reseal("instance_keys", "key_sealed", "instance"); err != nil {
+			return err
+		}
 		return setSetting(ctx, tx, s, SettingServerKeyID, next.KeyID())
 	})
 	if err != nil {
