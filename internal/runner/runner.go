@@ -20,10 +20,10 @@ import (
 
 // Runner runs executions. It is safe for concurrent use.
 type Runner struct {
-	Store    store.Store
-	Sources  *plugin.Registry[source.Source]
-	Dests    *plugin.Registry[dest.Destination]
-	Log      *slog.Logger
+	Store   store.Store
+	Sources *plugin.Registry[source.Source]
+	Dests   *plugin.Registry[dest.Destination]
+	Log     *slog.Logger
 	// Validators prove each dump whole as it streams, by data format.
 	Validators source.Validators
 	// Location is the time zone of backup names and retention buckets when
