@@ -19,11 +19,16 @@ import (
 
 // privateRedis starts a redis-server of the test's own on a free port.
 func privateRedis(t *testing.T, password string) (int, *goredis.Client) {
+	return privateServer(t, "redis-server", password)
+}
+
+// privateServer starts a redis-server or valkey-server of the test's own.
+func privateServer(t *testing.T, binary, password string) (int, *goredis.Client) {
 	t.Helper()
 	ln, _ := net.Listen("tcp", "127.0.0.1:0")
 	port := ln.Addr().(*net.TCPAddr).Port
 	ln.Close()
-	cmd := exec.Command("redis-server", "--port", fmt.Sprint(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+	cmd := exec.Command(binary, "--port", fmt.Sprint(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
 		"--dir", t.TempDir(), "--requirepass", password)
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -33,7 +38,7 @@ func privateRedis(t *testing.T, password string) (int, *goredis.Client) {
 	t.Cleanup(func() { c.Close() })
 	for i := 0; c.Ping(context.Background()).Err() != nil; i++ {
 		if i > 100 {
-			t.Fatal("redis-server did not start")
+			t.Fatal(binary + " did not start")
 		}
 		time.Sleep(50 * time.Millisecond)
 	}

@@ -19,14 +19,25 @@ type StrictReader struct {
 	ended   bool  // the end-of-archive marker was read
 }
 
+// counter counts the bytes read, and how many of the last were zeros.
 type counter struct {
-	r io.Reader
-	n int64
+	r     io.Reader
+	n     int64
+	zeros int64
 }
 
 func (c *counter) Read(p []byte) (int, error) {
 	n, err := c.r.Read(p)
 	c.n += int64(n)
+	i := n
+	for i > 0 && p[i-1] == 0 {
+		i--
+	}
+	if i == 0 {
+		c.zeros += int64(n)
+	} else {
+		c.zeros = int64(n - i)
+	}
 	return n, err
 }
 
@@ -50,7 +61,9 @@ func (s *StrictReader) Next() (*tar.Header, error) {
 	start := s.c.n
 	h, err := s.Reader.Next()
 	switch {
-	case err == io.EOF && s.c.n-start < s.padding+2*512:
+	case err == io.EOF && (s.c.n-start < s.padding+2*512 || s.c.zeros < 2*512):
+		// The marker is two zero blocks, the last bytes read; anything
+		// less (a cut after a member, or after a PAX header) is not it.
 		return nil, ErrNoEnd
 	case errors.Is(err, io.ErrUnexpectedEOF):
 		return nil, ErrNoEnd

@@ -91,16 +91,18 @@ func countDocuments(r io.Reader, size int64) (int64, error) {
 	for off < size {
 		head, err := br.Peek(4)
 		if err != nil {
-			return n, fmt.Errorf("dump is damaged: a document is cut at byte %d of %d", off, size)
+			return n, fmt.Errorf("dump ended early: a document is cut at byte %d of %d", off, size)
 		}
 		l := int64(binary.LittleEndian.Uint32(head))
 		if l < 5 || l > maxDocument || off+l > size {
 			return n, fmt.Errorf("dump is damaged: a document of %d bytes at byte %d of %d", l, off, size)
 		}
 		if _, err := br.Discard(int(l) - 1); err != nil {
-			return n, err
+			return n, fmt.Errorf("dump ended early: inside the document at byte %d of %d", off, size)
 		}
-		if last, err := br.ReadByte(); err != nil || last != 0 {
+		if last, err := br.ReadByte(); err != nil {
+			return n, fmt.Errorf("dump ended early: inside the document at byte %d of %d", off, size)
+		} else if last != 0 {
 			return n, fmt.Errorf("dump is damaged: the document at byte %d does not end with its terminator", off)
 		}
 		off += l

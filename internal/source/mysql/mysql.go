@@ -194,11 +194,39 @@ func (s *Source) Plan(ctx context.Context, dbs []string) (source.Plan, error) {
 	if err != nil {
 		return source.Plan{}, err
 	}
-	p := source.Plan{Databases: dbs, Format: "sql", Ext: "sql", EngineVersion: v}
+	p := source.Plan{Databases: dbs, Format: "sql", Ext: "sql", EngineVersion: v, Tables: map[string][]string{}}
 	if len(dbs) > 1 {
 		p.Format, p.Ext = "tar", "tar"
 	}
+	for _, db := range dbs {
+		if p.Tables[db], err = s.tables(ctx, db); err != nil {
+			return source.Plan{}, err
+		}
+	}
 	return p, nil
+}
+
+// tables lists the base tables of a database: each must be in its dump.
+func (s *Source) tables(ctx context.Context, name string) ([]string, error) {
+	db, err := s.db(ctx, "")
+	if err != nil {
+		return nil, err
+	}
+	defer db.Close()
+	rows, err := db.QueryContext(ctx, "SELECT table_name FROM information_schema.tables WHERE table_schema = ? AND table_type = 'BASE TABLE' ORDER BY table_name", name)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var t string
+		if err := rows.Scan(&t); err != nil {
+			return nil, err
+		}
+		out = append(out, t)
+	}
+	return out, rows.Err()
 }
 
 // tool picks the MariaDB name of a client when it exists, else the MySQL one.

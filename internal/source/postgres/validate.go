@@ -60,6 +60,7 @@ type archive struct {
 	compressed bool
 	pgVersion  string
 	entries    map[int]*dataEntry // the data entries the TOC announces
+	tocRead    bool
 	announced  int
 	complete   int
 	last       string // the last complete data entry
@@ -89,7 +90,7 @@ func (a *archive) early(err error) error {
 		if a.last != "" {
 			last = "the last was " + a.last
 		}
-		if a.entries == nil {
+		if !a.tocRead {
 			return fmt.Errorf("dump ended early: inside %s", a.where)
 		}
 		return fmt.Errorf("dump ended early: inside %s; the archive's table of contents announces %d data entries, %d arrived complete (%s)",
@@ -353,7 +354,7 @@ func (a *archive) toc() error {
 
 // data reads the data blocks up to the end of the input.
 func (a *archive) data() error {
-	a.where = "the data after the table of contents"
+	a.where, a.tocRead = "the data after the table of contents", true
 	for {
 		kind, err := a.r.ReadByte()
 		if err == io.EOF {

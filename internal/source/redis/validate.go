@@ -191,7 +191,13 @@ func (p *rdb) parse() error {
 		}
 		switch op {
 		case 0xff: // EOF
-			return p.end()
+			if err := p.end(); err != nil {
+				return err
+			}
+			if n, _ := io.Copy(io.Discard, p.r); n > 0 {
+				return fmt.Errorf("dump is damaged: %d bytes follow its end", n)
+			}
+			return nil
 		case 0xfe: // SELECTDB
 			n, _, err := p.length()
 			if err != nil {
