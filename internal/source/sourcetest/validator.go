@@ -72,4 +72,3 @@ func FuzzValidator(f *testing.F, v source.Validator, seeds ...[]byte) {
 		}
 	})
 }
-
