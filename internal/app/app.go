@@ -174,35 +174,6 @@ func (a *App) Recover(ctx context.Context) error {
 	return nil
 }
 
-// cleanupInterrupted removes the temporary objects an interrupted backup's
-// uploads left at its job's destinations.
-func (a *App) cleanupInterrupted(e *backup.Execution) {
-	if e.Kind != backup.KindBackup || e.BackupName == "" || e.JobID == "" {
-		return
-	}
-	ctx := context.Background()
-	job, err := a.Store.GetJob(ctx, e.JobID)
-	if err != nil {
-		return
-	}
-	for _, jd := range job.Destinations {
-		ep, err := a.Store.Destinations().Get(ctx, jd.DestinationID)
-		if err != nil {
-			continue
-		}
-		d, err := a.Dests.New(ep)
-		if err != nil {
-			continue
-		}
-		if ab, ok := dest.As[dest.UploadAborter](d); ok {
-			if n, err := ab.AbortUploads(ctx, e.BackupName); err == nil && n > 0 {
-				a.Log.Info("removed what an interrupted upload left", "destination", ep.Name, "objects", n, "backup", e.BackupName)
-			}
-		}
-		d.Close()
-	}
-}
-
 // dispatch runs a restore in the background (restores do not queue: their
 // request is held in memory).
 func (a *App) dispatch(id string, fn func(context.Context) (*backup.Execution, error)) {

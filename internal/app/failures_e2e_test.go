@@ -294,6 +294,10 @@ func TestRestorePreflightRefusesNewerMajorUnlessForced(t *testing.T) {
 	sidecar := filepath.Join(dir, e.BackupName+".meta.json")
 	b, _ := os.ReadFile(sidecar)
 	os.WriteFile(sidecar, []byte(strings.Replace(string(b), `"engine_version": "15.`, `"engine_version": "99.`, 1)), 0o600)
+	// A sidecar edited by hand is no longer authenticated: an admin trusts it.
+	if _, err := a.TrustBackup(ctx, "disk", e.BackupName, nil); err != nil {
+		t.Fatal(err)
+	}
 	target := pgtest.Name("dbackup_preflight_r")
 	pgtest.Drop(t, target)
 	req := runner.RestoreRequest{Destination: "disk", Key: e.BackupName, Source: "pg", Targets: map[string]string{src: target}}

@@ -310,6 +310,31 @@ func (a *App) WatchMissed(ctx context.Context, interval time.Duration) {
 	}
 }
 
+// WatchLeftovers drops, every interval, the databases restores kept past
+// their time and the scratch databases of restores that no longer run, and
+// every tenth interval aborts stale unfinished uploads.
+func (a *App) WatchLeftovers(ctx context.Context, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for tick := 0; ; tick++ {
+		if tick%10 == 0 {
+			if _, err := a.SweepUploads(ctx); err != nil && ctx.Err() == nil {
+				a.Log.Warn("unfinished uploads", "err", err)
+			}
+		}
+		if dropped, err := a.Runner.CleanLeftovers(ctx, ""); err != nil && ctx.Err() == nil {
+			a.Log.Warn("restore leftovers", "dropped", dropped, "err", err)
+		} else if len(dropped) > 0 {
+			a.Log.Info("dropped databases restores left or kept past their time", "databases", dropped)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
 // SetSystemEvents routes system events (restore, destination) to a channel.
 func (a *App) SetSystemEvents(ctx context.Context, ref string, events []string) error {
 	ch, err := a.Store.Channels().Get(ctx, ref)

@@ -38,6 +38,7 @@ func runServe(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	go a.WatchMissed(ctx, time.Minute)
+	go a.WatchLeftovers(ctx, time.Minute)
 	a.Serve(ctx)
 	defer a.StopServing()
 	webH, err := web.New(a)

@@ -112,6 +112,16 @@ type UploadAborter interface {
 	AbortUploads(ctx context.Context, key string) (int, error)
 }
 
+// StaleAborter is implemented by destinations where uploads can outlive
+// the process that started them unseen (S3's unfinished multipart uploads
+// are not objects: no listing shows them, yet they are stored and billed).
+type StaleAborter interface {
+	// AbortStale aborts the unfinished uploads started before before,
+	// except those of keys busy says are being written; it reports how many
+	// it aborted.
+	AbortStale(ctx context.Context, before time.Time, busy func(key string) bool) (int, error)
+}
+
 // ErrNoChecksum says a destination cannot verify an upload by checksum;
 // the caller reads the object back instead.
 var ErrNoChecksum = errors.New("no provider checksum")

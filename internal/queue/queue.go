@@ -11,6 +11,7 @@ package queue
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strconv"
@@ -209,9 +210,29 @@ func (q *Queue) claimOne(ctx context.Context) bool {
 			q.Log.Error("run", "execution", e.ID, "err", err)
 			return
 		}
+		if errors.Is(context.Cause(runCtx), backup.ErrShutdown) {
+			q.requeue(context.Background(), final)
+			return
+		}
 		q.maybeRetry(context.Background(), final)
 	}()
 	return true
+}
+
+// requeue queues again a backup that this node's graceful stop cut short,
+// exactly as after a crash: what it left is removed and another node (or
+// this one, restarted) runs it.
+func (q *Queue) requeue(ctx context.Context, e *backup.Execution) {
+	if e.Status != backup.StatusFailed || e.Kind != backup.KindBackup || e.JobID == "" {
+		return
+	}
+	if q.OnInterrupted != nil {
+		q.OnInterrupted(e)
+	}
+	if job, err := q.Store.GetJob(ctx, e.JobID); err == nil {
+		q.Log.Warn("backup interrupted by the shutdown: queued again", "execution", e.ID, "job", e.JobName)
+		q.retry(ctx, job, e, 0)
+	}
 }
 
 // maybeRetry queues another attempt of a failed backup when the job asks

@@ -23,6 +23,9 @@ type RestoreRequest struct {
 	Profile string `json:"profile,omitempty"`
 	// Force restores a backup from a newer major version than the target.
 	Force bool `json:"force,omitempty"`
+	// DropReplaced drops what an overwrite replaces instead of keeping it
+	// (for the hours of the keep_replaced_hours setting).
+	DropReplaced bool `json:"drop_replaced,omitempty"`
 	// MasterKey is a raw key given by hand; it is never stored.
 	MasterKey []byte         `json:"-"`
 	Trigger   backup.Trigger `json:"-"`
@@ -48,6 +51,7 @@ func (r *Runner) RestoreClaimed(ctx context.Context, e *backup.Execution, req Re
 type restorePlan struct {
 	d         dest.Destination
 	src       source.Source
+	srcID     string
 	key       string
 	meta      *backup.Meta
 	masterKey []byte
@@ -79,11 +83,14 @@ func (r *Runner) planRestore(ctx context.Context, req RestoreRequest, info func(
 	if p.d, err = r.Dests.New(dEp); err != nil {
 		return nil, fmt.Errorf("destination %s: %v", dEp.Name, err)
 	}
-	meta, err := catalog.ReadMeta(ctx, p.d, p.key)
+	meta, err := catalog.ReadTrusted(ctx, p.d, p.key, r.KeyringWith(req.MasterKey))
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%w; an admin who knows where it came from can trust it first", err)
 	}
 	p.meta = meta
+	if err := r.checkEncryptedJob(ctx, meta); err != nil {
+		return nil, err
+	}
 	info("backup %s of job %s: %s %s, databases %v, created %s", p.key, meta.JobName, meta.SourceType, meta.EngineVersion,
 		meta.Databases, meta.CreatedAt.Format("2006-01-02 15:04:05 MST"))
 	sEp, err := r.Store.Sources().Get(ctx, req.Source)
@@ -93,6 +100,7 @@ func (r *Runner) planRestore(ctx context.Context, req RestoreRequest, info func(
 	if sEp.Type != meta.SourceType {
 		return nil, fmt.Errorf("the backup is a %s backup; source %s is %s", meta.SourceType, sEp.Name, sEp.Type)
 	}
+	p.srcID = sEp.ID
 	if p.src, err = r.Sources.New(sEp); err != nil {
 		return nil, fmt.Errorf("target source %s: %v", sEp.Name, err)
 	}
@@ -125,7 +133,7 @@ func (r *Runner) planRestore(ctx context.Context, req RestoreRequest, info func(
 	if meta.Encryption != nil {
 		info("pre-flight: the key opens the backup")
 	}
-	p.opts = source.RestoreOptions{Targets: req.Targets, Overwrite: req.Overwrite}
+	p.opts = source.RestoreOptions{Targets: req.Targets, Overwrite: req.Overwrite, Expect: meta.Contents, DropReplaced: req.DropReplaced}
 	if len(p.opts.Targets) == 0 && meta.DataFormat != "tar" && len(meta.Databases) == 1 {
 		p.opts.Targets = map[string]string{meta.Databases[0]: meta.Databases[0]}
 	}
@@ -134,7 +142,57 @@ func (r *Runner) planRestore(ctx context.Context, req RestoreRequest, info func(
 			return nil, fmt.Errorf("database %q is not in this backup (it holds %v)", name, meta.Databases)
 		}
 	}
+	if err := p.checkTargets(ctx, info); err != nil {
+		return nil, err
+	}
 	return p, nil
+}
+
+// checkEncryptedJob refuses an unencrypted backup in the name of a job that
+// encrypts, unless an admin trusted it: a job that encrypts makes no
+// plain backups, so someone else put it there.
+func (r *Runner) checkEncryptedJob(ctx context.Context, m *backup.Meta) error {
+	if m.Encryption != nil || m.Trusted != nil {
+		return nil
+	}
+	job, err := r.Store.GetJob(ctx, m.JobID)
+	if err != nil || job.ProfileID == "" {
+		return nil
+	}
+	return fmt.Errorf("%w: the backup is not encrypted, but job %s encrypts its backups; an admin who knows where it came from can trust it first", backup.ErrUntrusted, job.Name)
+}
+
+// checkTargets tells, for each database the restore writes, whether it
+// exists and what it holds, and refuses one that holds something unless
+// overwrite was chosen.
+func (p *restorePlan) checkTargets(ctx context.Context, info func(string, ...any)) error {
+	in, ok := p.src.(source.Inspector)
+	if !ok {
+		return nil
+	}
+	for _, db := range p.meta.Databases {
+		target, selected := p.opts.Target(db)
+		if !selected {
+			continue
+		}
+		t, err := in.Inspect(ctx, target)
+		if err != nil {
+			return fmt.Errorf("target %s: %v", target, err)
+		}
+		switch {
+		case t.Holds != "" && !p.opts.Overwrite:
+			return source.RefuseExisting(target, t)
+		case t.Holds != "" && p.opts.DropReplaced:
+			info("pre-flight: target %s holds %s: it will be replaced and dropped once the restore is complete", target, t.Holds)
+		case t.Holds != "":
+			info("pre-flight: target %s holds %s: it will be replaced once the restore is complete, and kept under a new name", target, t.Holds)
+		case t.Exists:
+			info("pre-flight: target %s exists and is empty", target)
+		default:
+			info("pre-flight: target %s does not exist: it will be created", target)
+		}
+	}
+	return nil
 }
 
 // verify reads the whole backup against its sidecar.
@@ -188,7 +246,9 @@ func (r *Runner) restore(ctx context.Context, req RestoreRequest, l *execLog) (b
 	defer plain.Close()
 	var n pipeline.Counter
 	n.W = io.Discard
-	if err := p.src.Restore(ctx, p.meta.DataFormat, io.TeeReader(plain, &n), p.opts, l.slogger()); err != nil {
+	opts := p.opts
+	opts.Track = &tracker{r: r, sourceID: p.srcID, execution: l.snapshot().ID, log: l}
+	if err := p.src.Restore(ctx, p.meta.DataFormat, io.TeeReader(plain, &n), opts, l.slogger()); err != nil {
 		return fail("%v", err)
 	}
 	l.update(func(e *backup.Execution) { e.BytesDumped, e.BytesStored = n.N(), p.meta.Size })

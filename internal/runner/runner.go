@@ -136,6 +136,8 @@ func interrupted(ctx context.Context, err error) (backup.Status, string) {
 		return backup.StatusCancelled, "cancelled by user"
 	case errors.Is(cause, backup.ErrStalled), errors.Is(cause, backup.ErrTooLong):
 		return backup.StatusFailed, cause.Error()
+	case errors.Is(cause, backup.ErrShutdown):
+		return backup.StatusFailed, "interrupted: this node stopped before the run ended; a backup is queued again, nothing from this run was committed"
 	case ctx.Err() != nil:
 		return backup.StatusFailed, fmt.Sprintf("interrupted: %v", cause)
 	}

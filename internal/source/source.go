@@ -5,6 +5,8 @@ import (
 	"context"
 	"io"
 	"log/slog"
+
+	"github.com/dbackup/dbackup/internal/backup"
 )
 
 // Plan is what a dump will produce, known before it starts so the data
@@ -25,8 +27,48 @@ type RestoreOptions struct {
 	// it into. Empty restores every database under its own name; otherwise
 	// only the databases named here are restored.
 	Targets map[string]string
-	// Overwrite allows restoring into a database that already has tables.
+	// Overwrite allows replacing a database that already exists and holds
+	// something. The restore writes a scratch database and swaps it in
+	// only once it is complete and its counts match.
 	Overwrite bool
+	// Expect is what the backup holds, by database name in the backup (its
+	// sidecar's contents): the restore counts what it wrote and fails,
+	// naming the table, on any difference. Nil: not compared.
+	Expect backup.Contents
+	// Track records the databases a restore creates before it creates
+	// them; nil records nothing.
+	Track Tracker
+	// DropReplaced drops the database an overwrite replaced instead of
+	// keeping it under a new name.
+	DropReplaced bool
+}
+
+// Tracker records the databases a restore creates, so that what a crash
+// leaves behind can be removed by the next start.
+type Tracker interface {
+	// Scratch is called before a scratch database is created.
+	Scratch(ctx context.Context, db string) error
+	// Kept is called when an overwrite kept the replaced database as db.
+	Kept(ctx context.Context, db string) error
+	// Gone is called when db is in place or dropped: nothing to clean.
+	Gone(ctx context.Context, db string)
+}
+
+// Target is what a restore target holds now.
+type Target struct {
+	Exists bool
+	Holds  string // e.g. "7 relations"; empty when it holds nothing
+}
+
+// Inspector tells what a database to restore into holds now, for the
+// restore's pre-flight.
+type Inspector interface {
+	Inspect(ctx context.Context, db string) (Target, error)
+}
+
+// Dropper drops a database a restore left behind (scratch or kept).
+type Dropper interface {
+	DropDatabase(ctx context.Context, db string) error
 }
 
 // Target returns the target name for db and whether it is selected.

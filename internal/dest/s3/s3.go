@@ -26,6 +26,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/credentials"
@@ -522,6 +523,37 @@ func (b *Bucket) AbortUploads(ctx context.Context, key string) (int, error) {
 		n++
 	}
 	return n, nil
+}
+
+// AbortStale aborts every unfinished multipart upload under the
+// destination's prefix started before before, but those of busy keys.
+func (b *Bucket) AbortStale(ctx context.Context, before time.Time, busy func(key string) bool) (int, error) {
+	n := 0
+	prefix := ""
+	if b.cfg.Prefix != "" {
+		prefix = b.cfg.Prefix + "/"
+	}
+	keyMarker, idMarker := "", ""
+	for {
+		res, err := b.core.ListMultipartUploads(ctx, b.cfg.Bucket, prefix, keyMarker, idMarker, "", 1000)
+		if err != nil {
+			return n, b.explain(err, prefix)
+		}
+		for _, u := range res.Uploads {
+			key := strings.TrimPrefix(u.Key, prefix)
+			if !u.Initiated.Before(before) || busy(key) {
+				continue
+			}
+			if err := b.core.AbortMultipartUpload(ctx, b.cfg.Bucket, u.Key, u.UploadID); err != nil {
+				return n, b.explain(err, key)
+			}
+			n++
+		}
+		if !res.IsTruncated {
+			return n, nil
+		}
+		keyMarker, idMarker = res.NextKeyMarker, res.NextUploadIDMarker
+	}
 }
 
 // Close releases idle connections.

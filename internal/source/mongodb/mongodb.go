@@ -9,8 +9,6 @@
 package mongodb
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -327,40 +325,12 @@ func (s *Source) Restore(ctx context.Context, format string, r io.Reader, opts s
 		return fmt.Errorf("%w: mongodb cannot restore format %q", backup.ErrUnsupported, format)
 	}
 	return source.RestoreFormat(ctx, format, single, Type, r, opts, log, func(ctx context.Context, r io.Reader, from, target string) error {
-		return s.restoreOne(ctx, r, from, target, opts.Overwrite, log)
+		return source.RestoreSwapped(ctx, s, r, from, target, opts, log)
 	})
 }
 
 // archiveMagic starts every mongodump archive (0x8199e26d, little-endian).
 var archiveMagic = []byte{0x6d, 0xe2, 0x99, 0x81}
-
-func (s *Source) restoreOne(ctx context.Context, r io.Reader, from, target string, overwrite bool, log *slog.Logger) error {
-	br := bufio.NewReaderSize(r, 64<<10)
-	head, _ := br.Peek(len(archiveMagic))
-	return s.with(ctx, func(c *mongo.Client) error {
-		db := c.Database(target)
-		if err := checkTarget(ctx, db, overwrite); err != nil {
-			return err
-		}
-		if bytes.Equal(head, archiveMagic) {
-			return s.toolRestore(ctx, br, from, target, overwrite, log)
-		}
-		return restoreDatabase(ctx, db, br, overwrite, log)
-	})
-}
-
-// checkTarget refuses a database that already has collections unless
-// overwrite is set (each restored collection then replaces its namesake).
-func checkTarget(ctx context.Context, db *mongo.Database, overwrite bool) error {
-	names, err := db.ListCollectionNames(ctx, bson.D{})
-	if err != nil {
-		return fmt.Errorf("list collections of %s: %w", db.Name(), err)
-	}
-	if len(names) > 0 && !overwrite {
-		return fmt.Errorf("database %s already exists and holds %d collections; choose a new name or allow overwrite", db.Name(), len(names))
-	}
-	return nil
-}
 
 // Close releases nothing: clients are opened per call.
 func (s *Source) Close() error { return nil }

@@ -167,12 +167,33 @@ func TestRestoreRefusesNonEmptyTargetUnlessOverwrite(t *testing.T) {
 	if f.fingerprint(t, target) != before {
 		t.Fatal("a refused restore changed the target")
 	}
+	// Overwritten: the restored collections in place, the replaced ones
+	// kept beside them under a prefix (renames stay within a database).
 	opts.Overwrite = true
 	if err := f.s.Restore(context.Background(), p.Format, bytes.NewReader(dump), opts, quiet); err != nil {
 		t.Fatal(err)
 	}
-	if got := f.fingerprint(t, target); got != want {
-		t.Fatalf("overwritten:\n%s\nwant:\n%s", got, want)
+	got := f.fingerprint(t, target)
+	var restored, kept []string
+	for _, c := range strings.Split(got, "; ") {
+		if strings.HasPrefix(c, keptPrefix) {
+			kept = append(kept, c[len(keptPrefix)+len("20060102T150405_"):])
+		} else {
+			restored = append(restored, c)
+		}
+	}
+	if strings.Join(restored, "; ") != want || strings.Join(kept, "; ") != before {
+		t.Fatalf("overwritten:\n%s\nwant:\n%s\nand kept:\n%s", got, want, before)
+	}
+	// Asked to drop the replaced collections, nothing else is left.
+	other := pgtest.Name("busy")
+	ferrettest.Seed(t, f.srv.Client(t), other, 7)
+	opts = source.RestoreOptions{Targets: map[string]string{f.db: other}, Overwrite: true, DropReplaced: true}
+	if err := f.s.Restore(context.Background(), p.Format, bytes.NewReader(dump), opts, quiet); err != nil {
+		t.Fatal(err)
+	}
+	if got := f.fingerprint(t, other); got != want {
+		t.Fatalf("overwritten, replaced dropped:\n%s\nwant:\n%s", got, want)
 	}
 }
 
@@ -202,7 +223,7 @@ func TestToolCommandLines(t *testing.T) {
 		t.Fatal(err)
 	}
 	golden.Check(t, "dump", golden.Render(DumpCommand(c, "/tmp/m.yaml", pw, "shop"), ""))
-	golden.Check(t, "restore_rename", golden.Render(RestoreCommand(c, "/tmp/m.yaml", pw, "shop", "shop_copy", true), ""))
+	golden.Check(t, "restore_rename", golden.Render(RestoreCommand(c, "/tmp/m.yaml", pw, "shop", "shop_copy", "dbackup_scratch_x."), ""))
 	if got := ConfigFile(pw); got != "password: \"p\\\"a\\\\ss\"\n" {
 		t.Fatalf("config file %q", got)
 	}
@@ -257,7 +278,7 @@ if [ "$(basename "$0")" = mongodump ]; then printf '\x6d\xe2\x99\x81archive-of-%
 	}
 	if strings.Contains(string(calls), ferrettest.Password) ||
 		!strings.Contains(string(calls), "mongodump --config=") || !strings.Contains(string(calls), "--db="+f.db+" --archive") ||
-		!strings.Contains(string(calls), "--nsFrom="+f.db+".* --nsTo="+target+".*") {
+		!strings.Contains(string(calls), "--nsFrom="+f.db+".* --nsTo="+target+"."+scratchPrefix) {
 		t.Fatalf("tool calls:\n%s", calls)
 	}
 	if left, _ := os.ReadDir(tmp); len(left) > 0 {

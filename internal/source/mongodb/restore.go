@@ -15,6 +15,8 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
+	"github.com/dbackup/dbackup/internal/source/dbtar"
 )
 
 // maxDocument bounds one document read from a dump (MongoDB's own limit is
@@ -28,10 +30,11 @@ const (
 )
 
 // restoreDatabase reads a tar of mongorestore's layout for one database into
-// db, whatever the database was called when dumped. A collection's metadata
-// comes before its documents; indexes are built after all documents.
-func restoreDatabase(ctx context.Context, db *mongo.Database, r io.Reader, overwrite bool, log *slog.Logger) error {
-	tr := tar.NewReader(r)
+// db, whatever the database was called when dumped, each collection under
+// its name after prefix. A collection's metadata comes before its
+// documents; indexes are built after all documents.
+func restoreDatabase(ctx context.Context, db *mongo.Database, r io.Reader, prefix string, log *slog.Logger) error {
+	tr := dbtar.NewStrictReader(r)
 	var (
 		from    string              // the dumped database's directory
 		created = map[string]bool{} // collections created from their metadata
@@ -66,7 +69,7 @@ func restoreDatabase(ctx context.Context, db *mongo.Database, r io.Reader, overw
 			if err != nil {
 				return fmt.Errorf("%s: %w", h.Name, err)
 			}
-			if err := createCollection(ctx, db, meta, overwrite); err != nil {
+			if err := createCollection(ctx, db, meta, prefix); err != nil {
 				return err
 			}
 			created[meta.CollectionName] = true
@@ -82,7 +85,7 @@ func restoreDatabase(ctx context.Context, db *mongo.Database, r io.Reader, overw
 			if !created[name] {
 				return fmt.Errorf("%s: documents come before the collection's metadata", h.Name)
 			}
-			n, err := insertAll(ctx, db.Collection(name), io.LimitReader(tr, h.Size), h.Size)
+			n, err := insertAll(ctx, db.Collection(prefix+name), io.LimitReader(tr, h.Size), h.Size)
 			if err != nil {
 				return fmt.Errorf("restore collection %s.%s: %w", db.Name(), name, err)
 			}
@@ -94,7 +97,7 @@ func restoreDatabase(ctx context.Context, db *mongo.Database, r io.Reader, overw
 		return errors.New("the dump holds no database")
 	}
 	for _, name := range order {
-		if err := createIndexes(ctx, db, name, indexes[name]); err != nil {
+		if err := createIndexes(ctx, db, prefix+name, indexes[name]); err != nil {
 			return err
 		}
 	}
@@ -130,22 +133,22 @@ func readMetadata(r io.Reader, size int64) (Metadata, error) {
 	return m, nil
 }
 
-// createCollection creates the collection (or view) with its options, after
-// dropping its namesake when overwrite is allowed.
-func createCollection(ctx context.Context, db *mongo.Database, m Metadata, overwrite bool) error {
-	if overwrite {
-		if err := db.Collection(m.CollectionName).Drop(ctx); err != nil {
-			return fmt.Errorf("drop %s.%s: %w", db.Name(), m.CollectionName, err)
-		}
-	}
-	cmd := bson.D{{Key: "create", Value: m.CollectionName}}
+// createCollection creates the collection (or view) with its options under
+// its name after prefix; a view reads the collection of the same prefix.
+func createCollection(ctx context.Context, db *mongo.Database, m Metadata, prefix string) error {
+	cmd := bson.D{{Key: "create", Value: prefix + m.CollectionName}}
 	if len(m.Options) > 0 {
 		elems, err := m.Options.Elements()
 		if err != nil {
 			return fmt.Errorf("options of %s: %w", m.CollectionName, err)
 		}
 		for _, e := range elems {
-			cmd = append(cmd, bson.E{Key: e.Key(), Value: e.Value()})
+			v := e.Value()
+			if on, ok := v.StringValueOK(); ok && e.Key() == "viewOn" {
+				cmd = append(cmd, bson.E{Key: "viewOn", Value: prefix + on})
+				continue
+			}
+			cmd = append(cmd, bson.E{Key: e.Key(), Value: v})
 		}
 	}
 	if err := db.RunCommand(ctx, cmd).Err(); err != nil {

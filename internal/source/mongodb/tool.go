@@ -51,15 +51,12 @@ func DumpCommand(c Config, configFile, password, db string) proc.Cmd {
 	return proc.Cmd{Path: proc.Binary(c.BinDir, "mongodump"), Args: args, Secrets: proc.Secrets(password)}
 }
 
-// RestoreCommand restores an archive read from stdin, renaming database
-// from to target, replacing existing collections only when overwrite is set.
-func RestoreCommand(c Config, configFile, password, from, target string, overwrite bool) proc.Cmd {
+// RestoreCommand restores an archive read from stdin, database from's
+// collections into database target, each named after prefix.
+func RestoreCommand(c Config, configFile, password, from, target, prefix string) proc.Cmd {
 	args := append(c.connArgs(configFile), "--archive", "--nsInclude="+from+".*")
-	if from != target {
-		args = append(args, "--nsFrom="+from+".*", "--nsTo="+target+".*")
-	}
-	if overwrite {
-		args = append(args, "--drop")
+	if from != target || prefix != "" {
+		args = append(args, "--nsFrom="+from+".*", "--nsTo="+target+"."+prefix+"*")
 	}
 	return proc.Cmd{Path: proc.Binary(c.BinDir, "mongorestore"), Args: args, Secrets: proc.Secrets(password)}
 }
@@ -75,9 +72,9 @@ func (s *Source) toolDump(ctx context.Context, db string, w io.Writer, log *slog
 }
 
 // toolRestore feeds an archive of database from to mongorestore.
-func (s *Source) toolRestore(ctx context.Context, r io.Reader, from, target string, overwrite bool, log *slog.Logger) error {
+func (s *Source) toolRestore(ctx context.Context, r io.Reader, from, target, prefix string, log *slog.Logger) error {
 	return s.withConfigFile(func(cf string) error {
-		cmd := RestoreCommand(s.cfg, cf, s.password, from, target, overwrite)
+		cmd := RestoreCommand(s.cfg, cf, s.password, from, target, prefix)
 		log.Info("restoring into database " + target + ": " + cmd.String())
 		if err := proc.Run(ctx, cmd, r, nil, log); err != nil {
 			return fmt.Errorf("restore into database %s: %w", target, err)

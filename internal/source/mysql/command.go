@@ -43,8 +43,10 @@ func DumpCommand(c Config, binary, defaultsFile, password, db string) proc.Cmd {
 	return proc.Cmd{Path: proc.Binary(c.BinDir, binary), Args: args, Secrets: proc.Secrets(password)}
 }
 
-// RestoreCommand feeds a dump read from stdin into database db.
-func RestoreCommand(c Config, binary, defaultsFile, password, db string) proc.Cmd {
-	args := append(c.connArgs(defaultsFile), "--batch", "--database="+db)
+// RestoreCommand feeds a dump read from stdin into database db, with the
+// client's own commands (\! shell, \. source, tee, pager) turned off by
+// noCommands: MariaDB's --sandbox or MySQL's --commands=OFF.
+func RestoreCommand(c Config, binary, noCommands, defaultsFile, password, db string) proc.Cmd {
+	args := append(c.connArgs(defaultsFile), noCommands, "--batch", "--database="+db)
 	return proc.Cmd{Path: proc.Binary(c.BinDir, binary), Args: args, Secrets: proc.Secrets(password)}
 }

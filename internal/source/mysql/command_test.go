@@ -17,14 +17,14 @@ func TestCommandLines(t *testing.T) {
 	const pw = `p"a\ss`
 	golden.Check(t, "dump", golden.Render(DumpCommand(c, "mariadb-dump", "/tmp/my.cnf", pw, "shop"), ""))
 	golden.Check(t, "dump_dash_name", golden.Render(DumpCommand(c, "mysqldump", "/tmp/my.cnf", pw, "-weird"), ""))
-	golden.Check(t, "restore", golden.Render(RestoreCommand(c, "mariadb", "/tmp/my.cnf", pw, "shop_copy"), ""))
+	golden.Check(t, "restore", golden.Render(RestoreCommand(c, "mariadb", "--sandbox", "/tmp/my.cnf", pw, "shop_copy"), ""))
 	c.DumpFlags = []string{"--single-transaction", "--skip-lock-tables"}
 	c.SSLMode, c.BinDir = "require", "/opt/mysql/bin"
 	golden.Check(t, "dump_custom_flags", golden.Render(DumpCommand(c, "mysqldump", "/tmp/my.cnf", pw, "shop"), ""))
 	if got := DefaultsFile(pw); got != "[client]\npassword=\"p\\\"a\\\\ss\"\n" {
 		t.Fatalf("defaults file %q", got)
 	}
-	for _, cmd := range []proc.Cmd{DumpCommand(c, "x", "/f", pw, "d"), RestoreCommand(c, "x", "/f", pw, "d")} {
+	for _, cmd := range []proc.Cmd{DumpCommand(c, "x", "/f", pw, "d"), RestoreCommand(c, "x", "--commands=OFF", "/f", pw, "d")} {
 		if strings.Contains(cmd.String(), pw) || !strings.HasPrefix(cmd.Args[0], "--defaults-extra-file=") {
 			t.Fatalf("password or option order wrong: %s", cmd)
 		}

@@ -260,52 +260,12 @@ func (s *Source) dumpOne(ctx context.Context, db string, w io.Writer, log *slog.
 	})
 }
 
-// Restore restores a single dump or a multi-database tar.
+// Restore restores a single dump or a multi-database tar, each database
+// through a scratch database swapped in once complete.
 func (s *Source) Restore(ctx context.Context, format string, r io.Reader, opts source.RestoreOptions, log *slog.Logger) error {
-	return source.RestoreFormat(ctx, format, "sql", Type, r, opts, log, func(ctx context.Context, r io.Reader, _, target string) error {
-		return s.restoreOne(ctx, r, target, opts.Overwrite, log)
+	return source.RestoreFormat(ctx, format, "sql", Type, r, opts, log, func(ctx context.Context, r io.Reader, from, target string) error {
+		return source.RestoreSwapped(ctx, s, r, from, target, opts, log)
 	})
-}
-
-func (s *Source) restoreOne(ctx context.Context, r io.Reader, target string, overwrite bool, log *slog.Logger) error {
-	if err := s.prepareTarget(ctx, target, overwrite, log); err != nil {
-		return err
-	}
-	return s.withDefaultsFile(func(defaults string) error {
-		cmd := RestoreCommand(s.cfg, s.tool("mariadb", "mysql"), defaults, s.password, target)
-		log.Info("restoring into database " + target + ": " + cmd.String())
-		if err := proc.Run(ctx, cmd, r, nil, log); err != nil {
-			return fmt.Errorf("restore into database %s: %w", target, err)
-		}
-		log.Info("database " + target + " restored")
-		return nil
-	})
-}
-
-// prepareTarget creates a missing database and refuses one that already
-// has tables unless overwrite is set (the dump drops and recreates them).
-func (s *Source) prepareTarget(ctx context.Context, name string, overwrite bool, log *slog.Logger) error {
-	db, err := s.db(ctx, "")
-	if err != nil {
-		return err
-	}
-	defer db.Close()
-	var tables int
-	if err := db.QueryRowContext(ctx, "SELECT count(*) FROM information_schema.tables WHERE table_schema = ?", name).Scan(&tables); err != nil {
-		return err
-	}
-	if tables > 0 && !overwrite {
-		return fmt.Errorf("database %s already exists and holds %d tables; choose a new name or allow overwrite", name, tables)
-	}
-	quoted := "`" + strings.ReplaceAll(name, "`", "``") + "`"
-	res, err := db.ExecContext(ctx, "CREATE DATABASE IF NOT EXISTS "+quoted)
-	if err != nil {
-		return fmt.Errorf("create database %s: %w", name, err)
-	}
-	if n, _ := res.RowsAffected(); n > 0 {
-		log.Info("created database " + name)
-	}
-	return nil
 }
 
 // Close releases nothing: connections are opened per call.

@@ -11,6 +11,7 @@ import (
 	"net"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -177,77 +178,165 @@ func (s *Source) Plan(ctx context.Context, dbs []string) (source.Plan, error) {
 
 // Dump runs pg_dump for each planned database.
 func (s *Source) Dump(ctx context.Context, p source.Plan, w io.Writer, log *slog.Logger) error {
+	major, _ := strconv.Atoi(strings.Split(p.EngineVersion, ".")[0])
 	if p.Format == "pg_custom" {
-		return s.dumpOne(ctx, p.Databases[0], w, log)
+		return s.dumpOne(ctx, p.Databases[0], major, w, log)
 	}
 	return source.DumpMany(ctx, w, Type, p, "dump", "pg_custom", func(ctx context.Context, db string, w io.Writer) error {
-		return s.dumpOne(ctx, db, w, log)
+		return s.dumpOne(ctx, db, major, w, log)
 	})
 }
 
-func (s *Source) dumpOne(ctx context.Context, db string, w io.Writer, log *slog.Logger) error {
-	cmd := DumpCommand(s.cfg, s.password, db)
+func (s *Source) dumpOne(ctx context.Context, db string, major int, w io.Writer, log *slog.Logger) error {
+	cmd := DumpCommand(s.cfg, s.password, db, major)
 	return source.RunDump(ctx, cmd, db, w, log)
 }
 
-// Restore restores a single dump or a multi-database tar.
+// Restore restores a single dump or a multi-database tar, each database
+// through a scratch database swapped in once complete.
 func (s *Source) Restore(ctx context.Context, format string, r io.Reader, opts source.RestoreOptions, log *slog.Logger) error {
-	return source.RestoreFormat(ctx, format, "pg_custom", Type, r, opts, log, func(ctx context.Context, r io.Reader, _, target string) error {
-		return s.restoreOne(ctx, r, target, opts.Overwrite, log)
+	return source.RestoreFormat(ctx, format, "pg_custom", Type, r, opts, log, func(ctx context.Context, r io.Reader, from, target string) error {
+		return source.RestoreSwapped(ctx, s, r, from, target, opts, log)
 	})
 }
 
-// restoreOne restores one custom-format dump into target.
-func (s *Source) restoreOne(ctx context.Context, r io.Reader, target string, overwrite bool, log *slog.Logger) error {
-	created, err := s.prepareTarget(ctx, target, overwrite)
-	if err != nil {
-		return err
-	}
-	if created {
-		log.Info("created database " + target)
-	}
-	cmd := RestoreCommand(s.cfg, s.password, target, overwrite && !created)
-	log.Info("restoring into database " + target + ": " + cmd.String())
-	if err := proc.Run(ctx, cmd, r, nil, log); err != nil {
-		return fmt.Errorf("restore into database %s: %w", target, err)
-	}
-	log.Info("database " + target + " restored")
-	return nil
-}
+var _ source.Swapper = (*Source)(nil)
 
-// prepareTarget creates db if it is missing and refuses one that already
-// holds tables unless overwrite is set.
-func (s *Source) prepareTarget(ctx context.Context, db string, overwrite bool) (bool, error) {
+// maxName is PostgreSQL's longest identifier.
+const maxName = 63
+
+// Inspect tells whether db exists and how many relations it holds.
+func (s *Source) Inspect(ctx context.Context, db string) (source.Target, error) {
 	conn, err := s.connect(ctx, s.cfg.MaintenanceDB)
 	if err != nil {
-		return false, err
+		return source.Target{}, err
 	}
 	defer conn.Close(ctx)
 	var exists bool
-	if err := conn.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)", db).Scan(&exists); err != nil {
-		return false, err
-	}
-	if !exists {
-		if _, err := conn.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{db}.Sanitize()); err != nil {
-			return false, fmt.Errorf("create database %s: %w", db, err)
-		}
-		return true, nil
+	if err := conn.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)", db).Scan(&exists); err != nil || !exists {
+		return source.Target{}, err
 	}
 	tconn, err := s.connect(ctx, db)
 	if err != nil {
-		return false, err
+		return source.Target{}, err
 	}
 	defer tconn.Close(ctx)
-	var tables int
+	var n int
 	err = tconn.QueryRow(ctx, `SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-		WHERE c.relkind IN ('r','p','v','m','S') AND n.nspname NOT IN ('pg_catalog','information_schema') AND n.nspname NOT LIKE 'pg_toast%'`).Scan(&tables)
+		WHERE c.relkind IN ('r','p','v','m','S','f') AND n.nspname NOT IN ('pg_catalog','information_schema') AND n.nspname NOT LIKE 'pg_toast%'`).Scan(&n)
+	t := source.Target{Exists: true}
+	if n > 0 {
+		t.Holds = fmt.Sprintf("%d relations", n)
+	}
+	return t, err
+}
+
+// ScratchName names a new database for a restore in progress.
+func (s *Source) ScratchName(string) string { return "dbackup_scratch_" + source.RandomSuffix() }
+
+// KeptName names the database an overwrite replaced.
+func (s *Source) KeptName(target string, t time.Time) string {
+	return source.KeptName(target, t, maxName)
+}
+
+// CreateDatabase creates an empty database.
+func (s *Source) CreateDatabase(ctx context.Context, db string) error {
+	return s.maintenance(ctx, "CREATE DATABASE "+pgx.Identifier{db}.Sanitize())
+}
+
+// DropDatabase drops a database and the sessions connected to it.
+func (s *Source) DropDatabase(ctx context.Context, db string) error {
+	return s.maintenance(ctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{db}.Sanitize()+" WITH (FORCE)")
+}
+
+func (s *Source) maintenance(ctx context.Context, sql string) error {
+	conn, err := s.connect(ctx, s.cfg.MaintenanceDB)
 	if err != nil {
-		return false, err
+		return err
 	}
-	if tables > 0 && !overwrite {
-		return false, fmt.Errorf("database %s already exists and holds %d relations; choose a new name or allow overwrite", db, tables)
+	defer conn.Close(ctx)
+	_, err = conn.Exec(ctx, sql)
+	return err
+}
+
+// Load restores a custom-format dump into db with pg_restore.
+func (s *Source) Load(ctx context.Context, r io.Reader, _, db string, log *slog.Logger) error {
+	cmd := RestoreCommand(s.cfg, s.password, db)
+	log.Info("pg_restore: " + cmd.String())
+	return proc.Run(ctx, cmd, r, nil, log)
+}
+
+// Count counts the rows of the tables want names (and the large objects).
+func (s *Source) Count(ctx context.Context, db string, want backup.Counts) (backup.Counts, error) {
+	conn, err := s.connect(ctx, db)
+	if err != nil {
+		return nil, err
 	}
-	return false, nil
+	defer conn.Close(ctx)
+	rows, err := conn.Query(ctx, `SELECT n.nspname, c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+		WHERE c.relkind IN ('r','p') AND n.nspname NOT IN ('pg_catalog','information_schema')`)
+	if err != nil {
+		return nil, err
+	}
+	tables := map[string]pgx.Identifier{}
+	for rows.Next() {
+		var schema, name string
+		if err := rows.Scan(&schema, &name); err != nil {
+			return nil, err
+		}
+		tables[TableKey(schema, name)] = pgx.Identifier{schema, name}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	got := backup.Counts{}
+	for key := range want {
+		q := ""
+		if key == LargeObjects {
+			q = "SELECT count(*) FROM pg_largeobject_metadata"
+		} else if id, ok := tables[key]; ok {
+			q = "SELECT count(*) FROM ONLY " + id.Sanitize()
+		} else {
+			continue
+		}
+		var n int64
+		if err := conn.QueryRow(ctx, q).Scan(&n); err != nil {
+			return nil, fmt.Errorf("count %s: %w", key, err)
+		}
+		got[key] = n
+	}
+	return got, nil
+}
+
+// Swap renames target to kept (when set) and scratch to target in one
+// transaction. Sessions connected to target are closed first: the user
+// asked to replace it.
+func (s *Source) Swap(ctx context.Context, scratch, target, kept string) error {
+	conn, err := s.connect(ctx, s.cfg.MaintenanceDB)
+	if err != nil {
+		return err
+	}
+	defer conn.Close(ctx)
+	for attempt := 0; ; attempt++ {
+		if kept != "" {
+			if _, err := conn.Exec(ctx, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()", target); err != nil {
+				return fmt.Errorf("close the sessions connected to %s: %w", target, err)
+			}
+		}
+		err := pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
+			if kept != "" {
+				if _, err := tx.Exec(ctx, "ALTER DATABASE "+pgx.Identifier{target}.Sanitize()+" RENAME TO "+pgx.Identifier{kept}.Sanitize()); err != nil {
+					return err
+				}
+			}
+			_, err := tx.Exec(ctx, "ALTER DATABASE "+pgx.Identifier{scratch}.Sanitize()+" RENAME TO "+pgx.Identifier{target}.Sanitize())
+			return err
+		})
+		var pe *pgconn.PgError
+		if err == nil || attempt == 2 || !errors.As(err, &pe) || pe.Code != "55006" { // object_in_use: a session came back
+			return err
+		}
+	}
 }
 
 // Close releases nothing: connections are opened per call.

@@ -51,7 +51,7 @@ func Run(ctx context.Context, c Cmd, in io.Reader, out io.Writer, log *slog.Logg
 	name := filepath.Base(c.Path)
 	cmd := exec.Command(c.Path, c.Args...)
 	cmd.Env = append(baseEnv(), c.Env...)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.SysProcAttr = SysProcAttr()
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		return err
@@ -185,6 +185,13 @@ func growPipe(r io.Reader) {
 	if f, ok := r.(*os.File); ok {
 		unix.FcntlInt(f.Fd(), unix.F_SETPIPE_SZ, 1<<20)
 	}
+}
+
+// SysProcAttr puts a child in its own process group (cancelling a run
+// kills the group) and has the kernel kill it when dbackup dies, so that
+// no dump tool outlives a killed server holding a database connection.
+func SysProcAttr() *syscall.SysProcAttr {
+	return &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 }
 
 // Secrets lists a password to mask, if there is one.

@@ -25,6 +25,7 @@ import (
 	"github.com/dbackup/dbackup/internal/backup"
 	"github.com/dbackup/dbackup/internal/plugin"
 	"github.com/dbackup/dbackup/internal/source"
+	"github.com/dbackup/dbackup/internal/source/proc"
 )
 
 // Type is the source type name (Redis and Valkey alike).
@@ -189,8 +190,11 @@ func (s *Source) Dump(ctx context.Context, p source.Plan, w io.Writer, log *slog
 	return nil
 }
 
-// Restore loads the snapshot into a throwaway server and copies every key
-// into the target. A target that holds keys is refused unless overwrite.
+// Restore loads the snapshot into a throwaway server and copies each of
+// its logical databases into a free scratch database of the target, then
+// swaps it in (SWAPDB) once complete and counted. A target that holds keys
+// is refused unless overwrite; the replaced keys are kept in the scratch
+// database's index unless the user asked to drop them.
 func (s *Source) Restore(ctx context.Context, format string, r io.Reader, opts source.RestoreOptions, log *slog.Logger) error {
 	if format != "rdb" {
 		return fmt.Errorf("%w: redis cannot restore format %q", backup.ErrUnsupported, format)
@@ -200,10 +204,12 @@ func (s *Source) Restore(ctx context.Context, format string, r io.Reader, opts s
 	if err := target.Ping(ctx).Err(); err != nil {
 		return s.explain(err)
 	}
-	if n, err := keyCount(ctx, target); err != nil {
+	t, err := s.Inspect(ctx, Name)
+	if err != nil {
 		return err
-	} else if n > 0 && !opts.Overwrite {
-		return fmt.Errorf("the target server holds %d keys; allow overwrite to replace keys of the same name", n)
+	}
+	if t.Holds != "" && !opts.Overwrite {
+		return fmt.Errorf("the target server holds %s; allow overwrite to replace its databases (the replaced keys are kept in a spare database)", t.Holds)
 	}
 	dir, err := os.MkdirTemp("", "dbackup-redis-")
 	if err != nil {
@@ -227,12 +233,202 @@ func (s *Source) Restore(ctx context.Context, format string, r io.Reader, opts s
 		return err
 	}
 	defer stopServer()
-	copied, err := copyKeys(ctx, tmp, target, log)
+	dbs, err := keyspace(ctx, tmp)
 	if err != nil {
 		return err
 	}
+	used := map[int]bool{}
+	for d := range dbs {
+		used[d] = true
+	}
+	var copied int64
+	for d := range 16 {
+		if _, ok := dbs[d]; !ok {
+			continue
+		}
+		n, err := s.restoreDB(ctx, tmp, target, d, used, opts, log)
+		if err != nil {
+			return err
+		}
+		copied += n
+	}
 	log.Info(fmt.Sprintf("restored %d keys into %s", copied, s.addr()))
 	return nil
+}
+
+// Markers name a scratch database (a restore in progress) and a kept one
+// (the keys an overwrite replaced); only a database holding one is ever
+// flushed by a cleanup.
+const (
+	scratchMarker = "__dbackup_restore_scratch__"
+	keptMarker    = "__dbackup_restore_replaced__"
+)
+
+// restoreDB copies logical database d of the snapshot into a free scratch
+// database, counts it and swaps it in.
+func (s *Source) restoreDB(ctx context.Context, tmp, target *goredis.Client, d int, used map[int]bool, opts source.RestoreOptions, log *slog.Logger) (int64, error) {
+	scratch, err := freeDB(ctx, target, used)
+	if err != nil {
+		return 0, err
+	}
+	used[scratch] = true
+	name := fmt.Sprintf("db%d", scratch)
+	if opts.Track != nil {
+		if err := opts.Track.Scratch(ctx, name); err != nil {
+			return 0, err
+		}
+	}
+	conn := target.Conn()
+	defer conn.Close()
+	if err := conn.Select(ctx, scratch).Err(); err != nil {
+		return 0, err
+	}
+	if err := conn.Set(ctx, scratchMarker, time.Now().UTC().Format(time.RFC3339), 0).Err(); err != nil {
+		return 0, fmt.Errorf("mark scratch database %d: %w", scratch, err)
+	}
+	fail := func(err error) (int64, error) {
+		if derr := s.DropDatabase(context.WithoutCancel(ctx), name); derr == nil && opts.Track != nil {
+			opts.Track.Gone(context.WithoutCancel(ctx), name)
+		}
+		return 0, err
+	}
+	log.Info(fmt.Sprintf("restoring database %d into scratch database %d; database %d is replaced only once it is complete and counted", d, scratch, d))
+	n, err := copyDB(ctx, tmp, d, target, scratch)
+	if err != nil {
+		return fail(err)
+	}
+	if err := checkCount(opts.Expect[Name], d, n); err != nil {
+		return fail(err)
+	}
+	old, err := dbSize(ctx, target, d)
+	if err != nil {
+		return fail(err)
+	}
+	keep := old > 0 && !opts.DropReplaced
+	if keep && opts.Track != nil {
+		if err := opts.Track.Kept(ctx, name); err != nil {
+			return fail(err)
+		}
+	}
+	_, err = conn.TxPipelined(ctx, func(p goredis.Pipeliner) error {
+		p.Del(ctx, scratchMarker)
+		p.SwapDB(ctx, d, scratch)
+		if keep {
+			p.Set(ctx, keptMarker, fmt.Sprintf("database %d replaced at %s", d, time.Now().UTC().Format(time.RFC3339)), 0)
+		} else {
+			p.FlushDB(ctx)
+		}
+		return nil
+	})
+	if err != nil {
+		return fail(fmt.Errorf("swap database %d in (SWAPDB): %w", d, err))
+	}
+	if opts.Track != nil && !keep {
+		opts.Track.Gone(context.WithoutCancel(ctx), name)
+	}
+	if keep {
+		log.Info(fmt.Sprintf("database %d restored (%d keys); the %d keys it held are kept in database %d", d, n, old, scratch))
+	} else {
+		log.Info(fmt.Sprintf("database %d restored (%d keys)", d, n))
+	}
+	return n, nil
+}
+
+// checkCount compares the keys restored into database d with the
+// snapshot's count: keys with a TTL may have expired since.
+func checkCount(want backup.Counts, d int, got int64) error {
+	if want == nil {
+		return nil
+	}
+	db := fmt.Sprintf("db%d", d)
+	total, ttl := want[db], want[db+ExpiringSuffix]
+	if got > total || got < total-ttl {
+		return fmt.Errorf("the restored database %d holds %d keys, the backup %d (%d of them with a TTL)", d, got, total, ttl)
+	}
+	return nil
+}
+
+// freeDB finds an empty logical database that the snapshot does not use.
+func freeDB(ctx context.Context, c *goredis.Client, used map[int]bool) (int, error) {
+	for d := 15; d >= 0; d-- {
+		if used[d] {
+			continue
+		}
+		n, err := dbSize(ctx, c, d)
+		if err != nil {
+			continue // fewer databases configured
+		}
+		if n == 0 {
+			return d, nil
+		}
+	}
+	return 0, errors.New("the target has no empty logical database to restore into first (a restore writes a spare database and swaps it in with SWAPDB)")
+}
+
+func dbSize(ctx context.Context, c *goredis.Client, d int) (int64, error) {
+	conn := c.Conn()
+	defer conn.Close()
+	if err := conn.Select(ctx, d).Err(); err != nil {
+		return 0, err
+	}
+	return conn.DBSize(ctx).Result()
+}
+
+// keyspace lists the logical databases that hold keys, with their counts.
+func keyspace(ctx context.Context, c *goredis.Client) (map[int]int64, error) {
+	info, err := c.Info(ctx, "keyspace").Result()
+	if err != nil {
+		return nil, err
+	}
+	out := map[int]int64{}
+	for _, line := range strings.Split(info, "\n") {
+		var d int
+		var n int64
+		if _, err := fmt.Sscanf(strings.TrimSpace(line), "db%d:keys=%d", &d, &n); err == nil {
+			out[d] = n
+		}
+	}
+	return out, nil
+}
+
+// Inspect tells whether the server holds keys ("all" is its one database).
+func (s *Source) Inspect(ctx context.Context, _ string) (source.Target, error) {
+	c := s.client()
+	defer c.Close()
+	n, err := keyCount(ctx, c)
+	if err != nil {
+		return source.Target{}, s.explain(err)
+	}
+	t := source.Target{Exists: true}
+	if n > 0 {
+		t.Holds = fmt.Sprintf("%d keys", n)
+	}
+	return t, nil
+}
+
+// DropDatabase flushes a logical database ("db15") a restore left, but only
+// while it holds a restore's marker: a database someone else started using
+// since is left alone.
+func (s *Source) DropDatabase(ctx context.Context, name string) error {
+	var d int
+	if _, err := fmt.Sscanf(name, "db%d", &d); err != nil {
+		return fmt.Errorf("%q is not a logical database", name)
+	}
+	c := s.client()
+	defer c.Close()
+	conn := c.Conn()
+	defer conn.Close()
+	if err := conn.Select(ctx, d).Err(); err != nil {
+		return s.explain(err)
+	}
+	n, err := conn.Exists(ctx, scratchMarker, keptMarker).Result()
+	if err != nil {
+		return s.explain(err)
+	}
+	if n == 0 {
+		return nil // not ours (any more)
+	}
+	return conn.FlushDB(ctx).Err()
 }
 
 func keyCount(ctx context.Context, c *goredis.Client) (int64, error) {
@@ -264,6 +460,7 @@ func (s *Source) loadSnapshot(ctx context.Context, dir string, log *slog.Logger)
 	cmd := exec.Command(bin, "--port", "0", "--unixsocket", sock, "--unixsocketperm", "700", "--dir", dir,
 		"--dbfilename", "dump.rdb", "--appendonly", "no", "--save", "", "--daemonize", "no", "--databases", "16")
 	cmd.Dir = dir
+	cmd.SysProcAttr = proc.SysProcAttr()
 	out := &strings.Builder{}
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
@@ -302,69 +499,53 @@ func tail(s string) string {
 	return strings.Join(lines, " / ")
 }
 
-// copyKeys copies every key of every database with DUMP/RESTORE, keeping
-// the remaining TTL; keys that expired meanwhile are skipped.
-func copyKeys(ctx context.Context, from, to *goredis.Client, log *slog.Logger) (int64, error) {
+// copyDB copies every key of database fromDB into database toDB with
+// DUMP/RESTORE, keeping the remaining TTL; keys that expired meanwhile are
+// skipped.
+func copyDB(ctx context.Context, from *goredis.Client, fromDB int, to *goredis.Client, toDB int) (int64, error) {
+	src, dst := from.Conn(), to.Conn()
+	defer src.Close()
+	defer dst.Close()
+	if err := src.Select(ctx, fromDB).Err(); err != nil {
+		return 0, err
+	}
+	if err := dst.Select(ctx, toDB).Err(); err != nil {
+		return 0, fmt.Errorf("select database %d on the target: %w", toDB, err)
+	}
 	var copied int64
-	for db := 0; db < 16; db++ {
-		src := from.Conn()
-		dst := to.Conn()
-		if err := src.Select(ctx, db).Err(); err != nil {
-			src.Close()
-			dst.Close()
-			break // fewer databases configured
+	var cursor uint64
+	for {
+		keys, next, err := src.Scan(ctx, cursor, "*", 1000).Result()
+		if err != nil {
+			return copied, err
 		}
-		if err := dst.Select(ctx, db).Err(); err != nil {
-			src.Close()
-			dst.Close()
-			return copied, fmt.Errorf("select database %d on the target: %w", db, err)
-		}
-		var cursor uint64
-		for {
-			keys, next, err := src.Scan(ctx, cursor, "*", 1000).Result()
+		for _, k := range keys {
+			payload, err := src.Dump(ctx, k).Result()
+			if errors.Is(err, goredis.Nil) {
+				continue
+			}
 			if err != nil {
-				src.Close()
-				dst.Close()
+				return copied, fmt.Errorf("dump key %q: %w", k, err)
+			}
+			ttl, err := src.PTTL(ctx, k).Result()
+			if err != nil {
 				return copied, err
 			}
-			for _, k := range keys {
-				payload, err := src.Dump(ctx, k).Result()
-				if errors.Is(err, goredis.Nil) {
-					continue
-				}
-				if err != nil {
-					src.Close()
-					dst.Close()
-					return copied, fmt.Errorf("dump key %q: %w", k, err)
-				}
-				ttl, err := src.PTTL(ctx, k).Result()
-				if err != nil {
-					src.Close()
-					dst.Close()
-					return copied, err
-				}
-				if ttl == -2*time.Nanosecond || (ttl >= 0 && ttl < time.Millisecond) {
-					continue // gone
-				}
-				if ttl < 0 {
-					ttl = 0
-				}
-				if err := dst.RestoreReplace(ctx, k, ttl, payload).Err(); err != nil {
-					src.Close()
-					dst.Close()
-					return copied, fmt.Errorf("restore key %q into database %d: %w", k, db, err)
-				}
-				copied++
+			if ttl == -2*time.Nanosecond || (ttl >= 0 && ttl < time.Millisecond) {
+				continue // gone
 			}
-			cursor = next
-			if cursor == 0 {
-				break
+			if ttl < 0 {
+				ttl = 0
 			}
+			if err := dst.RestoreReplace(ctx, k, ttl, payload).Err(); err != nil {
+				return copied, fmt.Errorf("restore key %q: %w", k, err)
+			}
+			copied++
 		}
-		src.Close()
-		dst.Close()
+		if cursor = next; cursor == 0 {
+			return copied, nil
+		}
 	}
-	return copied, nil
 }
 
 // Close releases nothing: connections are opened per call.

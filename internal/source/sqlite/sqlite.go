@@ -16,6 +16,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"time"
 
@@ -165,9 +166,10 @@ func (s *Source) Restore(ctx context.Context, format string, r io.Reader, opts s
 	if format != "sqlite" {
 		return fmt.Errorf("%w: sqlite cannot restore format %q", backup.ErrUnsupported, format)
 	}
-	target := s.cfg.Path
-	for from, to := range opts.Targets {
-		if to != "" && to != from {
+	target, from := s.cfg.Path, s.Name()
+	for f, to := range opts.Targets {
+		from = f
+		if to != "" && to != f {
 			if !filepath.IsAbs(to) {
 				to = filepath.Join(filepath.Dir(s.cfg.Path), to)
 			}
@@ -184,12 +186,27 @@ func (s *Source) Restore(ctx context.Context, format string, r io.Reader, opts s
 		return fmt.Errorf("database file %s already exists; choose a new name or allow overwrite (the current file is then kept beside it)", target)
 	}
 	tmp := tempName(filepath.Dir(target), filepath.Base(target))
+	if opts.Track != nil {
+		if err := opts.Track.Scratch(ctx, tmp); err != nil {
+			return err
+		}
+		defer opts.Track.Gone(context.WithoutCancel(ctx), tmp)
+	}
 	defer os.Remove(tmp)
 	if err := writeSynced(tmp, r); err != nil {
 		return fmt.Errorf("write %s: %w", tmp, err)
 	}
 	if err := integrityCheck(ctx, tmp); err != nil {
 		return fmt.Errorf("the restored database fails its integrity check, %s was not touched: %w", target, err)
+	}
+	if want := opts.Expect[from]; want != nil {
+		got, err := countRows(ctx, tmp, want)
+		if err != nil {
+			return err
+		}
+		if err := backup.CompareCounts(filepath.Base(target), want, got); err != nil {
+			return fmt.Errorf("%w; %s was not touched", err, target)
+		}
 	}
 	if exists {
 		kept := target + ".before-restore-" + time.Now().UTC().Format("20060102T150405Z")
@@ -234,6 +251,68 @@ func integrityCheck(ctx context.Context, path string) error {
 		return errors.New(res)
 	}
 	return nil
+}
+
+// Inspect tells whether the target file exists and holds data.
+func (s *Source) Inspect(_ context.Context, db string) (source.Target, error) {
+	path := s.targetPath(db)
+	st, err := os.Stat(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return source.Target{}, nil
+	}
+	if err != nil {
+		return source.Target{}, err
+	}
+	t := source.Target{Exists: true}
+	if st.Size() > 0 {
+		t.Holds = fmt.Sprintf("a database file of %s", backup.HumanBytes(st.Size()))
+	}
+	return t, nil
+}
+
+// targetPath is where a restore named db writes: this source's file, or
+// another name in its directory.
+func (s *Source) targetPath(db string) string {
+	if db == "" || db == s.Name() {
+		return s.cfg.Path
+	}
+	if filepath.IsAbs(db) {
+		return db
+	}
+	return filepath.Join(filepath.Dir(s.cfg.Path), db)
+}
+
+var scratchFile = regexp.MustCompile(`^\..+\.dbackup-[0-9a-f]{12}$`)
+
+// DropDatabase removes a restore's temporary file left by a crash; it
+// removes nothing else.
+func (s *Source) DropDatabase(_ context.Context, path string) error {
+	if !scratchFile.MatchString(filepath.Base(path)) {
+		return fmt.Errorf("%s is not a restore's temporary file", path)
+	}
+	if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	return nil
+}
+
+// countRows counts the rows of the tables want names in the file at path.
+func countRows(ctx context.Context, path string, want backup.Counts) (backup.Counts, error) {
+	db, err := open(path, true)
+	if err != nil {
+		return nil, err
+	}
+	defer db.Close()
+	got := backup.Counts{}
+	for table := range want {
+		var n int64
+		q := `SELECT count(*) FROM "` + strings.ReplaceAll(table, `"`, `""`) + `"`
+		if err := db.QueryRowContext(ctx, q).Scan(&n); err != nil {
+			continue // missing: CompareCounts says so
+		}
+		got[table] = n
+	}
+	return got, nil
 }
 
 // moveAside checkpoints the current database so its WAL holds nothing,
