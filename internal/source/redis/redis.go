@@ -343,7 +343,7 @@ func checkCount(want backup.Counts, d int, got int64) error {
 	db := fmt.Sprintf("db%d", d)
 	total, ttl := want[db], want[db+ExpiringSuffix]
 	if got > total || got < total-ttl {
-		return fmt.Errorf("the restored database %d holds %d keys, the backup %d (%d of them with a TTL)", d, got, total, ttl)
+		return fmt.Errorf("the restored database %d differs from the backup: %s holds %d keys, the backup %d (%d of them with a TTL, which may have expired)", d, db, got, total, ttl)
 	}
 	return nil
 }
