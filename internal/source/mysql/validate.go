@@ -115,7 +115,16 @@ func (v *sqlValidator) feed(p []byte) error {
 		case stQuote:
 			// Jump to the next byte that can end or escape the string.
 			if !v.escape {
-				j := bytes.IndexAny(p[i:], string([]byte{v.quote, '\\'}))
+				rest := p[i:]
+				j := bytes.IndexByte(rest, v.quote)
+				if v.quote != '`' {
+					if j >= 0 {
+						rest = rest[:j]
+					}
+					if k := bytes.IndexByte(rest, '\\'); k >= 0 {
+						j = k
+					}
+				}
 				if j < 0 {
 					v.capture(p[i:])
 					i = len(p) - 1
@@ -172,12 +181,8 @@ func (v *sqlValidator) feed(p []byte) error {
 		// Inside a statement whose start is known, skip to the next byte
 		// that matters.
 		if v.pending == 0 && v.inStmt && v.matched == 0 && len(v.head) >= headCap {
-			j := i
-			for j < len(p) && !v.special[p[j]] {
-				j++
-			}
-			if j > i {
-				i = j - 1
+			if j, handled := v.skim(p, i); handled {
+				i = j
 				continue
 			}
 		}
@@ -201,6 +206,37 @@ func (v *sqlValidator) feed(p []byte) error {
 		v.normal(c)
 	}
 	return nil
+}
+
+// skim runs through the body of a statement whose start is known (rows of
+// an INSERT, mostly): parentheses, newlines and the start of a string are
+// handled here; it returns the index of the last byte it handled, or false
+// when p[i] needs the full machine (a delimiter, a comment's start).
+func (v *sqlValidator) skim(p []byte, i int) (int, bool) {
+	start := i
+	for ; i < len(p); i++ {
+		c := p[i]
+		if !v.special[c] {
+			continue
+		}
+		switch c {
+		case '(':
+			if v.depth == 0 {
+				v.groups++
+			}
+			v.depth++
+		case ')':
+			v.depth--
+		case '\n':
+			v.lineHead = v.lineHead[:0]
+		case '\'', '"', '`':
+			v.state, v.quote = stQuote, c
+			return i, true
+		default:
+			return i - 1, i > start
+		}
+	}
+	return len(p) - 1, true
 }
 
 // inDelimiterLine tells whether the line is a DELIMITER command, whose

@@ -407,6 +407,14 @@ var copyEnd = []byte("\\.\n\n\n")
 func (a *archive) chunks(e *dataEntry, tableData bool) error {
 	var tail []byte // the last bytes read, for the end marker
 	for {
+		// pg_dump writes one small chunk per row: read the whole chunks
+		// already buffered in one go.
+		if done, err := a.bufferedChunks(e, tableData, &tail); err != nil || done {
+			if err != nil {
+				return err
+			}
+			break
+		}
 		n, err := a.int()
 		if err != nil {
 			return err
@@ -430,6 +438,45 @@ func (a *archive) chunks(e *dataEntry, tableData bool) error {
 		e.rows -= 3
 	}
 	return nil
+}
+
+// bufferedChunks reads the whole chunks (and the end marker) that are in
+// the buffer; done says the end marker was among them.
+func (a *archive) bufferedChunks(e *dataEntry, tableData bool, tail *[]byte) (done bool, err error) {
+	buf, _ := a.r.Peek(a.r.Buffered())
+	head := 1 + a.intSize
+	off := 0
+	for off+head <= len(buf) {
+		var n int64
+		for i := a.intSize; i >= 1; i-- {
+			n = n<<8 | int64(buf[off+i])
+		}
+		if buf[off] != 0 || n > 1<<30 {
+			break // the slow path reports it
+		}
+		if n == 0 {
+			off += head
+			done = true
+			break
+		}
+		end := off + head + int(n)
+		if end > len(buf) {
+			break
+		}
+		data := buf[off+head : end]
+		if tableData {
+			e.rows += int64(bytes.Count(data, []byte{'\n'}))
+			if len(data) >= len(copyEnd) {
+				*tail = append((*tail)[:0], data[len(data)-len(copyEnd):]...)
+			} else {
+				*tail = append(*tail, data...)
+				*tail = (*tail)[max(0, len(*tail)-len(copyEnd)):]
+			}
+		}
+		off = end
+	}
+	a.r.Discard(off)
+	return done, nil
 }
 
 // blobs reads large objects: an oid, its chunks, until the oid 0.
