@@ -2,10 +2,12 @@ package api
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 
 	"github.com/dbackup/dbackup/internal/app"
 	"github.com/dbackup/dbackup/internal/backup"
+	"github.com/dbackup/dbackup/internal/secret"
 )
 
 func (h *Handler) policyList(w http.ResponseWriter, r *http.Request) {
@@ -118,6 +120,33 @@ func (h *Handler) backupLock(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"key": in.Key, "locked": m.Locked})
+}
+
+// backupTrust vouches for a backup whose sidecar is not authenticated
+// (app.TrustBackup audits it). An encrypted one needs a profile holding its
+// key, or the key as 64 hex digits.
+func (h *Handler) backupTrust(w http.ResponseWriter, r *http.Request) {
+	var in struct {
+		Key       string `json:"key"`
+		MasterKey string `json:"master_key,omitempty"`
+	}
+	if !decode(w, r, &in) {
+		return
+	}
+	var key []byte
+	if in.MasterKey != "" {
+		var err error
+		if key, err = secret.ParseKey(in.MasterKey); err != nil {
+			fail(w, fmt.Errorf("%w: master_key: %v", backup.ErrInvalid, err))
+			return
+		}
+	}
+	m, err := h.app.TrustBackup(r.Context(), r.PathValue("ref"), in.Key, key)
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"key": in.Key, "meta": m})
 }
 
 func (h *Handler) backupDelete(w http.ResponseWriter, r *http.Request) {

@@ -50,6 +50,7 @@ func (h *Handler) routes() {
 	h.handle("POST /api/v1/destinations/{ref}/verify", auth.ReadBackups, a("backup.verify", h.backupVerify))
 	h.handle("POST /api/v1/destinations/{ref}/backups/lock", auth.ManageBackup, a("backup.lock", h.backupLock))
 	h.handle("POST /api/v1/destinations/{ref}/backups/delete", auth.ManageBackup, h.backupDelete)
+	h.handle("POST /api/v1/destinations/{ref}/backups/trust", auth.Administer, h.backupTrust)
 
 	h.handle("GET /api/v1/policies", auth.Read, h.policyList)
 	h.handle("POST /api/v1/policies", auth.Configure, a("policy.create", h.policyCreate))

@@ -11,6 +11,7 @@ import (
 	"github.com/dbackup/dbackup/internal/backup"
 	"github.com/dbackup/dbackup/internal/catalog"
 	"github.com/dbackup/dbackup/internal/runner"
+	"github.com/dbackup/dbackup/internal/source"
 )
 
 // BackupList is the content of a destination: complete backups, and what
@@ -237,6 +238,26 @@ func (a *App) OpenDownload(ctx context.Context, destRef, key string, plain bool)
 		name = strings.TrimSuffix(strings.TrimSuffix(name, ".enc"), m.Compression.Algorithm.Ext())
 	}
 	return &Download{Name: name, Meta: m, body: body, dest: d}, nil
+}
+
+// SuggestTarget is the name to restore db into on a source: its own name,
+// or <name>_restored when that database already holds something.
+func (a *App) SuggestTarget(ctx context.Context, sourceRef, db string) string {
+	ep, err := a.Store.Sources().Get(ctx, sourceRef)
+	if err != nil {
+		return db
+	}
+	src, err := a.Sources.New(ep)
+	if err != nil {
+		return db
+	}
+	defer src.Close()
+	if in, ok := src.(source.Inspector); ok {
+		if t, err := in.Inspect(ctx, db); err == nil && t.Holds != "" && !t.Fixed {
+			return db + "_restored"
+		}
+	}
+	return db
 }
 
 // PreflightRestore runs a restore's checks (target, version, key,

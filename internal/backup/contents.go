@@ -89,3 +89,37 @@ func CompareCounts(db string, want, got Counts) error {
 	}
 	return fmt.Errorf("the restored database %s differs from the backup: %s%s", db, strings.Join(diffs, "; "), more)
 }
+
+// ExpiringSuffix names, in a Redis snapshot's counts, how many keys of a
+// logical database had a time to live ("db0 with a TTL"): they may expire
+// before a restore, so they are a bound, not an object.
+const ExpiringSuffix = " with a TTL"
+
+// ContentWords are what an engine's counts count.
+func ContentWords(sourceType string) (object, unit string) {
+	switch sourceType {
+	case "mongodb":
+		return "collection", "documents"
+	case "redis":
+		return "database", "keys"
+	}
+	return "table", "rows"
+}
+
+// Summary describes what a backup holds: "2 tables, 60,005 rows"; empty
+// when nothing was counted (a backup made before format 2).
+func (c Contents) Summary(sourceType string) string {
+	if len(c) == 0 {
+		return ""
+	}
+	all := Counts{}
+	for db, counts := range c {
+		for name, n := range counts {
+			if !strings.HasSuffix(name, ExpiringSuffix) {
+				all[db+"\x00"+name] = n
+			}
+		}
+	}
+	object, unit := ContentWords(sourceType)
+	return all.Summary(object, unit)
+}

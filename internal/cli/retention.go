@@ -22,6 +22,7 @@ func retentionCommands() []command {
 		{name: "backup lock", args: "-destination D backup", summary: "lock a backup: retention never deletes it", run: backupLock(true)},
 		{name: "backup unlock", args: "-destination D backup", summary: "unlock a backup", run: backupLock(false)},
 		{name: "backup delete", args: "-destination D backup", summary: "delete a backup by hand (locked or not)", run: backupDelete},
+		{name: "backup trust", args: "-destination D [-key-file F] backup", summary: "vouch for a backup this server did not write (older dbackup, another server, edited by hand): checked whole, then its sidecar is authenticated", run: backupTrust},
 	}
 }
 
@@ -185,6 +186,28 @@ func backupDelete(ctx context.Context, e *env, args []string) error {
 			fmt.Fprintf(e.stdout, "%s deleted\n", fs.Arg(0))
 			return nil
 		})
+}
+
+func backupTrust(ctx context.Context, e *env, args []string) error {
+	var destRef, keyFile string
+	return e.withApp(ctx, "backup trust", args, 1, func(fs *flag.FlagSet) {
+		fs.StringVar(&destRef, "destination", "", "destination name or id")
+		fs.StringVar(&keyFile, "key-file", "", "file with the encryption key (64 hex digits), if no profile has it")
+	}, func(a *app.App, fs *flag.FlagSet) error {
+		var key []byte
+		if keyFile != "" {
+			var err error
+			if key, err = readKeyFile(keyFile); err != nil {
+				return err
+			}
+		}
+		m, err := a.TrustBackup(ctx, destRef, fs.Arg(0), key)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stdout, "%s trusted: checked whole (%d bytes, SHA-256 %s) and its sidecar authenticated\n", fs.Arg(0), m.Size, m.SHA256)
+		return nil
+	})
 }
 
 func settingCommands() []command {

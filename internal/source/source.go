@@ -58,6 +58,9 @@ type Tracker interface {
 type Target struct {
 	Exists bool
 	Holds  string // e.g. "7 relations"; empty when it holds nothing
+	// Fixed: the target has no name of its own to choose (Redis: the whole
+	// keyspace of the server).
+	Fixed bool
 }
 
 // Inspector tells what a database to restore into holds now, for the

@@ -44,9 +44,17 @@ func (h *Handler) renderRestore(w http.ResponseWriter, r *http.Request, p *app.P
 			sources = append(sources, s)
 		}
 	}
+	if req.Source == "" && len(sources) > 0 {
+		req.Source = sources[0].Name
+		for _, s := range sources {
+			if s.Name == meta.SourceName {
+				req.Source = s.Name
+			}
+		}
+	}
 	if chosen == nil {
 		for _, db := range meta.Databases {
-			chosen = append(chosen, restoreChoice{Name: db, Use: true, To: db})
+			chosen = append(chosen, restoreChoice{Name: db, Use: true, To: h.app.SuggestTarget(r.Context(), req.Source, db)})
 		}
 	}
 	data["Dest"], data["B"], data["Sources"], data["Req"], data["Chosen"] = req.Destination, catalog.Backup{Key: req.Key, Meta: meta}, sources, req, chosen
@@ -55,7 +63,8 @@ func (h *Handler) renderRestore(w http.ResponseWriter, r *http.Request, p *app.P
 
 func (h *Handler) restorePost(w http.ResponseWriter, r *http.Request, p *app.Principal) {
 	req := runner.RestoreRequest{Destination: r.PostFormValue("dest"), Key: r.PostFormValue("key"), Source: r.PostFormValue("source"),
-		Overwrite: r.PostFormValue("overwrite") == "on", Force: r.PostFormValue("force") == "on", Targets: map[string]string{}}
+		Overwrite: r.PostFormValue("overwrite") == "on", Force: r.PostFormValue("force") == "on", DropReplaced: r.PostFormValue("drop_replaced") == "on",
+		Targets: map[string]string{}}
 	var chosen []restoreChoice
 	for i := 0; r.PostForm.Has("to" + strconv.Itoa(i)); i++ {
 		c := restoreChoice{Name: r.PostFormValue("name" + strconv.Itoa(i)), Use: r.PostFormValue("db"+strconv.Itoa(i)) != "", To: r.PostFormValue("to" + strconv.Itoa(i))}

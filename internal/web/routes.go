@@ -92,6 +92,7 @@ func New(a *app.App) (*Handler, error) {
 	h.page("POST /storage/{dest}/lock", auth.ManageBackup, h.backupAction("lock"))
 	h.page("POST /storage/{dest}/unlock", auth.ManageBackup, h.backupAction("unlock"))
 	h.page("POST /storage/{dest}/delete", auth.ManageBackup, h.backupAction("delete"))
+	h.page("POST /storage/{dest}/trust", auth.Administer, h.backupAction("trust"))
 	h.page("GET /restore", auth.Restore, h.restoreForm)
 	h.page("POST /restore", auth.Restore, h.restorePost)
 	h.page("GET /settings", auth.Read, h.settings)
@@ -316,6 +317,8 @@ func (h *Handler) when(t *time.Time) template.HTML {
 var funcs = template.FuncMap{
 	"has":   slices.Contains[[]string],
 	"bytes": backup.HumanBytes,
+	"holds": func(m *backup.Meta) string { return m.Contents.Summary(m.SourceType) },
+	"thousands": backup.Thousands,
 	"took": func(e *backup.Execution) string {
 		if e.StartedAt == nil {
 			return "—"

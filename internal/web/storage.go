@@ -51,7 +51,7 @@ func (h *Handler) storageDest(w http.ResponseWriter, r *http.Request, p *app.Pri
 	h.page2(w, r, p, "backups.html", "Storage", map[string]any{"Dest": dest, "List": list, "Msg": q.Get("msg"), "Job": q.Get("job"), "Jobs": jobs,
 		"Total": len(all), "From": offset + 1, "To": offset + len(list.Backups), "HasPrev": offset > 0, "Prev": at(max(offset-backupsPage, 0)),
 		"More": offset+backupsPage < len(all), "Next": at(offset + backupsPage),
-		"CanManage": p.Role.Allows(auth.ManageBackup), "CanRestore": p.Role.Allows(auth.Restore)})
+		"CanManage": p.Role.Allows(auth.ManageBackup), "CanRestore": p.Role.Allows(auth.Restore), "CanAdmin": p.Role.Allows(auth.Administer)})
 }
 
 // backupAction verifies, locks, unlocks or deletes one backup and goes
@@ -73,6 +73,10 @@ func (h *Handler) backupAction(action string) func(http.ResponseWriter, *http.Re
 		case "delete":
 			if err = h.app.DeleteBackup(r.Context(), dest, key); err == nil {
 				msg = key + ": deleted"
+			}
+		case "trust":
+			if _, err = h.app.TrustBackup(r.Context(), dest, key, nil); err == nil {
+				msg = key + ": trusted: checked whole and its sidecar authenticated"
 			}
 		}
 		if err != nil {

@@ -399,7 +399,7 @@ func (s *Source) Inspect(ctx context.Context, _ string) (source.Target, error) {
 	if err != nil {
 		return source.Target{}, s.explain(err)
 	}
-	t := source.Target{Exists: true}
+	t := source.Target{Exists: true, Fixed: true}
 	if n > 0 {
 		t.Holds = fmt.Sprintf("%d keys", n)
 	}

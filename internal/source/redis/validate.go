@@ -15,7 +15,7 @@ import (
 
 // ExpiringSuffix names, in a snapshot's counts, how many keys of a logical
 // database had a time to live: they may expire before a restore.
-const ExpiringSuffix = " with a TTL"
+const ExpiringSuffix = backup.ExpiringSuffix
 
 // crcTable is Redis's CRC-64 (Jones polynomial, reflected, no inversion).
 var crcTable = crc64.MakeTable(0x95ac9329ac4bc9b5)
