@@ -4,14 +4,20 @@
 Written from docs/format.md alone, to prove the specification is complete.
 Needs Debian's python3-cryptography. Usage:
 
-    decrypt.py KEY_HEX_OR_KEYFILE < backup.enc > plain
-    decrypt.py --vectors vectors.json      # check the published test vectors
+    decrypt.py KEY_HEX_OR_KEYFILE [--sidecar backup.enc.meta.json] < backup.enc > plain
+    decrypt.py --vectors vectors.json              # check the container test vectors
+    decrypt.py --sidecar-vectors sidecar-vectors.json
 
-Exit status 0 only when every chunk authenticated and the final chunk was seen.
+With --sidecar, the sidecar's MAC is checked with the key before anything is
+decrypted, and the stored bytes against its size and SHA-256 as they are read.
+Exit status 0 only when every chunk authenticated and the final chunk was seen
+(and the sidecar, when given, authenticated and matched).
 """
+import hashlib
 import hmac
 import json
 import os
+import re
 import struct
 import sys
 
@@ -55,7 +61,54 @@ def decrypt(key, src, dst):
         buf = buf[sealed_size:] + src.read(sealed_size)
 
 
+MAC_MEMBER = re.compile(rb'(.*),\n  "mac": "([0-9a-f]{64})"\n}\n', re.S)
+
+
+def check_sidecar(key, data):
+    """Return the sidecar as a dict if its MAC under key is right."""
+    m = MAC_MEMBER.fullmatch(data)
+    if not m:
+        raise ValueError("sidecar has no MAC as its last member")
+    body = m.group(1) + b"\n}\n"
+    mac_key = hkdf(key, None, b"dbackup sidecar v2 mac", 32)
+    want = hmac.new(mac_key, body, hashlib.sha256).hexdigest()
+    if not hmac.compare_digest(want.encode(), m.group(2)):
+        raise ValueError("sidecar MAC does not match: altered, or another key")
+    return json.loads(data)
+
+
+class Checked:
+    """Reads the stored bytes; at their end, compares size and SHA-256."""
+
+    def __init__(self, src, size, sha256):
+        self.src, self.size, self.sha256 = src, size, sha256
+        self.h, self.n = hashlib.sha256(), 0
+
+    def read(self, n):
+        b = self.src.read(n)
+        self.h.update(b)
+        self.n += len(b)
+        if len(b) < n:
+            rest = self.src.read()
+            self.h.update(rest)
+            self.n += len(rest)
+            if self.n != self.size or self.h.hexdigest() != self.sha256:
+                raise ValueError("stored bytes differ from the sidecar's size and SHA-256")
+        return b
+
+
 def main():
+    if sys.argv[1:2] == ["--sidecar-vectors"]:
+        for v in json.load(open(sys.argv[2])):
+            try:
+                check_sidecar(bytes.fromhex(v["profile_key"]), v["sidecar"].encode())
+                ok = True
+            except ValueError:
+                ok = False
+            if ok != v["valid"]:
+                sys.exit("sidecar vector %r: valid=%s, want %s" % (v["name"], ok, v["valid"]))
+        print("all sidecar vectors ok")
+        return
     if sys.argv[1:2] == ["--vectors"]:
         import io
         for v in json.load(open(sys.argv[2])):
@@ -70,7 +123,11 @@ def main():
     key = bytes.fromhex(key_hex)
     if len(key) != 32:
         sys.exit("key must be 32 bytes (64 hex digits)")
-    decrypt(key, sys.stdin.buffer, sys.stdout.buffer)
+    src = sys.stdin.buffer
+    if sys.argv[2:3] == ["--sidecar"]:
+        meta = check_sidecar(key, open(sys.argv[3], "rb").read())
+        src = Checked(src, meta["size"], meta["sha256"])
+    decrypt(key, src, sys.stdout.buffer)
 
 
 if __name__ == "__main__":

@@ -2,7 +2,10 @@ package backup
 
 import (
 	"bytes"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -168,5 +171,40 @@ func TestSidecarMAC(t *testing.T) {
 	moved = moved[:strings.LastIndex(moved, ",\n  \"mac\"")] + "\n}\n"
 	if m, err := ParseMeta([]byte(moved)); err != nil || m.Authenticate(fuzzKey) == nil {
 		t.Fatalf("a MAC that is not the last member was accepted (%v)", err)
+	}
+}
+
+// The sidecar test vectors of docs/format.md (also read by docs/decrypt.py):
+// the MAC key derived from the profile key, the MAC of the authentic
+// sidecar, and a refusal of the one with a digit changed.
+func TestSidecarVectors(t *testing.T) {
+	t.Parallel()
+	b, err := os.ReadFile("testdata/sidecar-vectors.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var vectors []struct {
+		Name       string `json:"name"`
+		ProfileKey string `json:"profile_key"`
+		MacKey     string `json:"mac_key"`
+		Sidecar    string `json:"sidecar"`
+		Valid      bool   `json:"valid"`
+	}
+	if err := json.Unmarshal(b, &vectors); err != nil || len(vectors) < 2 {
+		t.Fatalf("vectors: %v", err)
+	}
+	for _, v := range vectors {
+		key, _ := hex.DecodeString(v.ProfileKey)
+		mk, err := SidecarKey(key)
+		if err != nil || hex.EncodeToString(mk) != v.MacKey {
+			t.Fatalf("%s: MAC key %x, want %s", v.Name, mk, v.MacKey)
+		}
+		m, err := ParseMeta([]byte(v.Sidecar))
+		if err != nil {
+			t.Fatalf("%s: %v", v.Name, err)
+		}
+		if err := m.Authenticate(mk); (err == nil) != v.Valid {
+			t.Fatalf("%s: authenticate: %v, want valid=%t", v.Name, err, v.Valid)
+		}
 	}
 }

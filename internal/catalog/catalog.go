@@ -175,7 +175,7 @@ func Open(ctx context.Context, d dest.Destination, key string, m *backup.Meta, m
 	if err != nil {
 		return nil, err
 	}
-	c := &checked{r: raw, h: sha256.New(), m: m}
+	c := Checked(raw, m).(*checked)
 	if !plain {
 		return readCloser{c, raw}, nil
 	}
@@ -185,6 +185,12 @@ func Open(ctx context.Context, d dest.Destination, key string, m *backup.Meta, m
 		return nil, err
 	}
 	return readCloser{&drained{dec, c}, multiCloser{dec, raw}}, nil
+}
+
+// Checked reads stored bytes and, at their end, fails unless they are the
+// ones the sidecar m records (size and SHA-256).
+func Checked(r io.Reader, m *backup.Meta) io.Reader {
+	return &checked{r: r, h: sha256.New(), m: m}
 }
 
 // checked hashes the stored bytes; at their end it fails unless they are

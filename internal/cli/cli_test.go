@@ -101,7 +101,7 @@ func TestCLIBackupDecryptRestore(t *testing.T) {
 	if !bytes.HasPrefix(got, []byte("PGDMP")) {
 		t.Fatalf("decrypted output starts %q, want a pg_dump archive", got[:min(len(got), 8)])
 	}
-	py := exec.Command("/usr/bin/python3", "../../docs/decrypt.py", keyFile)
+	py := exec.Command("/usr/bin/python3", "../../docs/decrypt.py", keyFile, "--sidecar", filepath.Join(backups, key+".meta.json"))
 	py.Stdin, _ = os.Open(filepath.Join(backups, key))
 	gz, err := py.Output()
 	if err != nil {
@@ -134,6 +134,19 @@ func TestCLIBackupDecryptRestore(t *testing.T) {
 	if _, err := os.Stat(out2); err == nil {
 		t.Fatal("decrypt with a wrong key wrote an output file")
 	}
+	// The sidecar beside the backup is checked with the key: a sidecar
+	// changed by hand is refused, unless told to ignore it.
+	if _, _, errs := h.run("", "decrypt", "-key-file", keyFile, "-out", filepath.Join(t.TempDir(), "x"), filepath.Join(backups, key)); !strings.Contains(errs, "sidecar authenticated") {
+		t.Fatalf("decrypt did not check the sidecar: %s", errs)
+	}
+	sidecar := filepath.Join(backups, key+".meta.json")
+	orig := readFile(t, sidecar)
+	os.WriteFile(sidecar, bytes.Replace(orig, []byte(`"trigger": "manual"`), []byte(`"trigger": "api"   `), 1), 0o600)
+	if code, _, errs := h.run("", "decrypt", "-key-file", keyFile, "-out", filepath.Join(t.TempDir(), "x"), filepath.Join(backups, key)); code == 0 || !strings.Contains(errs, "MAC does not match") {
+		t.Fatalf("decrypt with an altered sidecar: exit %d %s", code, errs)
+	}
+	h.ok("", "decrypt", "-no-sidecar", "-key-file", keyFile, "-out", filepath.Join(t.TempDir(), "x"), filepath.Join(backups, key))
+	os.WriteFile(sidecar, orig, 0o600)
 
 	target := pgtest.Name("dbackup_cli_restored")
 	pgtest.Drop(t, target)

@@ -12,14 +12,17 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/dbackup/dbackup/internal/backup"
+	"github.com/dbackup/dbackup/internal/catalog"
 	"github.com/dbackup/dbackup/internal/pipeline"
+	"github.com/dbackup/dbackup/internal/pipeline/crypt"
 	"github.com/dbackup/dbackup/internal/secret"
 )
 
 func decryptCommands() []command {
-	return []command{{name: "decrypt", args: "(-key-file F | -key-stdin) [-decompress auto|none|gzip|zstd|brotli] [-out FILE] [BACKUP]",
+	return []command{{name: "decrypt", args: "(-key-file F | -key-stdin) [-decompress auto|none|gzip|zstd|brotli] [-sidecar F | -no-sidecar] [-out FILE] [BACKUP]",
 		summary: "turn an encrypted backup into the plain dump with only its key: no server, no database", run: decryptRun}}
 }
 
@@ -31,6 +34,8 @@ func decryptRun(_ context.Context, e *env, args []string) error {
 	keyStdin := fs.Bool("key-stdin", false, "read the key (64 hex digits) from the first line of stdin")
 	decompress := fs.String("decompress", "auto", "auto (from the file name), none, gzip, zstd or brotli")
 	out := fs.String("out", "", "output file, written under a temporary name and renamed only when complete; default stdout")
+	sidecarFile := fs.String("sidecar", "", "the backup's sidecar (default: BACKUP.meta.json when it exists): its MAC is checked with the key, and the backup against its size and SHA-256")
+	noSidecar := fs.Bool("no-sidecar", false, "do not look for the sidecar")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return err
@@ -68,6 +73,23 @@ func decryptRun(_ context.Context, e *env, args []string) error {
 	} else if *keyStdin {
 		return fmt.Errorf("%w: with -key-stdin the backup must be a file argument", errUsage)
 	}
+	if !*noSidecar {
+		if *sidecarFile == "" && name != "" {
+			if _, err := os.Stat(name + backup.MetaSuffix); err == nil {
+				*sidecarFile = name + backup.MetaSuffix
+			}
+		}
+		if *sidecarFile == "" {
+			fmt.Fprintln(e.stderr, "no sidecar: only the container's own authentication is checked")
+		} else {
+			m, err := readSidecar(*sidecarFile, key)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(e.stderr, "sidecar authenticated: job %s, %s, created %s, %d bytes, SHA-256 %s\n", m.JobName, m.SourceType, m.CreatedAt.Format(time.RFC3339), m.Size, m.SHA256)
+			in = catalog.Checked(in, m)
+		}
+	}
 	alg, err := compressionFor(*decompress, name)
 	if err != nil {
 		return err
@@ -84,6 +106,32 @@ func decryptRun(_ context.Context, e *env, args []string) error {
 		return nil
 	}
 	return writeAtomically(*out, plain)
+}
+
+// readSidecar reads a sidecar and checks its MAC under the key.
+func readSidecar(path string, key []byte) (*backup.Meta, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	m, err := backup.ParseMeta(b)
+	if err != nil {
+		return nil, err
+	}
+	if m.Encryption == nil {
+		return nil, fmt.Errorf("sidecar %s: the backup is not encrypted; its MAC is under the server's instance key, which this command does not have (use -no-sidecar)", path)
+	}
+	if id := crypt.KeyID(key); id != m.Encryption.KeyID {
+		return nil, fmt.Errorf("%w: the backup needs key %s, this key is %s", crypt.ErrWrongKey, m.Encryption.KeyID, id)
+	}
+	macKey, err := backup.SidecarKey(key)
+	if err != nil {
+		return nil, err
+	}
+	if err := m.Authenticate(macKey); err != nil {
+		return nil, fmt.Errorf("sidecar %s: %w (use -no-sidecar to decrypt with the container's own authentication only)", path, err)
+	}
+	return m, nil
 }
 
 // compressionFor resolves -decompress; auto reads the suffix before .enc.
