@@ -48,14 +48,15 @@ func namingTemplate(v string) (string, error) {
 }
 
 var settings = map[string]setting{
-	SettingMaxConcurrent:           {"1", "executions run at once, across all nodes", intRange(1, 64)},
-	queue.SettingTimezone:          {"", "IANA time zone of schedules (empty: the -timezone flag)", timezone},
-	runner.SettingStallMinutes:     {"60", "minutes without data moving before a run fails as stalled (0: never)", intRange(0, 10080)},
-	SettingShutdownGrace:           {"60", "seconds running backups may finish at shutdown before they are cancelled", intRange(0, 3600)},
-	runner.SettingNamingTemplate:   {"", "backup name of jobs without their own: {job_name} {db_name} and yyyy MM dd HH mm ss (empty: " + backup.DefaultNamingTemplate + ")", namingTemplate},
-	runner.SettingMaxDeletePercent: {"50", "largest share (%) of a job's backups at a destination that retention deletes at once", intRange(0, 100)},
-	SettingNotifyTimeout:           {"10", "seconds a notification may take per attempt", intRange(1, 300)},
-	SettingNotifyAttempts:          {"3", "attempts per notification before it is logged as failed", intRange(1, 10)},
+	SettingMaxConcurrent:            {"1", "executions run at once, across all nodes", intRange(1, 64)},
+	queue.SettingTimezone:           {"", "IANA time zone of schedules, backup names and retention buckets (empty: the -timezone flag)", timezone},
+	runner.SettingStallMinutes:      {"60", "minutes without data moving before a run fails as stalled (0: never)", intRange(0, 10080)},
+	SettingShutdownGrace:            {"60", "seconds running backups may finish at shutdown before they are cancelled", intRange(0, 3600)},
+	runner.SettingNamingTemplate:    {"", "backup name of jobs without their own: {job_name} {db_name} and yyyy MM dd HH mm ss (empty: " + backup.DefaultNamingTemplate + ")", namingTemplate},
+	runner.SettingMaxDeletePercent:  {"50", "largest share (%) of a job's backups at a destination that retention deletes at once", intRange(0, 100)},
+	SettingNotifyTimeout:            {"10", "seconds a notification may take per attempt", intRange(1, 300)},
+	SettingNotifyAttempts:           {"3", "attempts per notification before it is logged as failed", intRange(1, 10)},
+	runner.SettingKeepReplacedHours: {"24", "hours a restore keeps the database it replaced before it is dropped", intRange(0, 24*365)},
 }
 
 // Setting is a setting's current value.
