@@ -308,3 +308,48 @@ func sqliteFile(t *testing.T, path string, rows int) string {
 	}
 	return filepath.Base(path)
 }
+
+// Backup names and retention's days follow the scheduler time zone the UI
+// shows, not the -timezone flag: one source of truth.
+func TestNamesAndRetentionFollowTheSchedulerZone(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	a := setup(t) // -timezone Europe/Berlin
+	a.SetSetting(ctx, "scheduler_timezone", "America/New_York")
+	localDest(t, a, "disk", t.TempDir())
+	a.CreateEndpoint(ctx, KindSource, EndpointInput{Name: "lite", Type: "sqlite", Config: raw(map[string]string{"path": filepath.Join(t.TempDir(), "z.db")})})
+	sqliteFile(t, mustSourcePath(t, a, "lite"), 3)
+	mustJob(t, a, JobInput{Name: "z", Source: "lite", Destinations: dests("disk")})
+	var names []string
+	for _, at := range []string{"2026-12-01T04:30:00Z", "2026-12-01T05:30:00Z"} { // New York: 23:30 on the 30th, 00:30 on the 1st
+		now, _ := time.Parse(time.RFC3339, at)
+		a.Runner.Now = func() time.Time { return now }
+		e, err := a.RunJob(ctx, "z", backup.TriggerManual, false)
+		if err != nil || e.Status != backup.StatusSuccess {
+			t.Fatalf("backup: %v %s", err, e.Error)
+		}
+		names = append(names, e.BackupName)
+	}
+	if !strings.Contains(names[0], "2026-11-30_23-30-00") {
+		t.Fatalf("backup name %s is not in the scheduler time zone", names[0])
+	}
+	daily := json.RawMessage(`{"mode":"gfs","daily":2}`)
+	plans, err := a.PlanRetention(ctx, "z", "disk", daily)
+	if err != nil || plans[0].Keep != 2 {
+		t.Fatalf("New York: two days, both kept: %+v %v", plans, err)
+	}
+	a.SetSetting(ctx, "scheduler_timezone", "Europe/Berlin")
+	if plans, err = a.PlanRetention(ctx, "z", "disk", daily); err != nil || plans[0].Keep != 1 || plans[0].Delete != 1 {
+		t.Fatalf("Berlin: one day, one kept: %+v %v", plans, err)
+	}
+}
+
+func mustSourcePath(t *testing.T, a *App, name string) string {
+	ep, err := a.Store.Sources().Get(context.Background(), name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var c struct{ Path string }
+	json.Unmarshal(ep.Config, &c)
+	return c.Path
+}
