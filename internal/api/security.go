@@ -1,7 +1,6 @@
 package api
 
 import (
-	"errors"
 	"net/http"
 	"strconv"
 	"strings"
@@ -112,17 +111,16 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	token, csrf, u, err := h.app.Login(r.Context(), c.Name, c.Password, httpsec.ClientIP(r, h.app.Cfg.TrustedProxies))
-	var le *app.LoginError
-	switch {
-	case errors.As(err, &le):
-		w.Header().Set("Retry-After", strconv.Itoa(int(le.RetryAfter/time.Second)))
-		writeError(w, http.StatusTooManyRequests, err.Error())
-		return
-	case errors.Is(err, app.ErrUnauthenticated):
-		writeError(w, http.StatusUnauthorized, err.Error())
-		return
-	case err != nil:
-		fail(w, err)
+	if err != nil {
+		status, retry := app.LoginStatus(err)
+		if retry > 0 {
+			w.Header().Set("Retry-After", strconv.Itoa(int(retry.Seconds())))
+		}
+		if status == http.StatusInternalServerError {
+			fail(w, err)
+			return
+		}
+		writeError(w, status, err.Error())
 		return
 	}
 	h.setSession(w, r, token, time.Duration(0))

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"runtime"
 	"strings"
 	"sync"
 	"time"
@@ -49,6 +50,8 @@ type App struct {
 	wg       sync.WaitGroup
 	notifyWG sync.WaitGroup
 	lim      limiters
+	// hashSlots bound the password checks running at once.
+	hashSlots chan struct{}
 }
 
 // Open prepares the data directory, the server key and the store.
@@ -78,7 +81,7 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error
 		return nil, err
 	}
 	a := &App{Cfg: cfg, Store: st, Sources: sourceall.Registry(), Dests: destall.Registry(log), Channels: notifyall.Registry(), Log: log, Location: loc,
-		KeyInfo: keyInfo, running: map[string]context.CancelCauseFunc{}}
+		KeyInfo: keyInfo, running: map[string]context.CancelCauseFunc{}, hashSlots: make(chan struct{}, max(2, runtime.NumCPU()))}
 	if strings.HasPrefix(keyInfo, "created") {
 		// Whatever command created it, the user must learn of the key now.
 		log.Warn(keyInfo)

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/dbackup/dbackup/internal/auth"
 	"github.com/dbackup/dbackup/internal/backup"
@@ -69,12 +70,29 @@ func (a *App) limits(ctx context.Context) (*auth.Limiter, *auth.Limiter) {
 	return a.lim.user, a.lim.byAddr
 }
 
+// maxAuditField bounds every text an audit entry stores: some come from
+// requests made before login.
+const maxAuditField = 256
+
+// clip cuts s to at most n bytes, on a character boundary.
+func clip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "…"
+}
+
 // Audit records what the caller in ctx did (the CLI when there is none).
 func (a *App) Audit(ctx context.Context, action, target string, ok bool, detail string) {
 	e := &backup.AuditEntry{Actor: "cli", Action: action, Target: target, OK: ok, Detail: detail}
 	if p := PrincipalFrom(ctx); p != nil {
 		e.Actor, e.IP = p.Actor, p.IP
 	}
+	e.Actor, e.IP, e.Action = clip(e.Actor, maxAuditField), clip(e.IP, maxAuditField), clip(e.Action, maxAuditField)
+	e.Target, e.Detail = clip(e.Target, maxAuditField), clip(e.Detail, 4*maxAuditField)
 	if err := a.Store.AppendAudit(context.WithoutCancel(ctx), e); err != nil {
 		a.Log.Error("audit log", "action", action, "error", err)
 	}
@@ -86,16 +104,27 @@ func (a *App) NeedsSetup(ctx context.Context) (bool, error) {
 	return n == 0, err
 }
 
-// Setup creates the first admin; it refuses once any user exists.
-func (a *App) Setup(ctx context.Context, name, password string) (*backup.User, error) {
+// Setup creates the first admin, exactly once, however many setups run at
+// the same time; it refuses once any user exists.
+func (a *App) Setup(ctx context.Context, name, password string) (u *backup.User, err error) {
+	defer func() { a.Audit(ctx, "setup", name, err == nil, errText(err)) }()
+	exists := fmt.Errorf("%w: the first admin exists already; log in", backup.ErrConflict)
 	if need, err := a.NeedsSetup(ctx); err != nil {
 		return nil, err
 	} else if !need {
-		return nil, fmt.Errorf("%w: the first admin exists already; log in", backup.ErrConflict)
+		return nil, exists
 	}
-	u, err := a.CreateUser(ctx, name, string(auth.Admin), password)
-	a.Audit(ctx, "setup", name, err == nil, errText(err))
-	return u, err
+	if u, err = a.newUser(name, string(auth.Admin), password); err != nil {
+		return nil, err
+	}
+	created, err := a.Store.CreateFirstUser(ctx, u)
+	switch {
+	case err != nil:
+		return nil, err
+	case !created:
+		return nil, exists
+	}
+	return u, nil
 }
 
 func errText(err error) string {
@@ -107,23 +136,34 @@ func errText(err error) string {
 
 // CreateUser adds a user with a role and a password (10 characters or more).
 func (a *App) CreateUser(ctx context.Context, name, role, password string) (*backup.User, error) {
-	if strings.TrimSpace(name) == "" || strings.ContainsAny(name, " :/") {
-		return nil, fmt.Errorf("%w: a user name is required, without spaces, colons or slashes", backup.ErrInvalid)
+	u, err := a.newUser(name, role, password)
+	if err != nil {
+		return nil, err
+	}
+	if err := a.Store.CreateUser(ctx, u); err != nil {
+		return nil, err
+	}
+	a.Audit(ctx, "user.create", name, true, "role "+u.Role)
+	return u, nil
+}
+
+// newUser checks a new user's name, role and password and hashes it.
+func (a *App) newUser(name, role, password string) (*backup.User, error) {
+	if err := backup.CheckName("a user name", name); err != nil || strings.ContainsAny(name, " :/") {
+		return nil, fmt.Errorf("%w: a user name is required, at most %d bytes, without spaces, colons, slashes or control characters", backup.ErrInvalid, backup.MaxNameBytes)
 	}
 	r, err := auth.ParseRole(role)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", backup.ErrInvalid, err)
 	}
+	if len(password) > maxPasswordBytes {
+		return nil, fmt.Errorf("%w: a password of at most %d bytes", backup.ErrInvalid, maxPasswordBytes)
+	}
 	h, err := auth.HashPassword(password)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", backup.ErrInvalid, err)
 	}
-	u := &backup.User{Name: name, Role: string(r), PasswordHash: h}
-	if err := a.Store.CreateUser(ctx, u); err != nil {
-		return nil, err
-	}
-	a.Audit(ctx, "user.create", name, true, "role "+string(r))
-	return u, nil
+	return &backup.User{Name: name, Role: string(r), PasswordHash: h}, nil
 }
 
 // SetPassword replaces a user's password and ends their sessions.
@@ -169,32 +209,122 @@ func (a *App) DeleteUser(ctx context.Context, ref string) error {
 // ListUsers lists users (never their password hashes: the JSON omits them).
 func (a *App) ListUsers(ctx context.Context) ([]*backup.User, error) { return a.Store.ListUsers(ctx) }
 
-// LoginError says when a refused login may be tried again.
-type LoginError struct{ RetryAfter time.Duration }
+// LoginError says when a refused login may be tried again. First is set
+// on the first refusal of a window, the one that is audited.
+type LoginError struct {
+	RetryAfter time.Duration
+	First      bool
+}
 
 func (e *LoginError) Error() string {
 	return fmt.Sprintf("too many failed logins: try again in %s", e.RetryAfter)
 }
 
-// Login checks a user's password and opens a session. It returns the
-// session token and the CSRF token for the browser.
-func (a *App) Login(ctx context.Context, name, password, ip string) (token, csrf string, u *backup.User, err error) {
-	byUser, byAddr := a.limits(ctx)
-	if w := max(byUser.Wait(name), byAddr.Wait(ip)); w > 0 {
-		a.Audit(WithPrincipal(ctx, &Principal{Actor: "user:" + name, IP: ip}), "login", name, false, "rate limited")
-		return "", "", nil, &LoginError{RetryAfter: w}
+// ErrBusy: every password check slot is taken; the login was not judged.
+var ErrBusy = errors.New("too many logins at once: try again in a moment")
+
+// LoginStatus is the HTTP status of a refused login and, when it may be
+// tried again later, after how long.
+func LoginStatus(err error) (int, time.Duration) {
+	var le *LoginError
+	switch {
+	case errors.As(err, &le):
+		return 429, le.RetryAfter
+	case errors.Is(err, ErrBusy):
+		return 503, time.Second
+	case errors.Is(err, ErrUnauthenticated):
+		return 401, 0
 	}
-	u, err = a.Store.GetUser(ctx, name)
-	if err != nil || !auth.CheckPassword(u.PasswordHash, password) {
-		if err != nil {
-			auth.CheckNoUser(password)
+	return 500, 0
+}
+
+// Limits of what a login may send: a longer name or password is wrong
+// without being hashed.
+const (
+	maxNameBytes     = 256
+	maxPasswordBytes = 1024
+)
+
+// checkPassword runs the slow hash in one of a few slots: argon2id takes
+// 19 MiB and a core's time, so concurrent logins cannot exhaust memory.
+// With every slot taken for a second, it gives up with ErrBusy.
+func (a *App) checkPassword(ctx context.Context, u *backup.User, password string) (bool, error) {
+	t := time.NewTimer(time.Second)
+	defer t.Stop()
+	select {
+	case a.hashSlots <- struct{}{}:
+	case <-t.C:
+		return false, ErrBusy
+	case <-ctx.Done():
+		return false, ctx.Err()
+	}
+	defer func() { <-a.hashSlots }()
+	if u == nil {
+		auth.CheckNoUser(password) // the same time as a real check
+		return false, nil
+	}
+	return auth.CheckPassword(u.PasswordHash, password), nil
+}
+
+// attempt counts a password attempt against the limits of the user (key)
+// and of the address before judging it, then checks it unless judge is
+// false (an attempt wrong on its face). A refused attempt returns a
+// *LoginError; a success clears the user's count.
+func (a *App) attempt(ctx context.Context, key, ip string, u *backup.User, password string, judge bool) (bool, error) {
+	byUser, byAddr := a.limits(ctx)
+	wait, first := byAddr.Take(ip)
+	if wait == 0 {
+		if wait, first = byUser.Take(key); wait > 0 {
+			byAddr.Refund(ip)
 		}
-		byUser.Fail(name)
-		byAddr.Fail(ip)
-		a.Audit(WithPrincipal(ctx, &Principal{Actor: "user:" + name, IP: ip}), "login", name, false, "wrong user name or password")
+	}
+	if wait > 0 {
+		return false, &LoginError{RetryAfter: wait, First: first}
+	}
+	if !judge {
+		return false, nil
+	}
+	ok, err := a.checkPassword(ctx, u, password)
+	switch {
+	case err != nil:
+		byUser.Refund(key)
+		byAddr.Refund(ip)
+	case ok:
+		byUser.Reset(key)
+		byAddr.Refund(ip)
+	}
+	return ok, err
+}
+
+// Login checks a user's password and opens a session. It returns the
+// session token and the CSRF token for the browser. Each attempt counts
+// against the limits of the user (resolved: a name and an id are the same
+// user) and of the address before it is judged, so concurrent guesses get
+// no more tries than sequential ones.
+func (a *App) Login(ctx context.Context, name, password, ip string) (token, csrf string, u *backup.User, err error) {
+	actx := WithPrincipal(ctx, &Principal{Actor: "user:" + name, IP: ip})
+	key := "name:" + strings.ToLower(name)
+	if len(name) <= maxNameBytes && len(password) <= maxPasswordBytes {
+		if found, gerr := a.Store.GetUser(ctx, name); gerr == nil {
+			u, key = found, "user:"+found.ID
+		}
+	} else {
+		key = "oversized"
+	}
+	ok, err := a.attempt(ctx, key, ip, u, password, key != "oversized")
+	var le *LoginError
+	switch {
+	case errors.As(err, &le):
+		if le.First { // once per window, not once per attempt
+			a.Audit(actx, "login", name, false, "rate limited: further attempts are refused without a record until "+time.Now().Add(le.RetryAfter).UTC().Format(time.RFC3339))
+		}
+		return "", "", nil, err
+	case err != nil:
+		return "", "", nil, err
+	case !ok:
+		a.Audit(actx, "login", name, false, "wrong user name or password")
 		return "", "", nil, fmt.Errorf("%w: wrong user name or password", ErrUnauthenticated)
 	}
-	byUser.Reset(name)
 	token, hash := auth.NewToken()
 	csrf, csrfHash := auth.NewToken()
 	now := time.Now().UTC()
@@ -314,14 +444,18 @@ func (a *App) RevealProfileKey(ctx context.Context, p *Principal, ref, password 
 	if err != nil {
 		return nil, err
 	}
-	byUser, byAddr := a.limits(ctx)
-	if w := max(byUser.Wait(u.Name), byAddr.Wait(p.IP)); w > 0 {
-		a.Audit(ctx, "profile.export-key", prof.Name, false, "rate limited")
-		return nil, &LoginError{RetryAfter: w}
+	ok, err := a.attempt(ctx, "user:"+u.ID, p.IP, u, password, len(password) <= maxPasswordBytes)
+	var le *LoginError
+	if errors.As(err, &le) {
+		if le.First {
+			a.Audit(ctx, "profile.export-key", prof.Name, false, "rate limited")
+		}
+		return nil, err
 	}
-	if !auth.CheckPassword(u.PasswordHash, password) {
-		byUser.Fail(u.Name)
-		byAddr.Fail(p.IP)
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
 		a.Audit(ctx, "profile.export-key", prof.Name, false, "wrong password")
 		return nil, fmt.Errorf("%w: wrong password", ErrUnauthenticated)
 	}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 	"time"
+	"unicode"
 )
 
 // DefaultNamingTemplate names a backup after its job and the local start time.
@@ -82,4 +83,28 @@ func HumanBytes(n int64) string {
 		exp++
 	}
 	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}
+
+// MaxNameBytes bounds the names people give things (jobs, endpoints,
+// users, profiles, templates).
+const MaxNameBytes = 128
+
+// CheckName refuses an empty name, one longer than MaxNameBytes, or one
+// with control characters (NUL, newlines) or path separators: names show
+// in logs, file names and pages.
+func CheckName(what, name string) error {
+	switch {
+	case strings.TrimSpace(name) == "":
+		return fmt.Errorf("%w: %s is required", ErrInvalid, what)
+	case len(name) > MaxNameBytes:
+		return fmt.Errorf("%w: %s is %d bytes long, at most %d", ErrInvalid, what, len(name), MaxNameBytes)
+	case strings.ContainsAny(name, "/\\"):
+		return fmt.Errorf("%w: %s cannot contain / or \\", ErrInvalid, what)
+	}
+	for _, r := range name {
+		if unicode.IsControl(r) {
+			return fmt.Errorf("%w: %s cannot contain control characters (%q)", ErrInvalid, what, r)
+		}
+	}
+	return nil
 }

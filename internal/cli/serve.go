@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/dbackup/dbackup/internal/api"
+	"github.com/dbackup/dbackup/internal/httpsec"
 	"github.com/dbackup/dbackup/internal/version"
 	"github.com/dbackup/dbackup/internal/web"
 )
@@ -48,7 +49,7 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	mux := http.NewServeMux()
 	mux.Handle("/api/", api.New(a))
 	mux.Handle("/", webH)
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	srv := httpsec.NewServer(mux, cfg.TLSCert != "")
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return err

@@ -174,6 +174,9 @@ type Store interface {
 	SetSetting(ctx context.Context, name, value string) error
 
 	CreateUser(ctx context.Context, u *backup.User) error
+	// CreateFirstUser creates the first user, once: false when a user
+	// exists or another first-start setup came first.
+	CreateFirstUser(ctx context.Context, u *backup.User) (bool, error)
 	// GetUser finds a user by id or name.
 	GetUser(ctx context.Context, ref string) (*backup.User, error)
 	ListUsers(ctx context.Context) ([]*backup.User, error)

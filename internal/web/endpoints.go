@@ -2,7 +2,6 @@ package web
 
 import (
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"mime"
 	"net/http"
@@ -130,13 +129,9 @@ func (h *Handler) profileKey(file bool) func(http.ResponseWriter, *http.Request,
 	return func(w http.ResponseWriter, r *http.Request, p *app.Principal) {
 		prof, err := h.app.RevealProfileKey(r.Context(), p, r.PathValue("ref"), r.PostFormValue("password"))
 		if err != nil {
-			status := http.StatusUnauthorized
+			status, _ := app.LoginStatus(err)
 			if isErr(err, backup.ErrNotFound) {
 				status = http.StatusNotFound
-			}
-			var le *app.LoginError
-			if errors.As(err, &le) {
-				status = http.StatusTooManyRequests
 			}
 			h.renderProfiles(w, r, p, status, map[string]any{"Msg": err.Error()})
 			return

@@ -166,10 +166,30 @@ func (h *Handler) page(pattern string, perm auth.Permission, fn func(http.Respon
 	})
 }
 
-// ServeHTTP implements http.Handler, with the security headers of every page.
+// Request bodies: the pages' forms are small, those shown before login
+// smaller still. Anything larger is refused before it is read whole.
+const (
+	maxFormBytes      = 1 << 20
+	maxLoginFormBytes = 16 << 10
+)
+
+// ServeHTTP implements http.Handler, with the security headers of every
+// page, and the forms parsed here, bounded: never as multipart, which no
+// page sends and which would spool large bodies.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	httpsec.Headers(w.Header(), "default-src 'self'; script-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'")
 	w.Header().Set("Cache-Control", "no-store")
+	limit := int64(maxFormBytes)
+	if r.URL.Path == "/login" || r.URL.Path == "/setup" {
+		limit = maxLoginFormBytes
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, limit)
+	if r.Method == http.MethodPost {
+		if err := r.ParseForm(); err != nil {
+			http.Error(w, "the form is too large or malformed", http.StatusRequestEntityTooLarge)
+			return
+		}
+	}
 	h.mux.ServeHTTP(w, r)
 }
 
@@ -215,10 +235,12 @@ func (h *Handler) loginPost(w http.ResponseWriter, r *http.Request, _ *app.Princ
 	name := r.PostFormValue("name")
 	token, csrf, _, err := h.app.Login(r.Context(), name, r.PostFormValue("password"), httpsec.ClientIP(r, h.app.Cfg.TrustedProxies))
 	if err != nil {
-		status := http.StatusUnauthorized
-		var le *app.LoginError
-		if errors.As(err, &le) {
-			status = http.StatusTooManyRequests
+		status, retry := app.LoginStatus(err)
+		if retry > 0 {
+			w.Header().Set("Retry-After", strconv.Itoa(int(retry.Seconds())))
+		}
+		if len(name) > 256 {
+			name = ""
 		}
 		h.render(w, status, "login.html", map[string]any{"CSRF": h.formToken(w, r), "Error": err.Error(), "Name": name})
 		return

@@ -22,6 +22,43 @@ func (s *DB) CreateUser(ctx context.Context, u *backup.User) error {
 	return classify(err, "create user "+u.Name)
 }
 
+// settingFirstUser marks that the first user was created: inserted once,
+// in the same transaction as that user, it makes first-start setup happen
+// exactly once whatever runs at the same time (PostgreSQL blocks the
+// second insert on the key until the first commits, then sees it).
+const settingFirstUser = "first_user_created"
+
+// CreateFirstUser creates u only if no user was ever created this way and
+// none exists; false when another setup came first.
+func (s *DB) CreateFirstUser(ctx context.Context, u *backup.User) (bool, error) {
+	if u.ID == "" {
+		u.ID = uuid.Must(uuid.NewV7()).String()
+	}
+	now := time.Now().UTC()
+	u.CreatedAt, u.UpdatedAt = now, now
+	created := false
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, s.q("INSERT INTO settings (name, value) VALUES (?, ?) ON CONFLICT (name) DO NOTHING"), settingFirstUser, u.ID)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return nil
+		}
+		var users int
+		if err := tx.QueryRowContext(ctx, "SELECT count(*) FROM users").Scan(&users); err != nil || users > 0 {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, s.q("INSERT INTO users (id, name, role, password_hash, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)"),
+			u.ID, u.Name, u.Role, u.PasswordHash, micros(now), micros(now)); err != nil {
+			return classify(err, "create user "+u.Name)
+		}
+		created = true
+		return nil
+	})
+	return created, err
+}
+
 const userColumns = "id, name, role, password_hash, created_at, updated_at"
 
 func scanUser(row interface{ Scan(...any) error }) (*backup.User, error) {

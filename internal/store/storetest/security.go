@@ -3,6 +3,9 @@ package storetest
 import (
 	"context"
 	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -94,5 +97,65 @@ func runSecurity(t *testing.T, h Harness) {
 	}
 	if _, err := s.GetUser(ctx, "alice"); !errors.Is(err, backup.ErrNotFound) {
 		t.Fatalf("deleted user: %v", err)
+	}
+}
+
+// Eight first-start setups at once create exactly one user.
+func runFirstUser(t *testing.T, h Harness) {
+	ctx := context.Background()
+	s := h.Open(t)
+	var wg sync.WaitGroup
+	var created atomic.Int32
+	for i := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ok, err := s.CreateFirstUser(ctx, &backup.User{Name: fmt.Sprintf("admin%d", i), Role: "admin", PasswordHash: "x"})
+			if err != nil {
+				t.Error(err)
+			}
+			if ok {
+				created.Add(1)
+			}
+		}()
+	}
+	wg.Wait()
+	if n, _ := s.CountUsers(ctx); created.Load() != 1 || n != 1 {
+		t.Fatalf("%d setups said they created the first user, %d users exist", created.Load(), n)
+	}
+	if ok, _ := s.CreateFirstUser(ctx, &backup.User{Name: "late", Role: "admin", PasswordHash: "x"}); ok {
+		t.Fatal("a setup after the first created a user")
+	}
+}
+
+// The instance key is created once and the same for every reader; the
+// records of a restore's databases are listed by execution.
+func runInstanceKeyAndLeftovers(t *testing.T, h Harness) {
+	ctx := context.Background()
+	s := h.Open(t)
+	k1, err := s.InstanceKey(ctx, "sidecars")
+	if err != nil || len(k1) != 32 {
+		t.Fatalf("instance key: %x %v", k1, err)
+	}
+	if k2, _ := s.InstanceKey(ctx, "sidecars"); string(k2) != string(k1) {
+		t.Fatal("the instance key changed")
+	}
+	if k3, _ := s.InstanceKey(ctx, "other"); string(k3) == string(k1) {
+		t.Fatal("two instance keys are the same")
+	}
+	exp := time.Now().Add(time.Hour).UTC().Truncate(time.Microsecond)
+	a := &backup.Leftover{SourceID: "s", Database: "dbackup_scratch_x", State: backup.LeftoverScratch, ExecutionID: "e1"}
+	b := &backup.Leftover{SourceID: "s", Database: "shop_replaced_x", State: backup.LeftoverReplaced, ExecutionID: "e2", ExpiresAt: &exp}
+	for _, l := range []*backup.Leftover{a, b} {
+		if err := s.AddLeftover(ctx, l); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if l, _ := s.ListLeftovers(ctx, "e2"); len(l) != 1 || l[0].Database != "shop_replaced_x" || !l[0].ExpiresAt.Equal(exp) {
+		t.Fatalf("leftovers of e2: %+v", l)
+	}
+	s.DeleteLeftover(ctx, a.ID)
+	if l, _ := s.ListLeftovers(ctx, ""); len(l) != 1 || l[0].ID != b.ID {
+		t.Fatalf("leftovers after a delete: %+v", l)
 	}
 }

@@ -364,6 +364,8 @@ func Run(t *testing.T, h Harness) {
 	t.Run("Notifications", func(t *testing.T) { runNotifications(t, h) })
 	t.Run("Queue", func(t *testing.T) { runQueue(t, h) })
 	t.Run("Security", func(t *testing.T) { runSecurity(t, h) })
+	t.Run("FirstUserExactlyOnce", func(t *testing.T) { runFirstUser(t, h) })
+	t.Run("InstanceKeyAndLeftovers", func(t *testing.T) { runInstanceKeyAndLeftovers(t, h) })
 
 	t.Run("Settings", func(t *testing.T) {
 		s := h.Open(t)
