@@ -82,6 +82,7 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error
 	}
 	a := &App{Cfg: cfg, Store: st, Sources: sourceall.Registry(), Dests: destall.Registry(log), Channels: notifyall.Registry(), Log: log, Location: loc,
 		KeyInfo: keyInfo, running: map[string]context.CancelCauseFunc{}, hashSlots: make(chan struct{}, max(2, runtime.NumCPU()))}
+	a.Sources.Allow = a.allowHostPaths
 	if strings.HasPrefix(keyInfo, "created") {
 		// Whatever command created it, the user must learn of the key now.
 		log.Warn(keyInfo)

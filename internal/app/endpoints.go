@@ -83,8 +83,8 @@ func invalid(err error) error {
 
 // CreateEndpoint validates and stores a new source or destination.
 func (a *App) CreateEndpoint(ctx context.Context, k Kind, in EndpointInput) (*backup.Endpoint, error) {
-	if strings.TrimSpace(in.Name) == "" {
-		return nil, fmt.Errorf("%w: %s name is required", backup.ErrInvalid, k)
+	if err := backup.CheckName(string(k)+" name", strings.TrimSpace(in.Name)); err != nil {
+		return nil, err
 	}
 	e := &backup.Endpoint{Name: strings.TrimSpace(in.Name), Type: in.Type, Config: in.Config, Secrets: dropEmpty(in.Secrets)}
 	if err := a.validate(k, e); err != nil {
@@ -103,12 +103,18 @@ func (a *App) UpdateEndpoint(ctx context.Context, k Kind, ref string, in Endpoin
 		return nil, err
 	}
 	if in.Name != "" {
+		if err := backup.CheckName(string(k)+" name", strings.TrimSpace(in.Name)); err != nil {
+			return nil, err
+		}
 		e.Name = strings.TrimSpace(in.Name)
 	}
 	if in.Type != "" {
 		e.Type = in.Type
 	}
 	if len(in.Config) > 0 {
+		if moved := movedTo(e.Config, in.Config); moved != "" && len(e.Secrets) > 0 && len(dropEmpty(in.Secrets)) == 0 {
+			return nil, fmt.Errorf("%w: changing %s needs the secrets again: the stored ones are never sent to another server", backup.ErrInvalid, moved)
+		}
 		e.Config = in.Config
 	}
 	for name, v := range in.Secrets {
@@ -120,6 +126,24 @@ func (a *App) UpdateEndpoint(ctx context.Context, k Kind, ref string, in Endpoin
 		return nil, err
 	}
 	return e, a.endpoints(k).Update(ctx, e)
+}
+
+// whereFields name where an endpoint connects and as whom; a stored
+// password goes only where it was entered for.
+var whereFields = []string{"host", "port", "user", "username", "endpoint", "url", "preset", "account_id", "region", "bucket", "access_key_id", "share", "server", "webhook_url", "topic"}
+
+// movedTo names the first of whereFields whose value differs between two
+// configs ("" when none does).
+func movedTo(old, next json.RawMessage) string {
+	var a, b map[string]any
+	json.Unmarshal(old, &a)
+	json.Unmarshal(next, &b)
+	for _, f := range whereFields {
+		if fmt.Sprint(a[f]) != fmt.Sprint(b[f]) {
+			return f
+		}
+	}
+	return ""
 }
 
 // GetEndpoint finds a source or destination by id or name.

@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"os"
 	"encoding/json"
 	"io"
 	"log/slog"
@@ -22,7 +23,8 @@ func setup(t *testing.T) *App { return setupWith(t, nil) }
 func setupWith(t *testing.T, configure func(a *App)) *App {
 	t.Helper()
 	dir := t.TempDir()
-	cfg := config.Config{DataDir: dir, DatabaseURL: filepath.Join(dir, "dbackup.db"), SecretKeyFile: filepath.Join(dir, "server.key"), Timezone: "Europe/Berlin"}
+	cfg := config.Config{DataDir: dir, DatabaseURL: filepath.Join(dir, "dbackup.db"), SecretKeyFile: filepath.Join(dir, "server.key"), Timezone: "Europe/Berlin",
+		ToolDirs: []string{os.TempDir()}} // the tests' stand-in tools live in their temporary directories
 	a, err := Open(context.Background(), cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)

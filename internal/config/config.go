@@ -30,6 +30,11 @@ type Config struct {
 	// TrustedProxies (DBACKUP_TRUSTED_PROXIES, comma-separated CIDRs) may
 	// say who the client is (X-Forwarded-For) and that it used https.
 	TrustedProxies []*net.IPNet
+	// ToolDirs (DBACKUP_TOOL_DIRS, separated by ":" or ",") are the only
+	// directories whose programs a source may be set to run (bin_dir,
+	// server_binary): choosing a program to run is the host's decision,
+	// not the API's. Empty: only the tools found on PATH.
+	ToolDirs []string
 }
 
 // Env reads environment variables; tests pass a map.
@@ -78,6 +83,8 @@ func Register(fs *flag.FlagSet, env Env) (*Config, func() error) {
 	str(&c.TLSKey, "tls-key", "DBACKUP_TLS_KEY", "", "the private key (PEM) file of -tls-cert")
 	var proxies string
 	str(&proxies, "trusted-proxies", "DBACKUP_TRUSTED_PROXIES", "", "comma-separated CIDRs of reverse proxies whose X-Forwarded-For/-Proto are believed")
+	var toolDirs string
+	str(&toolDirs, "tool-dirs", "DBACKUP_TOOL_DIRS", "", "directories (separated by : or ,) whose dump tools a source may use (bin_dir, server_binary); empty: PATH only")
 	var stale string
 	str(&stale, "stale-after", "DBACKUP_STALE_AFTER", "30s", "a node that stops heartbeating this long has its runs failed and retried elsewhere")
 	// The key itself is never a flag: a flag would show on the command line.
@@ -104,6 +111,12 @@ func Register(fs *flag.FlagSet, env Env) (*Config, func() error) {
 		c.StaleAfter = d
 		if (c.TLSCert == "") != (c.TLSKey == "") {
 			return fmt.Errorf("-tls-cert and -tls-key go together")
+		}
+		for _, d := range strings.FieldsFunc(toolDirs, func(r rune) bool { return r == ':' || r == ',' }) {
+			if d = strings.TrimSpace(d); !filepath.IsAbs(d) {
+				return fmt.Errorf("tool-dirs: %q is not an absolute directory", d)
+			}
+			c.ToolDirs = append(c.ToolDirs, filepath.Clean(d))
 		}
 		for _, p := range strings.Split(proxies, ",") {
 			if p = strings.TrimSpace(p); p == "" {

@@ -39,6 +39,10 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
+// toolDirs lets the tests' stand-in tools, in their temporary directories,
+// be used as sources' bin_dir.
+var toolDirs = "DBACKUP_TOOL_DIRS=" + os.TempDir()
+
 // env is the environment of every dbackup process of one test.
 type env []string
 
@@ -46,7 +50,7 @@ type env []string
 func (e env) run(t *testing.T, stdin string, args ...string) string {
 	t.Helper()
 	cmd := exec.Command(binary, args...)
-	cmd.Env = append(os.Environ(), e...)
+	cmd.Env = append(append(os.Environ(), toolDirs), e...)
 	cmd.Stdin = strings.NewReader(stdin)
 	out, err := cmd.CombinedOutput()
 	if err != nil {
@@ -77,7 +81,7 @@ func (e env) serve(t *testing.T, id string, extra ...string) *node {
 	n := &node{log: &syncBuf{}, id: id}
 	args := append([]string{"serve", "-listen", "127.0.0.1:0", "-node-id", id}, extra...)
 	n.cmd = exec.Command(binary, args...)
-	n.cmd.Env = append(os.Environ(), e...)
+	n.cmd.Env = append(append(os.Environ(), toolDirs), e...)
 	n.cmd.Stderr, n.cmd.Stdout = n.log, n.log
 	if err := n.cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -18,6 +18,9 @@ type Field struct {
 	Help     string   //
 	Choices  []string // a fixed set of values, for a select
 	Optional bool     // omitempty: empty means the default
+	// Host is "dir" or "program" for a field naming something on the host
+	// to run (tag `host`): allowed only from the server's tool directories.
+	Host string
 }
 
 // Label is the field's name for people: "host_key" → "Host key".
@@ -37,7 +40,7 @@ func describe(t reflect.Type) []Field {
 		if !sf.IsExported() || name == "-" || name == "" {
 			continue
 		}
-		f := Field{Name: name, Help: sf.Tag.Get("help"), Optional: strings.Contains(opts, "omitempty")}
+		f := Field{Name: name, Help: sf.Tag.Get("help"), Optional: strings.Contains(opts, "omitempty"), Host: sf.Tag.Get("host")}
 		if c := sf.Tag.Get("choices"); c != "" {
 			f.Choices = strings.Split(c, "|")
 		}

@@ -57,6 +57,9 @@ type Registry[T any] struct {
 	factories map[string]Factory[T]
 	// Wrap, when set, wraps every instance New builds (retries, logging).
 	Wrap func(e *backup.Endpoint, v T) T
+	// Allow, when set, vets an endpoint's config before New builds it
+	// (the server's own limits, such as which programs may run).
+	Allow func(e *backup.Endpoint, fields []Field) error
 }
 
 // NewRegistry builds a registry from an explicit list.
@@ -97,6 +100,11 @@ func (r *Registry[T]) New(e *backup.Endpoint) (T, error) {
 	for name := range e.Secrets {
 		if !contains(f.Secrets, name) {
 			return zero, fmt.Errorf("%w: %s %q does not take a secret named %q (accepts %v)", backup.ErrInvalid, r.family, e.Type, name, f.Secrets)
+		}
+	}
+	if r.Allow != nil {
+		if err := r.Allow(e, f.Fields); err != nil {
+			return zero, err
 		}
 	}
 	v, err := f.New(e.Config, e.Secrets)

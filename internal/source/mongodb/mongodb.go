@@ -65,7 +65,7 @@ type Config struct {
 	TLS           bool   `json:"tls,omitempty"`
 	// Tool is "native" (default) or "mongodump".
 	Tool   string `json:"tool,omitempty" choices:"|native|mongodump" help:"default native"`
-	BinDir string `json:"bin_dir,omitempty" help:"directory of mongodump/mongorestore (empty: PATH)"`
+	BinDir string `json:"bin_dir,omitempty" host:"dir" help:"directory of mongodump/mongorestore, one of the server's tool directories (empty: PATH)"`
 }
 
 // systemDatabases are never part of "all databases".

@@ -33,10 +33,19 @@ func TestCommandLines(t *testing.T) {
 
 func TestUnsafeDumpFlagsRefused(t *testing.T) {
 	t.Parallel()
-	for _, f := range []string{"--password=x", "--defaults-file=/etc/x", "-p"} {
+	// Files written or read on this host, libraries loaded, passwords, and
+	// what a dump's validation needs.
+	for _, f := range []string{"--password=x", "--defaults-file=/etc/x", "-p", "--result-file=/etc/cron.d/x", "--plugin-dir=/tmp/evil",
+		"--tab=/tmp", "--compact", "--skip-comments", "--no-create-info", "--single-transaction=1", "--default-character-set=../x", "--debug=d:o,/tmp/x"} {
 		c := Config{Host: "h", DumpFlags: []string{f}}
 		if err := c.Validate(); err == nil {
 			t.Errorf("dump flag %q accepted", f)
+		}
+	}
+	for _, f := range []string{"--single-transaction", "--skip-extended-insert", "--ignore-table=shop.sessions", "--max-allowed-packet=1G", "--set-gtid-purged=OFF"} {
+		c := Config{Host: "h", DumpFlags: []string{f}}
+		if err := c.Validate(); err != nil {
+			t.Errorf("dump flag %q refused: %v", f, err)
 		}
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"strings"
 	"time"
+	"unicode"
 
 	driver "github.com/go-sql-driver/mysql"
 
@@ -33,7 +34,7 @@ type Config struct {
 	SSLMode string `json:"sslmode" choices:"|preferred|require|disable" help:"default preferred"` // "preferred" (default), "require" or "disable"
 	// DumpFlags replace DefaultDumpFlags when set.
 	DumpFlags []string `json:"dump_flags,omitempty" help:"replace the default dump flags, one per line (passwords refused)"`
-	BinDir    string   `json:"bin_dir,omitempty" help:"directory of mariadb-dump/mysqldump (empty: PATH)"`
+	BinDir    string   `json:"bin_dir,omitempty" host:"dir" help:"directory of mariadb-dump/mysqldump, one of the server's tool directories (empty: PATH)"`
 }
 
 // systemDatabases are never part of "all databases".
@@ -58,11 +59,38 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("%w: sslmode %q (want preferred, require or disable)", backup.ErrInvalid, c.SSLMode)
 	}
 	for _, f := range c.DumpFlags {
-		if !strings.HasPrefix(f, "--") || strings.HasPrefix(f, "--defaults") || strings.Contains(f, "password") {
-			return fmt.Errorf("%w: dump flag %q is not allowed", backup.ErrInvalid, f)
+		if err := checkDumpFlag(f); err != nil {
+			return err
 		}
 	}
 	return nil
+}
+
+// dumpFlags are the options a source may give the dump tool: what changes
+// how the dump is taken or written, never where it goes, what the tool
+// loads or reads, nor what a dump's validation needs (the header and the
+// completion line: no --compact, --skip-comments, --no-create-info).
+// Flags ending in "=" take a value.
+var dumpFlags = []string{
+	"--single-transaction", "--quick", "--skip-quick", "--routines", "--skip-routines", "--triggers", "--skip-triggers",
+	"--events", "--skip-events", "--hex-blob", "--lock-tables", "--skip-lock-tables", "--lock-all-tables",
+	"--add-drop-table", "--skip-add-drop-table", "--add-locks", "--skip-add-locks", "--extended-insert",
+	"--skip-extended-insert", "--complete-insert", "--insert-ignore", "--replace", "--order-by-primary",
+	"--tz-utc", "--skip-tz-utc", "--dump-date", "--skip-dump-date", "--compress", "--skip-opt", "--opt",
+	"--default-character-set=", "--max-allowed-packet=", "--net-buffer-length=", "--set-gtid-purged=",
+	"--column-statistics=", "--ignore-table=", "--skip-add-drop-trigger", "--add-drop-trigger",
+}
+
+func checkDumpFlag(f string) error {
+	name, value, hasValue := strings.Cut(f, "=")
+	for _, ok := range dumpFlags {
+		if want, takesValue := strings.CutSuffix(ok, "="); want == name && takesValue == hasValue &&
+			!strings.ContainsAny(value, "/\\") && !strings.ContainsFunc(value, unicode.IsControl) {
+			return nil
+		}
+	}
+	return fmt.Errorf("%w: dump flag %q is not allowed: flags that choose files, plugins or passwords, or that drop what a dump's validation needs (its header, its completion line), are refused; allowed: %s",
+		backup.ErrInvalid, f, strings.Join(dumpFlags, " "))
 }
 
 // Source is one server.

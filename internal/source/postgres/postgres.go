@@ -34,7 +34,7 @@ type Config struct {
 	MaintenanceDB string `json:"maintenance_db" help:"where dbackup connects to list and create databases (default postgres)"`
 	SSLMode       string `json:"sslmode" choices:"|disable|allow|prefer|require|verify-ca|verify-full" help:"libpq sslmode (default prefer)"`
 	// BinDir holds pg_dump and pg_restore; empty means PATH.
-	BinDir string `json:"bin_dir,omitempty" help:"directory of pg_dump and pg_restore (empty: PATH)"`
+	BinDir string `json:"bin_dir,omitempty" host:"dir" help:"directory of pg_dump and pg_restore, one of the server's tool directories (empty: PATH)"`
 }
 
 // Validate fills defaults and checks the configuration.

@@ -42,7 +42,7 @@ type Config struct {
 	User string `json:"user,omitempty" help:"ACL user (empty: the default user)"`
 	TLS  bool   `json:"tls,omitempty"`
 	// ServerBinary loads snapshots for restores: redis-server or valkey-server.
-	ServerBinary string `json:"server_binary,omitempty" choices:"|redis-server|valkey-server" help:"loads snapshots for restores"`
+	ServerBinary string `json:"server_binary,omitempty" host:"program" choices:"|redis-server|valkey-server" help:"loads snapshots for restores: redis-server or valkey-server (from PATH or a tool directory)"`
 }
 
 // Source is one server.
