@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 
+	"github.com/dbackup/dbackup/internal/app"
 	"github.com/dbackup/dbackup/internal/backup"
 	"github.com/dbackup/dbackup/internal/dest"
 )
@@ -35,6 +36,10 @@ func fail(w http.ResponseWriter, err error) {
 		status = http.StatusConflict
 	case errors.Is(err, backup.ErrInvalid), errors.Is(err, dest.ErrBadKey):
 		status = http.StatusBadRequest
+	case errors.Is(err, app.ErrForbidden):
+		status = http.StatusForbidden
+	case errors.Is(err, backup.ErrUntrusted):
+		status = http.StatusUnprocessableEntity
 	}
 	writeError(w, status, err.Error())
 }

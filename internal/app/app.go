@@ -60,7 +60,7 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error
 	if err != nil {
 		return nil, err
 	}
-	box, keyInfo, err := serverKey(cfg)
+	box, keyInfo, newKey, err := serverKey(cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -72,6 +72,21 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error
 	db, err := sqlstore.Open(ctx, cfg.DatabaseURL, box)
 	if err != nil {
 		return nil, err
+	}
+	if newKey != nil {
+		// The key file is missing. A store that already holds secrets was
+		// sealed with another key: a new one would only hide that.
+		if id, ok, err := db.GetSetting(ctx, sqlstore.SettingServerKeyID); err != nil || ok {
+			db.Close()
+			if err != nil {
+				return nil, err
+			}
+			return nil, fmt.Errorf("the server key file %s is missing, and the metadata store holds secrets sealed with server key %s: put that key file back (or set DBACKUP_SECRET_KEY); no new key was written", cfg.SecretKeyFile, id)
+		}
+		if err := secret.CreateKeyFile(cfg.SecretKeyFile, newKey); err != nil {
+			db.Close()
+			return nil, fmt.Errorf("server key file: %w", err)
+		}
 	}
 	st, err := checkServerKey(ctx, cfg, db, log)
 	if err != nil {
@@ -96,25 +111,30 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error
 	return a, nil
 }
 
-func serverKey(cfg config.Config) (*secret.Box, string, error) {
+// serverKey is the server key: from DBACKUP_SECRET_KEY, or its file; with
+// no file, a new key that Open writes only once it knows the store holds
+// no secrets sealed with another (newKey).
+func serverKey(cfg config.Config) (b *secret.Box, info string, newKey []byte, err error) {
 	if cfg.SecretKey != "" {
 		k, err := secret.ParseKey(cfg.SecretKey)
 		if err != nil {
-			return nil, "", fmt.Errorf("DBACKUP_SECRET_KEY: %w", err)
+			return nil, "", nil, fmt.Errorf("DBACKUP_SECRET_KEY: %w", err)
 		}
 		b, err := secret.NewBox(k)
-		return b, "server key from DBACKUP_SECRET_KEY", err
+		return b, "server key from DBACKUP_SECRET_KEY", nil, err
 	}
-	k, created, err := secret.LoadOrCreateKeyFile(cfg.SecretKeyFile)
+	k, exists, err := secret.LoadKeyFile(cfg.SecretKeyFile)
 	if err != nil {
-		return nil, "", err
+		return nil, "", nil, err
 	}
-	b, err := secret.NewBox(k)
-	info := "server key read from " + cfg.SecretKeyFile
-	if created {
+	info = "server key read from " + cfg.SecretKeyFile
+	if !exists {
+		k = secret.NewKey()
+		newKey = k
 		info = "created a new server key in " + cfg.SecretKeyFile + " (mode 0600): back it up; without it stored credentials and encryption keys cannot be read"
 	}
-	return b, info, err
+	b, err = secret.NewBox(k)
+	return b, info, newKey, err
 }
 
 // Settings of the queue and the service.

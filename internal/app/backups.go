@@ -140,6 +140,9 @@ func (a *App) VerifyBackup(ctx context.Context, destRef, key string) (*backup.Me
 
 // newRestore records a restore as running in this process.
 func (a *App) newRestore(ctx context.Context, req runner.RestoreRequest) (e *backup.Execution, err error) {
+	if req.Destination == "" || req.Key == "" || req.Source == "" {
+		return nil, fmt.Errorf("%w: a restore needs destination, key (the backup) and source (the server to restore into)", backup.ErrInvalid)
+	}
 	defer func() {
 		a.Audit(ctx, "restore.start", req.Destination+":"+req.Key, err == nil, fmt.Sprintf("into source %s %v", req.Source, req.Targets))
 	}()

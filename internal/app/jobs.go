@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/dbackup/dbackup/internal/auth"
 	"github.com/dbackup/dbackup/internal/backup"
 	"github.com/dbackup/dbackup/internal/notify"
 	"github.com/dbackup/dbackup/internal/pipeline/crypt"
@@ -32,8 +33,8 @@ func ViewProfile(p *backup.Profile) ProfileView { return ProfileView{p, crypt.Ke
 // CreateProfile creates an encryption profile with a new random key, or
 // with keyHex when importing one.
 func (a *App) CreateProfile(ctx context.Context, name, keyHex string) (*backup.Profile, error) {
-	if strings.TrimSpace(name) == "" {
-		return nil, fmt.Errorf("%w: profile name is required", backup.ErrInvalid)
+	if err := backup.CheckName("the profile name", strings.TrimSpace(name)); err != nil {
+		return nil, err
 	}
 	key := make([]byte, crypt.KeySize)
 	if keyHex != "" {
@@ -105,8 +106,11 @@ func (a *App) resolveJob(ctx context.Context, in JobInput, j *backup.Job) error 
 		return fmt.Errorf("%w: "+format, append([]any{backup.ErrInvalid}, args...)...)
 	}
 	j.Name = strings.TrimSpace(in.Name)
-	if j.Name == "" {
-		return bad("job name is required")
+	if err := backup.CheckName("the job name", j.Name); err != nil {
+		return err
+	}
+	if err := backup.CheckNamingTemplate(in.NamingTemplate); err != nil {
+		return err
 	}
 	src, err := a.Store.Sources().Get(ctx, in.Source)
 	if err != nil {
@@ -256,6 +260,9 @@ func (a *App) DeleteJob(ctx context.Context, ref string) error {
 // StartJob queues a run of a job for the queue (of this node or another).
 // A job that is already queued or running gets a skipped execution.
 func (a *App) StartJob(ctx context.Context, ref string, trigger backup.Trigger, lock bool) (*backup.Execution, error) {
+	if err := mayLock(ctx, lock); err != nil {
+		return nil, err
+	}
 	job, err := a.Store.GetJob(ctx, ref)
 	if err != nil {
 		return nil, err
@@ -263,6 +270,15 @@ func (a *App) StartJob(ctx context.Context, ref string, trigger backup.Trigger, 
 	e, err := a.Queue.Trigger(ctx, job, trigger, lock, nil)
 	a.auditRun(ctx, job.Name, e, err)
 	return e, err
+}
+
+// mayLock refuses a run that would lock its backup to a caller who may
+// not lock backups (an operator runs jobs, an admin locks backups).
+func mayLock(ctx context.Context, lock bool) error {
+	if p := PrincipalFrom(ctx); lock && p != nil && !p.Role.Allows(auth.ManageBackup) {
+		return fmt.Errorf("%w: locking a backup needs the %s permission", ErrForbidden, auth.ManageBackup)
+	}
+	return nil
 }
 
 // auditRun records who asked for a run and what became of the request.
@@ -277,6 +293,9 @@ func (a *App) auditRun(ctx context.Context, job string, e *backup.Execution, err
 // EnqueueForeground queues a run that this process means to run itself
 // (the CLI's job run), or records a skipped one if the job is busy.
 func (a *App) EnqueueForeground(ctx context.Context, ref string, trigger backup.Trigger, lock bool) (*backup.Execution, error) {
+	if err := mayLock(ctx, lock); err != nil {
+		return nil, err
+	}
 	job, err := a.Store.GetJob(ctx, ref)
 	if err != nil {
 		return nil, err

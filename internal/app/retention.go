@@ -21,8 +21,8 @@ type PolicyInput struct {
 }
 
 func (in PolicyInput) template(t *backup.PolicyTemplate) error {
-	if strings.TrimSpace(in.Name) == "" {
-		return fmt.Errorf("%w: policy name is required", backup.ErrInvalid)
+	if err := backup.CheckName("the policy name", strings.TrimSpace(in.Name)); err != nil {
+		return err
 	}
 	if _, err := retention.Parse(in.Policy); err != nil {
 		return err

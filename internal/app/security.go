@@ -203,7 +203,23 @@ func (a *App) DeleteUser(ctx context.Context, ref string) error {
 	}
 	err = a.Store.DeleteUser(ctx, u.ID)
 	a.Audit(ctx, "user.delete", u.Name, err == nil, errText(err))
-	return err
+	if err != nil {
+		return err
+	}
+	// The keys a person made leave with them: a script that must outlive
+	// its author gets a key from someone who stays.
+	keys, err := a.Store.ListAPIKeys(ctx)
+	if err != nil {
+		return err
+	}
+	now := time.Now().UTC()
+	for _, k := range keys {
+		if k.CreatedBy == "user:"+u.Name && k.RevokedAt == nil {
+			err := a.Store.RevokeAPIKey(ctx, k.ID, now)
+			a.Audit(ctx, "apikey.revoke", k.Name, err == nil, "its creator, user "+u.Name+", was deleted")
+		}
+	}
+	return nil
 }
 
 // ListUsers lists users (never their password hashes: the JSON omits them).

@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sort"
 	"strconv"
@@ -38,11 +39,8 @@ func timezone(v string) (string, error) {
 }
 
 func namingTemplate(v string) (string, error) {
-	if len(v) > 200 {
-		return "", fmt.Errorf("must be at most 200 characters")
-	}
-	if v != "" && !strings.Contains(v, "HH") && !strings.Contains(v, "mm") && !strings.Contains(v, "ss") {
-		return "", fmt.Errorf("must contain a time (HH, mm or ss) so that two backups never share a name")
+	if err := backup.CheckNamingTemplate(v); err != nil {
+		return "", errors.New(strings.TrimPrefix(err.Error(), backup.ErrInvalid.Error()+": naming template: "))
 	}
 	return v, nil
 }

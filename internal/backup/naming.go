@@ -108,3 +108,25 @@ func CheckName(what, name string) error {
 	}
 	return nil
 }
+
+// CheckNamingTemplate refuses a naming template that is too long, holds
+// control characters or path separators, or has no time token (two
+// backups would share a name).
+func CheckNamingTemplate(t string) error {
+	switch {
+	case t == "":
+		return nil
+	case len(t) > 200:
+		return fmt.Errorf("%w: naming template: at most 200 characters", ErrInvalid)
+	case strings.ContainsAny(t, "/\\") || strings.Contains(t, ".."):
+		return fmt.Errorf("%w: naming template: no path separators and no \"..\": a backup is named, not placed", ErrInvalid)
+	case !strings.Contains(t, "HH") && !strings.Contains(t, "mm") && !strings.Contains(t, "ss"):
+		return fmt.Errorf("%w: naming template: must contain a time (HH, mm or ss) so that two backups never share a name", ErrInvalid)
+	}
+	for _, r := range t {
+		if unicode.IsControl(r) {
+			return fmt.Errorf("%w: naming template: no control characters", ErrInvalid)
+		}
+	}
+	return nil
+}

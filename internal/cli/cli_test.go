@@ -63,11 +63,18 @@ func TestCLIBackupDecryptRestore(t *testing.T) {
 	if out := h.ok("", "source", "test", "pg"); !strings.Contains(out, "ok: version") {
 		t.Fatalf("source test: %s", out)
 	}
-	// dbackup_pw may not read the table; use the superuser for the backup.
-	h.ok("{}", "source", "update", "-config", `{"host":"127.0.0.1","user":"postgres","sslmode":"disable"}`, "-secrets-stdin", "pg")
+	// An update that keeps where the source connects keeps its password.
+	h.ok("{}", "source", "update", "-config", `{"host":"127.0.0.1","user":"dbackup_pw","sslmode":"prefer"}`, "-secrets-stdin", "pg")
 	if show := h.ok("", "source", "show", "pg"); !strings.Contains(show, `"password": "set"`) {
 		t.Fatalf("an update without secrets dropped the stored password:\n%s", show)
 	}
+	// dbackup_pw may not read the table; use the superuser for the backup.
+	// Another user (or host) is given the password again: the stored one
+	// never goes anywhere else.
+	if code, _, errs := h.run("{}", "source", "update", "-config", `{"host":"127.0.0.1","user":"postgres","sslmode":"disable"}`, "-secrets-stdin", "pg"); code == 0 || !strings.Contains(errs, "changing user needs the secrets again") {
+		t.Fatalf("changing the user without the password: exit %d %s", code, errs)
+	}
+	h.ok(`{"password":"not-checked-on-trust"}`, "source", "update", "-config", `{"host":"127.0.0.1","user":"postgres","sslmode":"disable"}`, "-secrets-stdin", "pg")
 	h.ok("", "destination", "create", "-name", "disk", "-type", "local", "-config", `{"path":"`+backups+`"}`)
 	h.ok("", "profile", "create", "-name", "main")
 	if show := h.ok("", "profile", "show", "main"); !strings.Contains(show, `"key_id"`) || strings.Contains(show, `"key":`) {

@@ -79,40 +79,50 @@ func ParseKey(s string) ([]byte, error) {
 	return k, nil
 }
 
-// LoadOrCreateKeyFile reads the hex key at path, creating it (mode 0600)
-// with a fresh random key when it does not exist. created says which.
-func LoadOrCreateKeyFile(path string) (key []byte, created bool, err error) {
-	b, err := os.ReadFile(path)
-	if err == nil {
-		k, perr := ParseKey(string(b))
-		if perr != nil {
-			return nil, false, fmt.Errorf("server key file %s: %w", path, perr)
-		}
-		return k, false, nil
+// LoadKeyFile reads the hex key at path; exists is false when there is no
+// file. A key file that others than its owner may read is refused: the
+// key opens every stored credential.
+func LoadKeyFile(path string) (key []byte, exists bool, err error) {
+	st, err := os.Stat(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, false, nil
 	}
-	if !errors.Is(err, fs.ErrNotExist) {
-		return nil, false, err
-	}
-	k := make([]byte, 32)
-	if _, err := rand.Read(k); err != nil {
-		return nil, false, err
-	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return nil, false, err
-	}
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
 		return nil, false, err
 	}
-	if _, err := f.WriteString(hex.EncodeToString(k) + "\n"); err != nil {
+	if perm := st.Mode().Perm(); perm&0o077 != 0 {
+		return nil, true, fmt.Errorf("server key file %s can be read by other users (mode %04o): run `chmod 600 %s`", path, perm, path)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, true, err
+	}
+	k, err := ParseKey(string(b))
+	if err != nil {
+		return nil, true, fmt.Errorf("server key file %s: %w", path, err)
+	}
+	return k, true, nil
+}
+
+// CreateKeyFile writes a new key to path (mode 0600), refusing to replace
+// a file that exists.
+func CreateKeyFile(path string, key []byte) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return err
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return err
+	}
+	if _, err := f.WriteString(hex.EncodeToString(key) + "\n"); err != nil {
 		f.Close()
-		return nil, false, err
+		return err
 	}
 	if err := f.Sync(); err != nil {
 		f.Close()
-		return nil, false, err
+		return err
 	}
-	return k, true, f.Close()
+	return f.Close()
 }
 
 // NewKey returns a fresh random server key.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -32,16 +33,27 @@ func TestSealBoundToContext(t *testing.T) {
 func TestKeyFileCreatedOnceWithMode0600(t *testing.T) {
 	t.Parallel()
 	path := filepath.Join(t.TempDir(), "data", "server.key")
-	k1, created, err := LoadOrCreateKeyFile(path)
-	if err != nil || !created {
-		t.Fatalf("create: %v %v", created, err)
+	if _, exists, err := LoadKeyFile(path); exists || err != nil {
+		t.Fatalf("no file: %v %v", exists, err)
+	}
+	k1 := NewKey()
+	if err := CreateKeyFile(path, k1); err != nil {
+		t.Fatal(err)
 	}
 	st, _ := os.Stat(path)
 	if st.Mode().Perm() != 0o600 {
 		t.Fatalf("mode %v, want 0600", st.Mode().Perm())
 	}
-	k2, created, err := LoadOrCreateKeyFile(path)
-	if err != nil || created || !bytes.Equal(k1, k2) {
-		t.Fatalf("reload: created=%v err=%v same=%v", created, err, bytes.Equal(k1, k2))
+	if err := CreateKeyFile(path, NewKey()); err == nil {
+		t.Fatal("an existing key file was replaced")
+	}
+	k2, exists, err := LoadKeyFile(path)
+	if err != nil || !exists || !bytes.Equal(k1, k2) {
+		t.Fatalf("reload: exists=%v err=%v same=%v", exists, err, bytes.Equal(k1, k2))
+	}
+	// Readable by the group or the world: refused, saying how to fix it.
+	os.Chmod(path, 0o644)
+	if _, _, err := LoadKeyFile(path); err == nil || !strings.Contains(err.Error(), "chmod 600") {
+		t.Fatalf("a world-readable key file: %v", err)
 	}
 }

@@ -3,7 +3,6 @@ package web
 import (
 	"encoding/json"
 	"net/http"
-	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -46,7 +45,7 @@ func (h *Handler) renderSettings(w http.ResponseWriter, r *http.Request, p *app.
 		rows = append(rows, policyRow{t, pol})
 	}
 	h.page2Status(w, r, p, status, "settings.html", "Settings", map[string]any{"Settings": list, "Errors": errs, "Policies": rows,
-		"CanAdmin": p.Role.Allows(auth.Administer), "Msg": r.URL.Query().Get("msg")})
+		"CanAdmin": p.Role.Allows(auth.Administer), "Msg": h.takeFlash(w, r)})
 }
 
 // settingsPost saves the settings that changed; a wrong value is shown
@@ -83,7 +82,7 @@ func (h *Handler) settingsPost(w http.ResponseWriter, r *http.Request, p *app.Pr
 			return
 		}
 	}
-	http.Redirect(w, r, "/settings?msg="+url.QueryEscape(strconv.Itoa(len(changed))+" setting(s) saved"), http.StatusSeeOther)
+	h.flashTo(w, r, "/settings", strconv.Itoa(len(changed))+" setting(s) saved")
 }
 
 // policyCreate adds a retention policy template from the settings page.
@@ -96,20 +95,20 @@ func (h *Handler) policyCreate(w http.ResponseWriter, r *http.Request, _ *app.Pr
 	name := strings.TrimSpace(r.PostFormValue("name"))
 	_, err := h.app.CreatePolicy(r.Context(), app.PolicyInput{Name: name, Policy: raw, Default: r.PostFormValue("default") == "on"})
 	h.app.Audit(r.Context(), "policy.create", name, err == nil, errText(err))
-	back(w, r, "/settings", "policy "+name+" created", "policy not created", err)
+	h.back(w, r, "/settings", "policy "+name+" created", "policy not created", err)
 }
 
 func (h *Handler) policyDelete(w http.ResponseWriter, r *http.Request, _ *app.Principal) {
 	ref := r.PathValue("ref")
 	err := h.app.DeletePolicy(r.Context(), ref)
 	h.app.Audit(r.Context(), "policy.delete", ref, err == nil, errText(err))
-	back(w, r, "/settings", "policy deleted", "policy not deleted", err)
+	h.back(w, r, "/settings", "policy deleted", "policy not deleted", err)
 }
 
 // users lists users and API keys, with their forms; a new key is shown
 // once, right after it is made.
 func (h *Handler) users(w http.ResponseWriter, r *http.Request, p *app.Principal) {
-	h.renderUsers(w, r, p, http.StatusOK, map[string]any{"Msg": r.URL.Query().Get("msg")})
+	h.renderUsers(w, r, p, http.StatusOK, map[string]any{"Msg": h.takeFlash(w, r)})
 }
 
 func (h *Handler) renderUsers(w http.ResponseWriter, r *http.Request, p *app.Principal, status int, data map[string]any) {
@@ -138,7 +137,7 @@ func (h *Handler) userCreate(w http.ResponseWriter, r *http.Request, p *app.Prin
 		h.renderUsers(w, r, p, http.StatusBadRequest, map[string]any{"UserError": err.Error(), "UserName": name})
 		return
 	}
-	http.Redirect(w, r, "/users?msg="+url.QueryEscape("user "+name+" created"), http.StatusSeeOther)
+	h.flashTo(w, r, "/users", "user "+name+" created")
 }
 
 func (h *Handler) userPassword(w http.ResponseWriter, r *http.Request, p *app.Principal) {
@@ -147,11 +146,11 @@ func (h *Handler) userPassword(w http.ResponseWriter, r *http.Request, p *app.Pr
 		h.renderUsers(w, r, p, http.StatusBadRequest, map[string]any{"Msg": "password not changed: " + err.Error()})
 		return
 	}
-	http.Redirect(w, r, "/users?msg="+url.QueryEscape("password changed; that user's sessions have ended"), http.StatusSeeOther)
+	h.flashTo(w, r, "/users", "password changed; that user's sessions have ended")
 }
 
 func (h *Handler) userDelete(w http.ResponseWriter, r *http.Request, p *app.Principal) {
-	back(w, r, "/users", "user deleted", "user not deleted", h.app.DeleteUser(r.Context(), r.PathValue("ref")))
+	h.back(w, r, "/users", "user deleted", "user not deleted", h.app.DeleteUser(r.Context(), r.PathValue("ref")))
 }
 
 func (h *Handler) keyCreate(w http.ResponseWriter, r *http.Request, p *app.Principal) {
@@ -171,7 +170,7 @@ func (h *Handler) keyCreate(w http.ResponseWriter, r *http.Request, p *app.Princ
 }
 
 func (h *Handler) keyRevoke(w http.ResponseWriter, r *http.Request, _ *app.Principal) {
-	back(w, r, "/users", "API key revoked", "API key not revoked", h.app.RevokeAPIKey(r.Context(), r.PathValue("ref")))
+	h.back(w, r, "/users", "API key revoked", "API key not revoked", h.app.RevokeAPIKey(r.Context(), r.PathValue("ref")))
 }
 
 const auditPage = 100
@@ -194,12 +193,13 @@ func (h *Handler) audit(w http.ResponseWriter, r *http.Request, p *app.Principal
 }
 
 // back goes back to a page with what happened: ok, or failed and why.
-func back(w http.ResponseWriter, r *http.Request, page, ok, failed string, err error) {
+func (h *Handler) back(w http.ResponseWriter, r *http.Request, page, ok, failedMsg string, err error) {
 	msg := ok
 	if err != nil {
-		msg = failed + ": " + err.Error()
+		msg = failedMsg + ": " + err.Error()
+		failed(w)
 	}
-	http.Redirect(w, r, page+"?msg="+url.QueryEscape(msg), http.StatusSeeOther)
+	h.flashTo(w, r, page, msg)
 }
 
 func errText(err error) string {

@@ -96,7 +96,7 @@ func (h *Handler) index(w http.ResponseWriter, r *http.Request, p *app.Principal
 	}
 	h.page2(w, r, p, "index.html", "Dashboard", map[string]any{"Jobs": jobCount, "Counts": counts, "Live": live,
 		"Next": next[:min(len(next), 5)], "Failures": failures, "Dests": dests, "Usage": usage,
-		"Heatmap": heatmap(days, first, today), "Msg": r.URL.Query().Get("msg")})
+		"Heatmap": heatmap(days, first, today), "Msg": h.takeFlash(w, r)})
 }
 
 // pastDays caches the per-day counts of settled days: a year of history
@@ -179,7 +179,7 @@ func rate(e *backup.Execution) string {
 
 // usagePost lists every destination again to refresh the storage figures.
 func (h *Handler) usagePost(w http.ResponseWriter, r *http.Request, _ *app.Principal) {
-	back(w, r, "/", "storage use refreshed", "refresh failed", h.app.RefreshUsage(r.Context()))
+	h.back(w, r, "/", "storage use refreshed", "refresh failed", h.app.RefreshUsage(r.Context()))
 }
 
 // heatmap draws a year of backups as SVG, one square per day, a column

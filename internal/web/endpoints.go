@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"mime"
 	"net/http"
-	"net/url"
 	"strings"
 
 	"github.com/dbackup/dbackup/internal/app"
@@ -45,7 +44,7 @@ func (h *Handler) endpoints(w http.ResponseWriter, r *http.Request, p *app.Princ
 		views = append(views, app.View(e))
 	}
 	h.page2(w, r, p, "endpoints.html", title, map[string]any{"Kind": r.PathValue("kind"), "List": views,
-		"Types": h.app.PluginTypes(k), "Msg": r.URL.Query().Get("msg")})
+		"Types": h.app.PluginTypes(k), "Msg": h.takeFlash(w, r)})
 }
 
 // endpointAction tests or deletes an endpoint and goes back to the list.
@@ -79,7 +78,7 @@ func (h *Handler) endpointAction(action string) func(http.ResponseWriter, *http.
 				msg = ref + " deleted"
 			}
 		}
-		http.Redirect(w, r, "/"+r.PathValue("kind")+"?msg="+url.QueryEscape(msg), http.StatusSeeOther)
+		h.flashTo(w, r, "/"+r.PathValue("kind"), msg)
 	}
 }
 
@@ -87,7 +86,7 @@ func (h *Handler) endpointAction(action string) func(http.ResponseWriter, *http.
 // key, or an imported one), reveal or download a key after the password
 // is typed again (admins), delete.
 func (h *Handler) profiles(w http.ResponseWriter, r *http.Request, p *app.Principal) {
-	h.renderProfiles(w, r, p, http.StatusOK, map[string]any{"Msg": r.URL.Query().Get("msg")})
+	h.renderProfiles(w, r, p, http.StatusOK, map[string]any{"Msg": h.takeFlash(w, r)})
 }
 
 func (h *Handler) renderProfiles(w http.ResponseWriter, r *http.Request, p *app.Principal, status int, data map[string]any) {
@@ -113,14 +112,14 @@ func (h *Handler) profileCreate(w http.ResponseWriter, r *http.Request, p *app.P
 		return
 	}
 	msg := name + ": created; download its key file and keep it apart from the backups"
-	http.Redirect(w, r, "/profiles?msg="+url.QueryEscape(msg), http.StatusSeeOther)
+	h.flashTo(w, r, "/profiles", msg)
 }
 
 func (h *Handler) profileDelete(w http.ResponseWriter, r *http.Request, _ *app.Principal) {
 	ref := r.PathValue("ref")
 	err := h.app.DeleteProfile(r.Context(), ref)
 	h.app.Audit(r.Context(), "profile.delete", ref, err == nil, errText(err))
-	back(w, r, "/profiles", "profile deleted", "profile not deleted", err)
+	h.back(w, r, "/profiles", "profile deleted", "profile not deleted", err)
 }
 
 // profileKey reveals a key on the page, or sends it as a key file for

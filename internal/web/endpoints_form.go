@@ -2,7 +2,6 @@ package web
 
 import (
 	"net/http"
-	"net/url"
 	"strings"
 
 	"github.com/dbackup/dbackup/internal/app"
@@ -124,5 +123,5 @@ func (h *Handler) endpointSave(w http.ResponseWriter, r *http.Request, p *app.Pr
 		h.renderEndpoint(w, r, p, http.StatusBadRequest, f)
 		return
 	}
-	http.Redirect(w, r, "/"+f.Kind+"?msg="+url.QueryEscape(f.Name+" saved"), http.StatusSeeOther)
+	h.flashTo(w, r, "/"+f.Kind, f.Name+" saved")
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/dbackup/dbackup/internal/app"
 	"github.com/dbackup/dbackup/internal/backup"
+	"github.com/dbackup/dbackup/internal/dest"
 	"github.com/dbackup/dbackup/internal/queue"
 	"github.com/dbackup/dbackup/internal/schedule"
 	"github.com/dbackup/dbackup/internal/store"
@@ -331,8 +332,12 @@ func (h *Handler) fail(w http.ResponseWriter, err error) {
 	switch {
 	case isErr(err, backup.ErrNotFound):
 		status = http.StatusNotFound
-	case isErr(err, backup.ErrInvalid), isErr(err, backup.ErrConflict):
+	case isErr(err, backup.ErrInvalid), isErr(err, backup.ErrConflict), isErr(err, dest.ErrBadKey):
 		status = http.StatusBadRequest
+	case isErr(err, app.ErrForbidden):
+		status = http.StatusForbidden
+	case isErr(err, backup.ErrUntrusted):
+		status = http.StatusUnprocessableEntity
 	}
 	http.Error(w, err.Error(), status)
 }

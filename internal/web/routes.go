@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/subtle"
 	"embed"
+	"encoding/base64"
 	"errors"
 	"html/template"
 	"net/http"
@@ -162,8 +163,49 @@ func (h *Handler) page(pattern string, perm auth.Permission, fn func(http.Respon
 				return
 			}
 		}
-		fn(w, r.WithContext(app.WithPrincipal(r.Context(), p)), p)
+		ctx := app.WithPrincipal(r.Context(), p)
+		if r.Method != http.MethodPost {
+			fn(w, r.WithContext(ctx), p)
+			return
+		}
+		// Every change made from a page is audited, as the API's are.
+		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
+		fn(rec, r.WithContext(ctx), p)
+		h.app.Audit(ctx, "page "+pattern, pageTarget(r), rec.status < 400 && !rec.failed, strconv.Itoa(rec.status))
 	})
+}
+
+// pageTarget names what a page's form acted on: the path's names, and the
+// backup key when there is one.
+func pageTarget(r *http.Request) string {
+	var parts []string
+	for _, name := range []string{"kind", "ref", "dest", "id", "name"} {
+		if v := r.PathValue(name); v != "" {
+			parts = append(parts, v)
+		}
+	}
+	if k := r.PostFormValue("key"); k != "" {
+		parts = append(parts, k)
+	}
+	return strings.Join(parts, ":")
+}
+
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+	failed bool // the page went back saying the action failed
+}
+
+// failed marks, for the audit, that the action behind w failed.
+func failed(w http.ResponseWriter) {
+	if rec, ok := w.(*statusRecorder); ok {
+		rec.failed = true
+	}
+}
+
+func (s *statusRecorder) WriteHeader(code int) {
+	s.status = code
+	s.ResponseWriter.WriteHeader(code)
 }
 
 // Request bodies: the pages' forms are small, those shown before login
@@ -337,9 +379,9 @@ func (h *Handler) when(t *time.Time) template.HTML {
 }
 
 var funcs = template.FuncMap{
-	"has":   slices.Contains[[]string],
-	"bytes": backup.HumanBytes,
-	"holds": func(m *backup.Meta) string { return m.Contents.Summary(m.SourceType) },
+	"has":       slices.Contains[[]string],
+	"bytes":     backup.HumanBytes,
+	"holds":     func(m *backup.Meta) string { return m.Contents.Summary(m.SourceType) },
 	"thousands": backup.Thousands,
 	"took": func(e *backup.Execution) string {
 		if e.StartedAt == nil {
@@ -394,4 +436,33 @@ func link(keep url.Values, k, x string) template.URL {
 // pageAt is link for an offset.
 func pageAt(keep url.Values, offset int) template.URL {
 	return link(keep, "offset", strconv.Itoa(offset))
+}
+
+// flashCookie carries what an action did to the page it returns to. The
+// server writes it, so a link cannot make a page say something else (a
+// query parameter would: "?msg=call this number").
+const flashCookie = "dbackup_flash"
+
+// flashTo goes back to page, which will show msg once.
+func (h *Handler) flashTo(w http.ResponseWriter, r *http.Request, page, msg string) {
+	if len(msg) > 1000 {
+		msg = msg[:1000] + "…"
+	}
+	http.SetCookie(w, &http.Cookie{Name: flashCookie, Value: base64.RawURLEncoding.EncodeToString([]byte(msg)), Path: "/", MaxAge: 60,
+		HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: httpsec.Secure(r, h.app.Cfg.TrustedProxies)})
+	http.Redirect(w, r, page, http.StatusSeeOther)
+}
+
+// takeFlash returns the message an action left for this page, once.
+func (h *Handler) takeFlash(w http.ResponseWriter, r *http.Request) string {
+	c, err := r.Cookie(flashCookie)
+	if err != nil {
+		return ""
+	}
+	http.SetCookie(w, &http.Cookie{Name: flashCookie, Path: "/", MaxAge: -1, HttpOnly: true, SameSite: http.SameSiteStrictMode})
+	b, err := base64.RawURLEncoding.DecodeString(c.Value)
+	if err != nil {
+		return ""
+	}
+	return string(b)
 }

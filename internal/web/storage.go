@@ -48,7 +48,7 @@ func (h *Handler) storageDest(w http.ResponseWriter, r *http.Request, p *app.Pri
 	list.Backups = all[offset:min(offset+backupsPage, len(all))]
 	keep := url.Values{"job": {q.Get("job")}}
 	at := func(off int) template.URL { return pageAt(keep, off) }
-	h.page2(w, r, p, "backups.html", "Storage", map[string]any{"Dest": dest, "List": list, "Msg": q.Get("msg"), "Job": q.Get("job"), "Jobs": jobs,
+	h.page2(w, r, p, "backups.html", "Storage", map[string]any{"Dest": dest, "List": list, "Msg": h.takeFlash(w, r), "Job": q.Get("job"), "Jobs": jobs,
 		"Total": len(all), "From": offset + 1, "To": offset + len(list.Backups), "HasPrev": offset > 0, "Prev": at(max(offset-backupsPage, 0)),
 		"More": offset+backupsPage < len(all), "Next": at(offset + backupsPage),
 		"CanManage": p.Role.Allows(auth.ManageBackup), "CanRestore": p.Role.Allows(auth.Restore), "CanAdmin": p.Role.Allows(auth.Administer)})
@@ -81,8 +81,9 @@ func (h *Handler) backupAction(action string) func(http.ResponseWriter, *http.Re
 		}
 		if err != nil {
 			msg = key + ": " + action + " failed: " + err.Error()
+			failed(w)
 		}
-		http.Redirect(w, r, "/storage/"+url.PathEscape(dest)+"?msg="+url.QueryEscape(msg), http.StatusSeeOther)
+		h.flashTo(w, r, "/storage/"+url.PathEscape(dest), msg)
 	}
 }
 

@@ -95,6 +95,7 @@ func (d *Dir) Replace(ctx context.Context, key string, r io.Reader) (dest.Object
 // store writes r to a synced temporary file next to key and lets commit
 // move it into place; on any failure nothing new is left.
 func (d *Dir) store(ctx context.Context, key string, r io.Reader, commit func(root *os.Root, tmp, p string) error) (info dest.ObjectInfo, err error) {
+	defer func() { err = escaped(err, key) }()
 	root, p, err := d.open(key)
 	if err != nil {
 		return info, err
@@ -158,7 +159,8 @@ type rootFile struct {
 func (f rootFile) Close() error { f.root.Close(); return f.File.Close() }
 
 // Open opens an object for reading.
-func (d *Dir) Open(_ context.Context, key string) (io.ReadCloser, error) {
+func (d *Dir) Open(_ context.Context, key string) (_ io.ReadCloser, err error) {
+	defer func() { err = escaped(err, key) }()
 	root, p, err := d.open(key)
 	if err != nil {
 		return nil, err
@@ -175,7 +177,8 @@ func (d *Dir) Open(_ context.Context, key string) (io.ReadCloser, error) {
 }
 
 // Stat returns an object's size and modification time.
-func (d *Dir) Stat(_ context.Context, key string) (dest.ObjectInfo, error) {
+func (d *Dir) Stat(_ context.Context, key string) (_ dest.ObjectInfo, err error) {
+	defer func() { err = escaped(err, key) }()
 	root, p, err := d.open(key)
 	if err != nil {
 		return dest.ObjectInfo{}, err
@@ -219,7 +222,8 @@ func (d *Dir) List(_ context.Context, prefix string) ([]dest.ObjectInfo, error) 
 }
 
 // Delete removes an object.
-func (d *Dir) Delete(_ context.Context, key string) error {
+func (d *Dir) Delete(_ context.Context, key string) (err error) {
+	defer func() { err = escaped(err, key) }()
 	root, p, err := d.open(key)
 	if err != nil {
 		return err
@@ -235,6 +239,15 @@ func (d *Dir) Delete(_ context.Context, key string) error {
 
 // Close releases nothing; a directory holds no connection.
 func (d *Dir) Close() error { return nil }
+
+// escaped turns os.Root's refusal of a path that leaves the root (through
+// a symbolic link) into a bad key: the request is wrong, not the server.
+func escaped(err error, key string) error {
+	if err != nil && strings.Contains(err.Error(), "path escapes from parent") {
+		return fmt.Errorf("%w: %s leads outside the destination (a symbolic link?)", dest.ErrBadKey, key)
+	}
+	return err
+}
 
 // Type is the destination type name.
 const Type = "local"
