@@ -1,8 +1,14 @@
 package app
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -100,5 +106,57 @@ func TestMariaDBFailuresAreClear(t *testing.T) {
 		if strings.Contains(logsOf(t, a, e.ID), "not-the-password") {
 			t.Fatal("the password appears in the log")
 		}
+	}
+}
+
+// A MariaDB backup that carries client commands (`\! cmd`, `system cmd`)
+// cannot run them on this host when restored, even once it is trusted:
+// the client runs in its sandbox. The restore fails, nothing is written.
+func TestMariaDBRestoreCannotRunShellCommands(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db := mytest.NewDatabase(t, "dbackup_sandbox")
+	mytest.Open(t, db).Exec("CREATE TABLE t (id INT PRIMARY KEY)")
+	mytest.Open(t, db).Exec("INSERT INTO t VALUES (1), (2), (3)")
+	a := setup(t)
+	mysqlSource(t, a, "maria", "root", "")
+	dir := t.TempDir()
+	localDest(t, a, "disk", dir)
+	mustJob(t, a, JobInput{Name: "j", Source: "maria", Databases: []string{db}, Destinations: dests("disk"), Compression: "none"})
+	e, err := a.RunJob(ctx, "j", backup.TriggerManual, false)
+	if err != nil || e.Status != backup.StatusSuccess {
+		t.Fatalf("backup: %v %s", err, e.Error)
+	}
+	marker := filepath.Join(t.TempDir(), "pwned")
+	data := filepath.Join(dir, e.BackupName)
+	dump, _ := os.ReadFile(data)
+	i := bytes.Index(dump, []byte("\nCREATE TABLE"))
+	planted := append(append(bytes.Clone(dump[:i+1]), []byte("\\! touch "+marker+"\nsystem touch "+marker+"\n")...), dump[i+1:]...)
+	os.WriteFile(data, planted, 0o600)
+	sidecar := data + backup.MetaSuffix
+	m, _ := os.ReadFile(sidecar)
+	var meta map[string]any
+	json.Unmarshal(m, &meta)
+	sum := sha256.Sum256(planted)
+	meta["size"], meta["sha256"] = len(planted), hex.EncodeToString(sum[:])
+	delete(meta, "mac")
+	m, _ = json.MarshalIndent(meta, "", "  ")
+	os.WriteFile(sidecar, append(m, '\n'), 0o600)
+	if _, err := a.TrustBackup(ctx, "disk", e.BackupName, nil); err != nil {
+		t.Fatal(err)
+	}
+	target := mytest.Name("dbackup_sandbox_r")
+	mytest.Drop(t, target)
+	r := restore(t, a, runner.RestoreRequest{Destination: "disk", Key: e.BackupName, Source: "maria", Targets: map[string]string{db: target}})
+	if r.Status != backup.StatusFailed || !strings.Contains(r.Error, "sandbox") {
+		t.Fatalf("restore of a dump with client commands: %s %q\n%s", r.Status, r.Error, logsOf(t, a, r.ID))
+	}
+	if _, err := os.Stat(marker); err == nil {
+		t.Fatal("a command planted in a backup ran on the dbackup host")
+	}
+	var n int
+	mytest.Open(t, "").QueryRow("SELECT count(*) FROM information_schema.schemata WHERE schema_name = ?", target).Scan(&n)
+	if n != 0 {
+		t.Fatal("the refused restore left its database")
 	}
 }
