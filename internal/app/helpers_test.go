@@ -2,10 +2,10 @@ package app
 
 import (
 	"context"
-	"os"
 	"encoding/json"
 	"io"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"testing"
 	"time"
