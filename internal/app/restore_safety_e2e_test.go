@@ -3,6 +3,8 @@ package app
 import (
 	"context"
 	"database/sql"
+	"io"
+	"log/slog"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -14,6 +16,7 @@ import (
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/dbackup/dbackup/internal/backup"
+	"github.com/dbackup/dbackup/internal/config"
 	"github.com/dbackup/dbackup/internal/runner"
 	"github.com/dbackup/dbackup/internal/testutil/ferrettest"
 	"github.com/dbackup/dbackup/internal/testutil/mytest"
@@ -352,4 +355,26 @@ func mustSourcePath(t *testing.T, a *App, name string) string {
 	var c struct{ Path string }
 	json.Unmarshal(ep.Config, &c)
 	return c.Path
+}
+
+// A lost server key file is never silently replaced: with secrets sealed
+// in the store, the start fails saying which key they need, and writes no
+// new key.
+func TestMissingServerKeyIsNotReplaced(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	cfg := config.Config{DataDir: dir, DatabaseURL: filepath.Join(dir, "dbackup.db"), SecretKeyFile: filepath.Join(dir, "server.key"), Timezone: "UTC"}
+	a, err := Open(context.Background(), cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pgSource(t, a, "pg", "u", "sealed-password")
+	a.Close()
+	os.Remove(cfg.SecretKeyFile)
+	if _, err := Open(context.Background(), cfg, slog.New(slog.NewTextHandler(io.Discard, nil))); err == nil || !strings.Contains(err.Error(), "is missing") {
+		t.Fatalf("start without the key file: %v", err)
+	}
+	if _, err := os.Stat(cfg.SecretKeyFile); !os.IsNotExist(err) {
+		t.Fatal("a new key file was written over sealed secrets")
+	}
 }
