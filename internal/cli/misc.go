@@ -251,7 +251,7 @@ func backupDownload(ctx context.Context, e *env, args []string) error {
 }
 
 func restoreCommands() []command {
-	return []command{{name: "restore", args: "-destination D -backup KEY -source S [-db FROM=TO…] [-overwrite]", summary: "verify a backup, then restore it into a database server", run: restoreRun}}
+	return []command{{name: "restore", args: "-destination D -backup KEY -source S [-db FROM=TO…] [-overwrite [-drop-replaced]]", summary: "verify a backup, then restore it into a database server", run: restoreRun}}
 }
 
 func restoreRun(ctx context.Context, e *env, args []string) error {
@@ -263,7 +263,8 @@ func restoreRun(ctx context.Context, e *env, args []string) error {
 		fs.StringVar(&req.Key, "backup", "", "the backup's key, as `backup list` shows it")
 		fs.StringVar(&req.Source, "source", "", "source (server) to restore into")
 		fs.Var(&dbs, "db", "FROM=TO: restore database FROM as TO; repeat to select several; none = all under their names")
-		fs.BoolVar(&req.Overwrite, "overwrite", false, "allow restoring into a database that already has tables")
+		fs.BoolVar(&req.Overwrite, "overwrite", false, "replace a database that already holds something (the restore is swapped in once complete; the old one is kept as <name>_replaced_<time>)")
+		fs.BoolVar(&req.DropReplaced, "drop-replaced", false, "with -overwrite, drop the replaced database instead of keeping it")
 		fs.BoolVar(&req.Force, "force", false, "restore a backup from a newer major version than the target server")
 		fs.StringVar(&req.Profile, "profile", "", "encryption profile to use instead of the one in the sidecar")
 		fs.StringVar(&keyFile, "key-file", "", "file with the encryption key (64 hex digits), if no profile has it")
