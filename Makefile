@@ -30,14 +30,16 @@ test: services lint ## run the whole test suite against real services, then a sh
 	go test $(GO_TEST_FLAGS) $$(go list ./... | grep -v /internal/e2e)
 	@echo "process-level tests (kill -9, several nodes), run alone so load cannot starve their timers:"
 	go test -count=1 -timeout 15m ./internal/e2e
-	$(MAKE) --no-print-directory fuzz FUZZTIME=300000x
+	$(MAKE) --no-print-directory fuzz FUZZTIME=200000x
 
 .PHONY: fuzz
 # Budgets are execution counts (Nx), not durations: with Go 1.26 a duration
 # can end in a spurious "context deadline exceeded" under load (golang/go#75804).
-fuzz: ## fuzz the container reader and the sidecar parser (FUZZTIME=5000000x)
+fuzz: ## fuzz the container reader, the sidecar parser and every dump validator (FUZZTIME=5000000x)
 	go test ./internal/pipeline/crypt -run '^$$' -fuzz '^FuzzReader$$' -fuzztime $(or $(FUZZTIME),5000000x)
 	go test ./internal/backup -run '^$$' -fuzz '^FuzzParseMeta$$' -fuzztime $(or $(FUZZTIME),5000000x)
+	for p in postgres mysql redis sqlite; do go test ./internal/source/$$p -run '^$$' -fuzz '^FuzzValidate$$' -fuzztime $(or $(FUZZTIME),5000000x) || exit 1; done
+	go test ./internal/source/mongodb -run '^$$' -fuzz '^FuzzValidateArchive$$' -fuzztime $(or $(FUZZTIME),5000000x)
 
 .PHONY: lint
 lint: ## gofmt and go vet
