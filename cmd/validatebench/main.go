@@ -105,4 +105,3 @@ func fail(err error) {
 	fmt.Fprintln(os.Stderr, "validatebench:", err)
 	os.Exit(1)
 }
-

@@ -3,10 +3,10 @@ package app
 import (
 	"context"
 	"database/sql"
-	"io"
-	"log/slog"
 	"encoding/json"
 	"fmt"
+	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os/exec"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -114,23 +115,13 @@ func (s *Source) Count(ctx context.Context, name string, want backup.Counts) (ba
 		return nil, err
 	}
 	defer db.Close()
-	have := map[string]bool{}
-	rows, err := db.QueryContext(ctx, "SELECT table_name FROM information_schema.tables WHERE table_schema = ? AND table_type <> 'VIEW'", name)
+	tables, err := queryStrings(ctx, db, "SELECT table_name FROM information_schema.tables WHERE table_schema = ? AND table_type <> 'VIEW'", name)
 	if err != nil {
 		return nil, err
 	}
-	for rows.Next() {
-		var t string
-		if err := rows.Scan(&t); err != nil {
-			rows.Close()
-			return nil, err
-		}
-		have[t] = true
-	}
-	rows.Close()
 	got := backup.Counts{}
 	for t := range want {
-		if !have[t] {
+		if !slices.Contains(tables, t) {
 			continue
 		}
 		var n int64
@@ -217,21 +208,9 @@ func (s *Source) Swap(ctx context.Context, scratch, target, kept string) error {
 	return run("DROP DATABASE " + quote(scratch))
 }
 
+// baseTables lists what RENAME TABLE moves: tables and sequences.
 func baseTables(ctx context.Context, conn *sql.Conn, db string) ([]string, error) {
-	rows, err := conn.QueryContext(ctx, "SELECT table_name FROM information_schema.tables WHERE table_schema = ? AND table_type <> 'VIEW'", db)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []string
-	for rows.Next() {
-		var t string
-		if err := rows.Scan(&t); err != nil {
-			return nil, err
-		}
-		out = append(out, t)
-	}
-	return out, rows.Err()
+	return queryStrings(ctx, conn, "SELECT table_name FROM information_schema.tables WHERE table_schema = ? AND table_type <> 'VIEW'", db)
 }
 
 // takeObjects reads the triggers, views, routines and events of db, and
@@ -246,20 +225,10 @@ func takeObjects(ctx context.Context, conn *sql.Conn, db string) ([]object, erro
 	}
 	var out []object
 	for _, l := range lists {
-		rows, err := conn.QueryContext(ctx, l.query, db)
+		names, err := queryStrings(ctx, conn, l.query, db)
 		if err != nil {
 			return nil, err
 		}
-		var names []string
-		for rows.Next() {
-			var n string
-			if err := rows.Scan(&n); err != nil {
-				rows.Close()
-				return nil, err
-			}
-			names = append(names, n)
-		}
-		rows.Close()
 		for _, n := range names {
 			o, err := showCreate(ctx, conn, l.kind, db, n)
 			if err != nil {
