@@ -90,16 +90,14 @@ func HumanBytes(n int64) string {
 const MaxNameBytes = 128
 
 // CheckName refuses an empty name, one longer than MaxNameBytes, or one
-// with control characters (NUL, newlines) or path separators: names show
-// in logs, file names and pages.
+// with control characters (NUL, newlines): names show in logs and pages.
+// (Folders and files are named after a name made safe: see SafeName.)
 func CheckName(what, name string) error {
 	switch {
 	case strings.TrimSpace(name) == "":
 		return fmt.Errorf("%w: %s is required", ErrInvalid, what)
 	case len(name) > MaxNameBytes:
 		return fmt.Errorf("%w: %s is %d bytes long, at most %d", ErrInvalid, what, len(name), MaxNameBytes)
-	case strings.ContainsAny(name, "/\\"):
-		return fmt.Errorf("%w: %s cannot contain / or \\", ErrInvalid, what)
 	}
 	for _, r := range name {
 		if unicode.IsControl(r) {
