@@ -169,17 +169,18 @@ func (a *App) Close() error {
 func (a *App) Version() string { return version.Version }
 
 // Recover is called once at server start. Runs this node's queue left
-// "running" when it died are failed as interrupted and what their uploads
-// left is removed; queued backups stay queued and the queue resumes them.
-// Runs of other nodes and of other processes (a CLI job run) are the
-// scheduling node's to judge, by their heartbeats.
+// "running" when it died are failed as interrupted and what they left is
+// removed, and so are those of this node's processes that are gone (a
+// restore of the previous server process, a killed CLI run); queued backups
+// stay queued and the queue resumes them. Runs of other nodes and of live
+// processes are the scheduling node's to judge, by their heartbeats.
 func (a *App) Recover(ctx context.Context) error {
 	running, err := a.Store.ListExecutions(ctx, store.ExecutionFilter{Status: backup.StatusRunning, Limit: 10000})
 	if err != nil {
 		return err
 	}
 	for _, e := range running {
-		if e.Node != a.Cfg.NodeID && e.Node != "" {
+		if e.Node != a.Cfg.NodeID && e.Node != "" && !a.deadProcessOfThisNode(e.Node) {
 			continue
 		}
 		ok, err := a.Store.Transition(ctx, e.ID, backup.StatusRunning, backup.StatusFailed, time.Now().UTC(),

@@ -3,6 +3,9 @@ package app
 import (
 	"context"
 	"errors"
+	"os"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/dbackup/dbackup/internal/backup"
@@ -96,4 +99,16 @@ func (a *App) SweepUploads(ctx context.Context) (int, error) {
 		d.Close()
 	}
 	return total, errors.Join(errs...)
+}
+
+// deadProcessOfThisNode tells a foreground node name of this node whose
+// process is gone ("n1/pid-123": a restore or a CLI run of a process that
+// died), so that the start need not wait for its heartbeat to go stale.
+func (a *App) deadProcessOfThisNode(node string) bool {
+	pid, ok := strings.CutPrefix(node, a.Cfg.NodeID+"/pid-")
+	if !ok || pid == strconv.Itoa(os.Getpid()) {
+		return false
+	}
+	_, err := os.Stat("/proc/" + pid)
+	return os.IsNotExist(err)
 }
