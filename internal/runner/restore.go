@@ -115,22 +115,18 @@ func (r *Runner) planRestore(ctx context.Context, req RestoreRequest, info func(
 		return nil, err
 	}
 	info("pre-flight: %s backup from version %s onto %s version %s", meta.SourceType, meta.EngineVersion, sEp.Name, targetVersion)
-	p.masterKey = req.MasterKey
-	if p.masterKey == nil && meta.Encryption != nil {
-		ref := req.Profile
-		if ref == "" {
-			ref = meta.Encryption.ProfileID
-		}
-		prof, err := r.Store.GetProfile(ctx, ref)
-		if err != nil {
-			return nil, fmt.Errorf("the backup is encrypted and its key cannot be found: %v", err)
-		}
-		p.masterKey = prof.Key
-	}
-	if err := catalog.CheckKey(meta, p.masterKey); err != nil {
-		return nil, err
-	}
 	if meta.Encryption != nil {
+		key := req.MasterKey
+		if key == nil && req.Profile != "" {
+			prof, err := r.Store.GetProfile(ctx, req.Profile)
+			if err != nil {
+				return nil, fmt.Errorf("encryption profile: %v", err)
+			}
+			key = prof.Key
+		}
+		if p.masterKey, err = r.ProfileKey(ctx, meta.Encryption, key); err != nil {
+			return nil, fmt.Errorf("the backup is encrypted and its key cannot be found: %w", err)
+		}
 		info("pre-flight: the key opens the backup")
 	}
 	p.opts = source.RestoreOptions{Targets: req.Targets, Overwrite: req.Overwrite, Expect: meta.Contents, DropReplaced: req.DropReplaced}
