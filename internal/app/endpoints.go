@@ -130,7 +130,7 @@ func (a *App) UpdateEndpoint(ctx context.Context, k Kind, ref string, in Endpoin
 
 // whereFields name where an endpoint connects and as whom; a stored
 // password goes only where it was entered for.
-var whereFields = []string{"host", "port", "user", "username", "endpoint", "url", "preset", "account_id", "region", "bucket", "access_key_id", "share", "server", "webhook_url", "topic"}
+var whereFields = []string{"host", "port", "socket", "user", "username", "endpoint", "url", "preset", "account_id", "region", "bucket", "access_key_id", "share", "server", "webhook_url", "topic"}
 
 // movedTo names the first of whereFields whose value differs between two
 // configs ("" when none does).

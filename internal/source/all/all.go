@@ -29,3 +29,14 @@ func Validators() source.Validators {
 		"rdb":                 redis.Validate,
 	}
 }
+
+// Throwaways start each engine's private server for drills. MongoDB has
+// none (no server can be started here): its drills need a drill target.
+func Throwaways() map[string]source.Starter {
+	return map[string]source.Starter{
+		postgres.Type: postgres.StartThrowaway,
+		mysql.Type:    mysql.StartThrowaway,
+		redis.Type:    redis.StartThrowaway,
+		sqlite.Type:   sqlite.StartThrowaway,
+	}
+}

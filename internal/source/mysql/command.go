@@ -22,6 +22,9 @@ func DefaultsFile(password string) string {
 // file must be the first option.
 func (c *Config) connArgs(defaultsFile string) []string {
 	args := []string{"--defaults-extra-file=" + defaultsFile, "--host=" + c.Host, "--port=" + strconv.Itoa(c.Port), "--user=" + c.User}
+	if c.Socket != "" {
+		args = []string{"--defaults-extra-file=" + defaultsFile, "--socket=" + c.Socket, "--user=" + c.User}
+	}
 	switch c.SSLMode {
 	case "disable":
 		args = append(args, "--skip-ssl")

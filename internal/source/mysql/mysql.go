@@ -29,7 +29,9 @@ const Type = "mysql"
 
 // Config is a MariaDB or MySQL server. The password is a secret.
 type Config struct {
-	Host    string `json:"host" help:"server name or address"`
+	Host string `json:"host" help:"server name or address"`
+	// Socket reaches a server on this host through its Unix socket.
+	Socket  string `json:"socket,omitempty" help:"the server's Unix socket on this host, instead of host and port"`
 	Port    int    `json:"port" help:"default 3306"`
 	User    string `json:"user"`
 	SSLMode string `json:"sslmode" choices:"|preferred|require|disable" help:"default preferred"` // "preferred" (default), "require" or "disable"
@@ -43,8 +45,8 @@ var systemDatabases = map[string]bool{"information_schema": true, "mysql": true,
 
 // Validate fills defaults and checks the configuration.
 func (c *Config) Validate() error {
-	if c.Host == "" {
-		return fmt.Errorf("%w: host is required", backup.ErrInvalid)
+	if c.Host == "" && c.Socket == "" {
+		return fmt.Errorf("%w: host (or socket) is required", backup.ErrInvalid)
 	}
 	if c.Port == 0 {
 		c.Port = 3306
@@ -94,6 +96,14 @@ func checkDumpFlag(f string) error {
 		backup.ErrInvalid, f, strings.Join(dumpFlags, " "))
 }
 
+// where names the server in messages.
+func (c *Config) where() string {
+	if c.Socket != "" {
+		return c.Socket
+	}
+	return fmt.Sprintf("%s:%d", c.Host, c.Port)
+}
+
 // Source is one server.
 type Source struct {
 	cfg      Config
@@ -118,6 +128,9 @@ func New(c Config, password string) (*Source, error) {
 func (s *Source) db(ctx context.Context, name string) (*sql.DB, error) {
 	dc := driver.NewConfig()
 	dc.User, dc.Passwd, dc.Net, dc.Addr, dc.DBName = s.cfg.User, s.password, "tcp", net.JoinHostPort(s.cfg.Host, fmt.Sprint(s.cfg.Port)), name
+	if s.cfg.Socket != "" {
+		dc.Net, dc.Addr = "unix", s.cfg.Socket
+	}
 	dc.Timeout = 15 * time.Second
 	switch s.cfg.SSLMode {
 	case "require":
@@ -142,15 +155,15 @@ func (s *Source) explain(err error, db string) error {
 	var ne net.Error
 	switch {
 	case errors.As(err, &me) && me.Number == 1045:
-		return fmt.Errorf("authentication failed for user %q at %s:%d: wrong password", s.cfg.User, s.cfg.Host, s.cfg.Port)
+		return fmt.Errorf("authentication failed for user %q at %s: wrong password", s.cfg.User, s.cfg.where())
 	case errors.As(err, &me) && me.Number == 1049:
-		return fmt.Errorf("database %q does not exist on %s:%d", db, s.cfg.Host, s.cfg.Port)
+		return fmt.Errorf("database %q does not exist on %s", db, s.cfg.where())
 	case errors.As(err, &me):
-		return fmt.Errorf("mysql %s:%d: %s (error %d)", s.cfg.Host, s.cfg.Port, me.Message, me.Number)
+		return fmt.Errorf("mysql %s: %s (error %d)", s.cfg.where(), me.Message, me.Number)
 	case errors.As(err, &ne), strings.Contains(err.Error(), "connect"):
-		return fmt.Errorf("cannot reach mysql at %s:%d: %w", s.cfg.Host, s.cfg.Port, err)
+		return fmt.Errorf("cannot reach mysql at %s: %w", s.cfg.where(), err)
 	}
-	return fmt.Errorf("mysql %s:%d: %w", s.cfg.Host, s.cfg.Port, err)
+	return fmt.Errorf("mysql %s: %w", s.cfg.where(), err)
 }
 
 // Check connects and authenticates.
@@ -202,7 +215,7 @@ func (s *Source) Plan(ctx context.Context, dbs []string) (source.Plan, error) {
 	if err != nil {
 		return source.Plan{}, err
 	}
-	if dbs, err = source.Resolve(all, dbs, fmt.Sprintf("%s:%d", s.cfg.Host, s.cfg.Port)); err != nil {
+	if dbs, err = source.Resolve(all, dbs, s.cfg.where()); err != nil {
 		return source.Plan{}, err
 	}
 	v, err := s.Version(ctx)

@@ -30,6 +30,9 @@ type Cmd struct {
 	Env []string
 	// Secrets are masked wherever the command's output is logged.
 	Secrets []string
+	// User runs the command as another user (a server's own tools, such as
+	// initdb, refuse to run as root); nil: as dbackup.
+	User *syscall.Credential
 }
 
 // String renders the command for logs: arguments only, never Env.
@@ -52,6 +55,7 @@ func Run(ctx context.Context, c Cmd, in io.Reader, out io.Writer, log *slog.Logg
 	cmd := exec.Command(c.Path, c.Args...)
 	cmd.Env = append(baseEnv(), c.Env...)
 	cmd.SysProcAttr = SysProcAttr()
+	cmd.SysProcAttr.Credential = c.User
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		return err

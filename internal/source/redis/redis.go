@@ -18,6 +18,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	goredis "github.com/redis/go-redis/v9"
@@ -36,7 +37,7 @@ const Name = "all"
 
 // Config is a Redis or Valkey server; the password is a secret.
 type Config struct {
-	Host string `json:"host"`
+	Host string `json:"host" help:"server name or address, or the path of its Unix socket on this host"`
 	Port int    `json:"port" help:"default 6379"`
 	// User is an ACL user (empty: the default user).
 	User string `json:"user,omitempty" help:"ACL user (empty: the default user)"`
@@ -69,10 +70,23 @@ func New(c Config, password string) (*Source, error) {
 	return &Source{cfg: c, password: password}, nil
 }
 
-func (s *Source) addr() string { return net.JoinHostPort(s.cfg.Host, fmt.Sprint(s.cfg.Port)) }
+// A host that is a path is the server's Unix socket on this host.
+func (s *Source) network() string {
+	if strings.HasPrefix(s.cfg.Host, "/") {
+		return "unix"
+	}
+	return "tcp"
+}
+
+func (s *Source) addr() string {
+	if s.network() == "unix" {
+		return s.cfg.Host
+	}
+	return net.JoinHostPort(s.cfg.Host, fmt.Sprint(s.cfg.Port))
+}
 
 func (s *Source) client() *goredis.Client {
-	o := &goredis.Options{Addr: s.addr(), Username: s.cfg.User, Password: s.password, DialTimeout: 15 * time.Second}
+	o := &goredis.Options{Network: s.network(), Addr: s.addr(), Username: s.cfg.User, Password: s.password, DialTimeout: 15 * time.Second}
 	if s.cfg.TLS {
 		o.TLSConfig = &tls.Config{ServerName: s.cfg.Host, MinVersion: tls.VersionTLS12}
 	}
@@ -155,7 +169,7 @@ func (s *Source) Dump(ctx context.Context, p source.Plan, w io.Writer, log *slog
 	if s.cfg.TLS {
 		conn, err = tls.DialWithDialer(&d, "tcp", s.addr(), &tls.Config{ServerName: s.cfg.Host, MinVersion: tls.VersionTLS12})
 	} else {
-		conn, err = d.DialContext(ctx, "tcp", s.addr())
+		conn, err = d.DialContext(ctx, s.network(), s.addr())
 	}
 	if err != nil {
 		return s.explain(err)
@@ -228,7 +242,8 @@ func (s *Source) Restore(ctx context.Context, format string, r io.Reader, opts s
 	if err != nil {
 		return fmt.Errorf("write snapshot: %w", err)
 	}
-	tmp, stopServer, err := s.loadSnapshot(ctx, dir, log)
+	version, _ := s.Version(ctx)
+	tmp, stopServer, err := s.loadSnapshot(ctx, dir, version, log)
 	if err != nil {
 		return err
 	}
@@ -447,56 +462,51 @@ func keyCount(ctx context.Context, c *goredis.Client) (int64, error) {
 	return total, nil
 }
 
-// loadSnapshot starts a server with no network port that loads dir/dump.rdb.
-func (s *Source) loadSnapshot(ctx context.Context, dir string, log *slog.Logger) (*goredis.Client, func(), error) {
-	bin := s.cfg.ServerBinary
-	if bin == "" {
-		bin = "redis-server"
-		if _, err := exec.LookPath(bin); err != nil {
-			bin = "valkey-server"
+// loadSnapshot starts a server with no network port that loads
+// dir/dump.rdb: the source's server_binary, else the flavour of the target
+// (valkey-server for Valkey) and then the other one, since a Redis 7.0
+// cannot read the RDB 11 that Valkey writes.
+func (s *Source) loadSnapshot(ctx context.Context, dir, targetVersion string, log *slog.Logger) (*goredis.Client, func(), error) {
+	bins := []string{s.cfg.ServerBinary}
+	if s.cfg.ServerBinary == "" {
+		bins = []string{"redis-server", "valkey-server"}
+		if strings.HasSuffix(targetVersion, "-valkey") {
+			bins = []string{"valkey-server", "redis-server"}
 		}
 	}
-	sock := filepath.Join(dir, "redis.sock")
-	cmd := exec.Command(bin, "--port", "0", "--unixsocket", sock, "--unixsocketperm", "700", "--dir", dir,
-		"--dbfilename", "dump.rdb", "--appendonly", "no", "--save", "", "--daemonize", "no", "--databases", "16")
-	cmd.Dir = dir
-	cmd.SysProcAttr = proc.SysProcAttr()
-	out := &strings.Builder{}
-	cmd.Stdout, cmd.Stderr = out, out
-	if err := cmd.Start(); err != nil {
-		return nil, nil, fmt.Errorf("start %s to load the snapshot (install redis-server or set server_binary): %w", bin, err)
-	}
-	stop := func() { cmd.Process.Kill(); cmd.Wait() }
-	c := goredis.NewClient(&goredis.Options{Network: "unix", Addr: sock, DialTimeout: time.Second})
-	deadline := time.Now().Add(5 * time.Minute)
-	for {
-		err := c.Ping(ctx).Err()
-		if err == nil {
-			break
-		}
-		if strings.Contains(err.Error(), "LOADING") || errors.Is(err, os.ErrNotExist) || strings.Contains(err.Error(), "no such file") || strings.Contains(err.Error(), "connection refused") {
-			if time.Now().After(deadline) || cmd.ProcessState != nil || ctx.Err() != nil {
-				c.Close()
-				stop()
-				return nil, nil, fmt.Errorf("%s could not load the snapshot: %s", bin, tail(out.String()))
-			}
-			time.Sleep(50 * time.Millisecond)
+	var errs []string
+	for _, bin := range bins {
+		if _, err := exec.LookPath(bin); err != nil && !strings.Contains(bin, "/") {
 			continue
 		}
-		c.Close()
-		stop()
-		return nil, nil, fmt.Errorf("%s could not load the snapshot: %v: %s", bin, err, tail(out.String()))
+		c, stop, err := s.loadWith(ctx, bin, dir)
+		if err == nil {
+			log.Info("snapshot loaded into a temporary " + bin)
+			return c, stop, nil
+		}
+		errs = append(errs, err.Error())
 	}
-	log.Info("snapshot loaded into a temporary " + bin)
-	return c, func() { c.Close(); stop() }, nil
+	if len(errs) == 0 {
+		return nil, nil, errors.New("no redis-server or valkey-server to load the snapshot with: install one, or set server_binary")
+	}
+	return nil, nil, errors.New(strings.Join(errs, "; "))
 }
 
-func tail(s string) string {
-	lines := strings.Split(strings.TrimSpace(s), "\n")
-	if len(lines) > 3 {
-		lines = lines[len(lines)-3:]
+func (s *Source) loadWith(ctx context.Context, bin, dir string) (*goredis.Client, func(), error) {
+	sock := filepath.Join(dir, "redis.sock")
+	os.Remove(sock)
+	srv, err := proc.StartServer(proc.Cmd{Path: bin, Args: []string{"--port", "0", "--unixsocket", sock, "--unixsocketperm", "700", "--dir", dir,
+		"--dbfilename", "dump.rdb", "--appendonly", "no", "--save", "", "--daemonize", "no", "--databases", "16"}}, nil, filepath.Join(dir, "server.log"))
+	if err != nil {
+		return nil, nil, err
 	}
-	return strings.Join(lines, " / ")
+	c := goredis.NewClient(&goredis.Options{Network: "unix", Addr: sock, DialTimeout: time.Second, MaxRetries: -1})
+	stop := func() { c.Close(); srv.Stop(syscall.SIGKILL, time.Second) }
+	if err := srv.Ready(ctx, 5*time.Minute, func() bool { return c.Ping(ctx).Err() == nil }); err != nil {
+		stop()
+		return nil, nil, fmt.Errorf("%s could not load the snapshot: %w", filepath.Base(bin), err)
+	}
+	return c, stop, nil
 }
 
 // copyDB copies every key of database fromDB into database toDB with
