@@ -243,7 +243,7 @@ func (a *App) UpdateJob(ctx context.Context, ref string, in JobInput) (*backup.J
 	}
 	if j.Schedule != oldSchedule || j.Timezone != oldTZ {
 		// A new schedule counts from now, not from the old one's last run.
-		a.Store.MarkScheduled(ctx, j.ID, mark, time.Now().UTC())
+		a.Store.MarkScheduled(ctx, j.ID, backup.KindBackup, mark, time.Now().UTC())
 	}
 	return j, nil
 }

@@ -277,7 +277,7 @@ func (a *App) CheckMissed(ctx context.Context, now time.Time) (int, error) {
 			continue // already alarmed for this gap; not yet time to remind
 		}
 		chs := a.jobChannels(ctx, job, string(backup.StatusFailed), "")
-		if err := a.Store.MarkAlarm(ctx, job.ID, now); err != nil {
+		if err := a.Store.MarkAlarm(ctx, job.ID, backup.KindBackup, now); err != nil {
 			return sent, err
 		}
 		if len(chs) == 0 {

@@ -189,7 +189,7 @@ func TestSchedulesFireOnceDisabledJobsDoNotAndCatchUp(t *testing.T) {
 	for _, name := range []string{"catch-up", "no-catch-up"} {
 		j, _ := a.Store.GetJob(ctx, name)
 		y := time.Date(2026, 11, 26, 3, 0, 0, 0, time.UTC)
-		a.Store.MarkScheduled(ctx, j.ID, nil, y)
+		a.Store.MarkScheduled(ctx, j.ID, backup.KindBackup, nil, y)
 	}
 	count := func(job string) (n int, trig backup.Trigger) {
 		j, _ := a.Store.GetJob(ctx, job)

@@ -12,13 +12,16 @@ import (
 // non-secret JSON; Secrets holds plaintext secrets in memory only. The store
 // encrypts Secrets at rest and the API never returns them.
 type Endpoint struct {
-	ID        string            `json:"id"`
-	Name      string            `json:"name"`
-	Type      string            `json:"type"`
-	Config    json.RawMessage   `json:"config"`
-	Secrets   map[string]string `json:"-"`
-	CreatedAt time.Time         `json:"created_at"`
-	UpdatedAt time.Time         `json:"updated_at"`
+	ID      string            `json:"id"`
+	Name    string            `json:"name"`
+	Type    string            `json:"type"`
+	Config  json.RawMessage   `json:"config"`
+	Secrets map[string]string `json:"-"`
+	// Scratch marks a source as a drill target: drills may create and
+	// drop databases on it (and replace a Redis keyspace).
+	Scratch   bool      `json:"scratch,omitempty"`
+	CreatedAt time.Time `json:"created_at"`
+	UpdatedAt time.Time `json:"updated_at"`
 }
 
 // SecretNames lists which secrets are set, for display ("password": "set").
@@ -145,8 +148,21 @@ type Job struct {
 	// StallTimeout fails a run that moves no bytes this long (0: setting).
 	StallTimeout    Duration   `json:"stall_timeout,omitempty"`
 	LastScheduledAt *time.Time `json:"last_scheduled_at,omitempty"`
-	CreatedAt       time.Time  `json:"created_at"`
-	UpdatedAt       time.Time  `json:"updated_at"`
+	// Restore drills of the job's backups: after every DrillEvery-th
+	// successful backup (0: never) and on DrillSchedule (the newest
+	// backup), into a throwaway server, or into DrillTargetID (a scratch
+	// source) when set.
+	DrillEvery    int    `json:"drill_every,omitempty"`
+	DrillSchedule string `json:"drill_schedule,omitempty"`
+	DrillTargetID string `json:"drill_target_id,omitempty"`
+	// ProvenWithin is the recovery point objective: a backup proven by a
+	// drill no older than this (0: none); ProvenAlarmAt is when its alarm
+	// last fired, DrillScheduledAt when the drill schedule last fired.
+	ProvenWithin     Duration   `json:"proven_within,omitempty"`
+	ProvenAlarmAt    *time.Time `json:"proven_alarm_at,omitempty"`
+	DrillScheduledAt *time.Time `json:"drill_scheduled_at,omitempty"`
+	CreatedAt        time.Time  `json:"created_at"`
+	UpdatedAt        time.Time  `json:"updated_at"`
 }
 
 // Status is an execution's state. Only the transitions in CanTransition are allowed.
@@ -195,12 +211,15 @@ const (
 	TriggerCatchUp  Trigger = "catch-up"
 )
 
-// Kind distinguishes backups from restores in the history.
+// Kind distinguishes backups, restores and drills in the history.
 type Kind string
 
 const (
 	KindBackup  Kind = "backup"
 	KindRestore Kind = "restore"
+	// KindDrill restores a backup into a throwaway server (or a scratch
+	// source) and compares what it finds with the backup's counts.
+	KindDrill Kind = "drill"
 )
 
 // Stage is a step of the pipeline, shown live and tagged on every log entry.
@@ -216,6 +235,8 @@ const (
 	StageDownload   Stage = "download"
 	StageRestore    Stage = "restore"
 	StageRetention  Stage = "retention"
+	// StageServer starts a drill's throwaway server.
+	StageServer Stage = "server"
 )
 
 // DestResult is the outcome of one execution at one destination.
@@ -250,6 +271,9 @@ type Execution struct {
 	Error        string       `json:"error,omitempty"`
 	Destinations []DestResult `json:"destinations"`
 	Lock         bool         `json:"lock,omitempty"`
+	// Drill is what a drill proved (Kind drill); its backup is
+	// Destinations[0].Key at Destinations[0].DestinationID.
+	Drill *Drill `json:"drill,omitempty"`
 	// Queue bookkeeping.
 	Attempt         int        `json:"attempt"`
 	NotBefore       *time.Time `json:"not_before,omitempty"`

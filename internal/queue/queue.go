@@ -431,7 +431,7 @@ func (q *Queue) tick(ctx context.Context) {
 		}
 		last := job.LastScheduledAt
 		if last == nil {
-			q.Store.MarkScheduled(ctx, job.ID, nil, now) // start counting from now
+			q.Store.MarkScheduled(ctx, job.ID, backup.KindBackup, nil, now) // start counting from now
 			continue
 		}
 		loc := q.location(ctx, job)
@@ -443,7 +443,7 @@ func (q *Queue) tick(ctx context.Context) {
 		for n := s.Next(latest, loc); !n.IsZero() && !n.After(now); n = s.Next(n, loc) {
 			latest = n
 		}
-		if ok, err := q.Store.MarkScheduled(ctx, job.ID, last, now); err != nil || !ok {
+		if ok, err := q.Store.MarkScheduled(ctx, job.ID, backup.KindBackup, last, now); err != nil || !ok {
 			continue // another leader fired it
 		}
 		trigger := backup.TriggerSchedule

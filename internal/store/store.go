@@ -96,8 +96,9 @@ type Store interface {
 	SystemChannels(ctx context.Context) (map[string][]string, error)
 	AppendNotificationLog(ctx context.Context, e *backup.NotificationLogEntry) error
 	ListNotificationLog(ctx context.Context, f NotificationFilter) ([]backup.NotificationLogEntry, error)
-	// MarkAlarm records when a job's missed-backup alarm last fired.
-	MarkAlarm(ctx context.Context, jobID string, at time.Time) error
+	// MarkAlarm records when a job's missed-backup alarm (kind backup) or
+	// missed recovery point objective alarm (kind drill) last fired.
+	MarkAlarm(ctx context.Context, jobID string, kind backup.Kind, at time.Time) error
 
 	CreateProfile(ctx context.Context, p *backup.Profile) error
 	GetProfile(ctx context.Context, ref string) (*backup.Profile, error)
@@ -120,9 +121,15 @@ type Store interface {
 	CreateExecution(ctx context.Context, e *backup.Execution) error
 	GetExecution(ctx context.Context, id string) (*backup.Execution, error)
 	ListExecutions(ctx context.Context, f ExecutionFilter) ([]*backup.Execution, error)
-	// LatestExecutions returns the newest backup execution of each of
+	// LatestExecutions returns the newest execution of a kind of each of
 	// some jobs, by job id.
-	LatestExecutions(ctx context.Context, jobIDs []string) (map[string]*backup.Execution, error)
+	LatestExecutions(ctx context.Context, kind backup.Kind, jobIDs []string) (map[string]*backup.Execution, error)
+	// ProvenPoints returns, by job id, when the newest backup that passed a
+	// drill was made (jobs without one are absent).
+	ProvenPoints(ctx context.Context, jobIDs []string) (map[string]time.Time, error)
+	// LatestDrills returns the newest finished drill of each of some
+	// backups, by data key (backups never drilled are absent).
+	LatestDrills(ctx context.Context, keys []string) (map[string]*backup.Execution, error)
 	// ExecutionDays counts backup executions per day and status since a
 	// time, days counted in a zone offset (seconds east of UTC).
 	ExecutionDays(ctx context.Context, since time.Time, offset int) ([]DayCount, error)
@@ -147,10 +154,12 @@ type Store interface {
 
 	// Enqueue records e as queued (or as running when e.Status says so: a
 	// foreground run), or as skipped with the reason when its job already has
-	// a queued or running execution, atomically.
+	// a queued or running backup (for a drill: its backup already has a
+	// queued or running drill), atomically.
 	Enqueue(ctx context.Context, e *backup.Execution) error
-	// Claim starts the oldest queued backup that may run now: at most max
-	// running executions in all, never two of one job. nil if none.
+	// Claim starts the oldest queued backup or drill that may run now: at
+	// most max running executions in all, never two backups (or two
+	// drills) of one job. nil if none.
 	Claim(ctx context.Context, node string, max int, now time.Time) (*backup.Execution, error)
 	// ClaimID claims one given queued execution under the same limits.
 	ClaimID(ctx context.Context, id, node string, max int, now time.Time) (*backup.Execution, error)
@@ -166,9 +175,10 @@ type Store interface {
 	// holder has it.
 	AcquireLease(ctx context.Context, name, holder string, ttl time.Duration, now time.Time) (bool, error)
 	ReleaseLease(ctx context.Context, name, holder string) error
-	// MarkScheduled moves a job's last scheduled time from prev to at;
-	// false if another node moved it first.
-	MarkScheduled(ctx context.Context, jobID string, prev *time.Time, at time.Time) (bool, error)
+	// MarkScheduled moves a job's last scheduled time of its backups (kind
+	// backup) or drills (kind drill) from prev to at; false if another node
+	// moved it first.
+	MarkScheduled(ctx context.Context, jobID string, kind backup.Kind, prev *time.Time, at time.Time) (bool, error)
 
 	GetSetting(ctx context.Context, name string) (string, bool, error)
 	SetSetting(ctx context.Context, name, value string) error

@@ -47,7 +47,7 @@ func (h *Handler) jobRows(ctx context.Context, jobs []*backup.Job) ([]jobRow, er
 	for i, j := range jobs {
 		ids[i] = j.ID
 	}
-	latest, err := h.app.Store.LatestExecutions(ctx, ids)
+	latest, err := h.app.Store.LatestExecutions(ctx, backup.KindBackup, ids)
 	if err != nil {
 		return nil, err
 	}

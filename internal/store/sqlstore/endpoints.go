@@ -49,8 +49,8 @@ func (e *endpoints) Create(ctx context.Context, ep *backup.Endpoint) error {
 	if err != nil {
 		return err
 	}
-	_, err = e.s.exec(ctx, "INSERT INTO "+e.table+" (id, name, type, config, secrets, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-		ep.ID, ep.Name, ep.Type, string(configOrEmpty(ep.Config)), sealed, micros(now), micros(now))
+	_, err = e.s.exec(ctx, "INSERT INTO "+e.table+" (id, name, type, config, secrets, scratch, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+		ep.ID, ep.Name, ep.Type, string(configOrEmpty(ep.Config)), sealed, boolInt(ep.Scratch), micros(now), micros(now))
 	return classify(err, fmt.Sprintf("create %s %q", e.what(), ep.Name))
 }
 
@@ -61,16 +61,18 @@ func configOrEmpty(c json.RawMessage) json.RawMessage {
 	return c
 }
 
-const endpointColumns = "id, name, type, config, secrets, created_at, updated_at"
+const endpointColumns = "id, name, type, config, secrets, scratch, created_at, updated_at"
 
 func (e *endpoints) scan(row interface{ Scan(...any) error }) (*backup.Endpoint, error) {
 	var ep backup.Endpoint
 	var config string
 	var sealed []byte
 	var created, updated int64
-	if err := row.Scan(&ep.ID, &ep.Name, &ep.Type, &config, &sealed, &created, &updated); err != nil {
+	var scratch int
+	if err := row.Scan(&ep.ID, &ep.Name, &ep.Type, &config, &sealed, &scratch, &created, &updated); err != nil {
 		return nil, err
 	}
+	ep.Scratch = scratch != 0
 	ep.Config = json.RawMessage(config)
 	ep.CreatedAt, ep.UpdatedAt = fromMicros(created), fromMicros(updated)
 	ep.Secrets = map[string]string{}
@@ -114,8 +116,8 @@ func (e *endpoints) Update(ctx context.Context, ep *backup.Endpoint) error {
 	if err != nil {
 		return err
 	}
-	res, err := e.s.exec(ctx, "UPDATE "+e.table+" SET name = ?, type = ?, config = ?, secrets = ?, updated_at = ? WHERE id = ?",
-		ep.Name, ep.Type, string(configOrEmpty(ep.Config)), sealed, micros(ep.UpdatedAt), ep.ID)
+	res, err := e.s.exec(ctx, "UPDATE "+e.table+" SET name = ?, type = ?, config = ?, secrets = ?, scratch = ?, updated_at = ? WHERE id = ?",
+		ep.Name, ep.Type, string(configOrEmpty(ep.Config)), sealed, boolInt(ep.Scratch), micros(ep.UpdatedAt), ep.ID)
 	if err != nil {
 		return classify(err, fmt.Sprintf("update %s %q", e.what(), ep.Name))
 	}

@@ -28,8 +28,8 @@ func (s *DB) CreateExecution(ctx context.Context, e *backup.Execution) error {
 }
 
 const insertExecution = `INSERT INTO executions (id, job_id, job_name, kind, status, trigger_type, stage, created_at, started_at, ended_at,
-	bytes_dumped, bytes_stored, backup_name, sha256, error, destinations, locked, attempt, not_before, scheduled_for, node, heartbeat_at)
-	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	bytes_dumped, bytes_stored, backup_name, sha256, error, destinations, locked, attempt, not_before, scheduled_for, node, heartbeat_at, drill, proves_at)
+	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 
 func executionArgs(e *backup.Execution, dests string) []any {
 	if e.Attempt == 0 {
@@ -41,7 +41,26 @@ func executionArgs(e *backup.Execution, dests string) []any {
 	}
 	return []any{e.ID, nullString(e.JobID), e.JobName, string(e.Kind), string(e.Status), string(e.Trigger), string(e.Stage),
 		micros(e.CreatedAt), nullMicros(e.StartedAt), nullMicros(e.EndedAt), e.BytesDumped, e.BytesStored,
-		e.BackupName, e.SHA256, e.Error, dests, boolInt(e.Lock), e.Attempt, notBefore, nullMicros(e.ScheduledFor), e.Node, nullMicros(e.HeartbeatAt)}
+		e.BackupName, e.SHA256, e.Error, dests, boolInt(e.Lock), e.Attempt, notBefore, nullMicros(e.ScheduledFor), e.Node, nullMicros(e.HeartbeatAt),
+		drillJSON(e.Drill), provesAt(e.Drill)}
+}
+
+// provesAt is the recovery point a drill proves if it passes: when its
+// backup was made (0 for other kinds).
+func provesAt(d *backup.Drill) int64 {
+	if d == nil || d.BackupCreatedAt.IsZero() {
+		return 0
+	}
+	return micros(d.BackupCreatedAt)
+}
+
+// drillJSON is a drill's result as stored; "" for other kinds.
+func drillJSON(d *backup.Drill) string {
+	if d == nil {
+		return ""
+	}
+	b, _ := json.Marshal(d)
+	return string(b)
 }
 
 func nonNilDests(d []backup.DestResult) []backup.DestResult {
@@ -52,7 +71,7 @@ func nonNilDests(d []backup.DestResult) []backup.DestResult {
 }
 
 const executionColumns = `id, job_id, job_name, kind, status, trigger_type, stage, created_at, started_at, ended_at,
-	bytes_dumped, bytes_stored, backup_name, sha256, error, destinations, locked, attempt, not_before, scheduled_for, node, heartbeat_at, cancel_requested`
+	bytes_dumped, bytes_stored, backup_name, sha256, error, destinations, locked, attempt, not_before, scheduled_for, node, heartbeat_at, cancel_requested, drill`
 
 func scanExecution(row interface{ Scan(...any) error }) (*backup.Execution, error) {
 	var e backup.Execution
@@ -63,11 +82,18 @@ func scanExecution(row interface{ Scan(...any) error }) (*backup.Execution, erro
 	var locked, cancel int
 	var notBefore int64
 	var scheduled, heartbeat sql.NullInt64
+	var drill string
 	err := row.Scan(&e.ID, &jobID, &e.JobName, &e.Kind, &e.Status, &e.Trigger, &e.Stage, &created, &started, &ended,
 		&e.BytesDumped, &e.BytesStored, &e.BackupName, &e.SHA256, &e.Error, &dests, &locked,
-		&e.Attempt, &notBefore, &scheduled, &e.Node, &heartbeat, &cancel)
+		&e.Attempt, &notBefore, &scheduled, &e.Node, &heartbeat, &cancel, &drill)
 	if err != nil {
 		return nil, err
+	}
+	if drill != "" {
+		e.Drill = &backup.Drill{}
+		if err := json.Unmarshal([]byte(drill), e.Drill); err != nil {
+			return nil, fmt.Errorf("execution %s drill: %w", e.ID, err)
+		}
 	}
 	e.JobID = jobID.String
 	e.CreatedAt = fromMicros(created)
@@ -136,14 +162,14 @@ func (s *DB) ListExecutions(ctx context.Context, f store.ExecutionFilter) ([]*ba
 	return s.queryExecutions(ctx, q, append(args, f.Limit, f.Offset)...)
 }
 
-// LatestExecutions returns the newest backup execution of each of some
+// LatestExecutions returns the newest execution of a kind of each of some
 // jobs, in one query (one index probe per job).
-func (s *DB) LatestExecutions(ctx context.Context, jobIDs []string) (map[string]*backup.Execution, error) {
+func (s *DB) LatestExecutions(ctx context.Context, kind backup.Kind, jobIDs []string) (map[string]*backup.Execution, error) {
 	out := make(map[string]*backup.Execution, len(jobIDs))
 	if len(jobIDs) == 0 {
 		return out, nil
 	}
-	args := []any{string(backup.KindBackup)}
+	args := []any{string(kind)}
 	for _, id := range jobIDs {
 		args = append(args, id)
 	}
@@ -155,6 +181,57 @@ func (s *DB) LatestExecutions(ctx context.Context, jobIDs []string) (map[string]
 	}
 	for _, e := range list {
 		out[e.JobID] = e
+	}
+	return out, nil
+}
+
+// ProvenPoints returns, for each of some jobs that has one, the creation
+// time of its newest backup that passed a drill.
+func (s *DB) ProvenPoints(ctx context.Context, jobIDs []string) (map[string]time.Time, error) {
+	out := map[string]time.Time{}
+	if len(jobIDs) == 0 {
+		return out, nil
+	}
+	args := []any{string(backup.KindDrill)}
+	for _, id := range jobIDs {
+		args = append(args, id)
+	}
+	rows, err := s.query(ctx, `SELECT job_id, MAX(proves_at) FROM executions WHERE kind = ? AND status = 'success' AND proves_at > 0
+		AND job_id IN (?`+strings.Repeat(", ?", len(jobIDs)-1)+`) GROUP BY job_id`, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id string
+		var at int64
+		if err := rows.Scan(&id, &at); err != nil {
+			return nil, err
+		}
+		out[id] = fromMicros(at)
+	}
+	return out, rows.Err()
+}
+
+// LatestDrills returns the newest finished drill of each of some backups
+// (by data key) that has one; a trigger skipped because a drill of the
+// backup was already queued is not a result.
+func (s *DB) LatestDrills(ctx context.Context, keys []string) (map[string]*backup.Execution, error) {
+	out := map[string]*backup.Execution{}
+	for start := 0; start < len(keys); start += 500 {
+		part := keys[start:min(start+500, len(keys))]
+		args := []any{string(backup.KindDrill)}
+		for _, k := range part {
+			args = append(args, k)
+		}
+		list, err := s.queryExecutions(ctx, "SELECT "+executionColumns+` FROM executions WHERE kind = ? AND status NOT IN ('queued', 'running')
+			AND (status <> 'skipped' OR drill <> '') AND backup_name IN (?`+strings.Repeat(", ?", len(part)-1)+`) ORDER BY created_at, id`, args...)
+		if err != nil {
+			return nil, err
+		}
+		for _, e := range list {
+			out[e.BackupName] = e
+		}
 	}
 	return out, nil
 }
@@ -205,8 +282,8 @@ func (s *DB) queryExecutions(ctx context.Context, q string, args ...any) ([]*bac
 func (s *DB) UpdateExecution(ctx context.Context, e *backup.Execution) error {
 	dests, _ := json.Marshal(nonNilDests(e.Destinations))
 	res, err := s.exec(ctx, `UPDATE executions SET stage = ?, bytes_dumped = ?, bytes_stored = ?, backup_name = ?, sha256 = ?,
-		error = ?, destinations = ? WHERE id = ?`,
-		string(e.Stage), e.BytesDumped, e.BytesStored, e.BackupName, e.SHA256, e.Error, string(dests), e.ID)
+		error = ?, destinations = ?, drill = ?, proves_at = ? WHERE id = ?`,
+		string(e.Stage), e.BytesDumped, e.BytesStored, e.BackupName, e.SHA256, e.Error, string(dests), drillJSON(e.Drill), provesAt(e.Drill), e.ID)
 	if err != nil {
 		return err
 	}

@@ -110,10 +110,12 @@ func (s *DB) CreateJob(ctx context.Context, j *backup.Job) error {
 	return s.tx(ctx, func(tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx, s.q(`INSERT INTO jobs (id, name, source_id, databases, compression, compression_level, profile_id,
 			naming_template, schedule, enabled, expect_every, remind_every, timezone, catch_up, retries, retry_backoff, max_duration, stall_timeout,
-			created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+			drill_every, drill_schedule, drill_target_id, proven_within,
+			created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
 			j.ID, j.Name, j.SourceID, string(dbs), string(j.Compression), j.CompressionLevel, nullString(j.ProfileID),
 			j.NamingTemplate, j.Schedule, boolInt(j.Enabled), seconds(j.ExpectEvery), seconds(j.RemindEvery),
-			j.Timezone, boolInt(j.CatchUp), j.Retries, seconds(j.RetryBackoff), seconds(j.MaxDuration), seconds(j.StallTimeout), micros(now), micros(now))
+			j.Timezone, boolInt(j.CatchUp), j.Retries, seconds(j.RetryBackoff), seconds(j.MaxDuration), seconds(j.StallTimeout),
+			j.DrillEvery, j.DrillSchedule, nullString(j.DrillTargetID), seconds(j.ProvenWithin), micros(now), micros(now))
 		if err != nil {
 			return classify(err, fmt.Sprintf("create job %q", j.Name))
 		}
@@ -158,7 +160,7 @@ func nonNil(s []string) []string {
 
 const jobColumns = `id, name, source_id, databases, compression, compression_level, profile_id, naming_template, schedule, enabled,
 	expect_every, remind_every, alarm_at, timezone, catch_up, retries, retry_backoff, max_duration, stall_timeout, last_scheduled_at,
-	created_at, updated_at`
+	drill_every, drill_schedule, drill_target_id, proven_within, proven_alarm_at, drill_scheduled_at, created_at, updated_at`
 
 func scanJob(row interface{ Scan(...any) error }) (*backup.Job, error) {
 	var j backup.Job
@@ -166,11 +168,14 @@ func scanJob(row interface{ Scan(...any) error }) (*backup.Job, error) {
 	var profile sql.NullString
 	var enabled int
 	var created, updated, expect, remind, backoff, maxDur, stall int64
-	var alarm, lastSched sql.NullInt64
+	var alarm, lastSched, provenAlarm, drillSched sql.NullInt64
 	var catchUp int
+	var drillTarget sql.NullString
+	var provenWithin int64
 	err := row.Scan(&j.ID, &j.Name, &j.SourceID, &dbs, &j.Compression, &j.CompressionLevel, &profile,
 		&j.NamingTemplate, &j.Schedule, &enabled, &expect, &remind, &alarm,
-		&j.Timezone, &catchUp, &j.Retries, &backoff, &maxDur, &stall, &lastSched, &created, &updated)
+		&j.Timezone, &catchUp, &j.Retries, &backoff, &maxDur, &stall, &lastSched,
+		&j.DrillEvery, &j.DrillSchedule, &drillTarget, &provenWithin, &provenAlarm, &drillSched, &created, &updated)
 	if err != nil {
 		return nil, err
 	}
@@ -182,6 +187,8 @@ func scanJob(row interface{ Scan(...any) error }) (*backup.Job, error) {
 	j.CatchUp = catchUp != 0
 	j.RetryBackoff, j.MaxDuration, j.StallTimeout = secs(backoff), secs(maxDur), secs(stall)
 	j.LastScheduledAt = fromNullMicros(lastSched)
+	j.DrillTargetID, j.ProvenWithin = drillTarget.String, secs(provenWithin)
+	j.ProvenAlarmAt, j.DrillScheduledAt = fromNullMicros(provenAlarm), fromNullMicros(drillSched)
 	j.CreatedAt, j.UpdatedAt = fromMicros(created), fromMicros(updated)
 	return &j, nil
 }
@@ -326,10 +333,12 @@ func (s *DB) UpdateJob(ctx context.Context, j *backup.Job) error {
 	return s.tx(ctx, func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, s.q(`UPDATE jobs SET name = ?, source_id = ?, databases = ?, compression = ?, compression_level = ?,
 			profile_id = ?, naming_template = ?, schedule = ?, enabled = ?, expect_every = ?, remind_every = ?,
-			timezone = ?, catch_up = ?, retries = ?, retry_backoff = ?, max_duration = ?, stall_timeout = ?, updated_at = ? WHERE id = ?`),
+			timezone = ?, catch_up = ?, retries = ?, retry_backoff = ?, max_duration = ?, stall_timeout = ?,
+			drill_every = ?, drill_schedule = ?, drill_target_id = ?, proven_within = ?, updated_at = ? WHERE id = ?`),
 			j.Name, j.SourceID, string(dbs), string(j.Compression), j.CompressionLevel, nullString(j.ProfileID),
 			j.NamingTemplate, j.Schedule, boolInt(j.Enabled), seconds(j.ExpectEvery), seconds(j.RemindEvery),
-			j.Timezone, boolInt(j.CatchUp), j.Retries, seconds(j.RetryBackoff), seconds(j.MaxDuration), seconds(j.StallTimeout), micros(j.UpdatedAt), j.ID)
+			j.Timezone, boolInt(j.CatchUp), j.Retries, seconds(j.RetryBackoff), seconds(j.MaxDuration), seconds(j.StallTimeout),
+			j.DrillEvery, j.DrillSchedule, nullString(j.DrillTargetID), seconds(j.ProvenWithin), micros(j.UpdatedAt), j.ID)
 		if err != nil {
 			return classify(err, fmt.Sprintf("update job %q", j.Name))
 		}

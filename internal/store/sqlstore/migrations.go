@@ -219,4 +219,18 @@ var migrations = []string{
 		expires_at {BIGINT}
 	);
 	CREATE INDEX restore_leftovers_execution ON restore_leftovers(execution_id);`,
+	// 9: restore drills: what a drill found, the jobs' drill settings and
+	// recovery point objective, sources marked as drill targets.
+	`ALTER TABLE executions ADD COLUMN drill TEXT NOT NULL DEFAULT '';
+	ALTER TABLE executions ADD COLUMN proves_at {BIGINT} NOT NULL DEFAULT 0;
+	CREATE INDEX executions_backup_name ON executions(backup_name, kind, created_at);
+	ALTER TABLE jobs ADD COLUMN drill_every INTEGER NOT NULL DEFAULT 0;
+	ALTER TABLE jobs ADD COLUMN drill_schedule TEXT NOT NULL DEFAULT '';
+	ALTER TABLE jobs ADD COLUMN drill_target_id TEXT REFERENCES sources(id);
+	ALTER TABLE jobs ADD COLUMN proven_within {BIGINT} NOT NULL DEFAULT 0;
+	ALTER TABLE jobs ADD COLUMN proven_alarm_at {BIGINT};
+	ALTER TABLE jobs ADD COLUMN drill_scheduled_at {BIGINT};
+	ALTER TABLE sources ADD COLUMN scratch INTEGER NOT NULL DEFAULT 0;
+	ALTER TABLE destinations ADD COLUMN scratch INTEGER NOT NULL DEFAULT 0;
+	ALTER TABLE channels ADD COLUMN scratch INTEGER NOT NULL DEFAULT 0;`,
 }

@@ -3,6 +3,7 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
+	"fmt"
 	"strings"
 	"time"
 
@@ -123,9 +124,14 @@ func (s *DB) ListNotificationLog(ctx context.Context, f store.NotificationFilter
 	return out, rows.Err()
 }
 
-// MarkAlarm records when a job's missed-backup alarm fired.
-func (s *DB) MarkAlarm(ctx context.Context, jobID string, at time.Time) error {
-	res, err := s.exec(ctx, "UPDATE jobs SET alarm_at = ? WHERE id = ?", micros(at), jobID)
+// MarkAlarm records when a job's missed-backup alarm (kind backup) or its
+// missed recovery point objective alarm (kind drill) fired.
+func (s *DB) MarkAlarm(ctx context.Context, jobID string, kind backup.Kind, at time.Time) error {
+	col := map[backup.Kind]string{backup.KindBackup: "alarm_at", backup.KindDrill: "proven_alarm_at"}[kind]
+	if col == "" {
+		return fmt.Errorf("%w: no alarm for %s", backup.ErrInvalid, kind)
+	}
+	res, err := s.exec(ctx, "UPDATE jobs SET "+col+" = ? WHERE id = ?", micros(at), jobID)
 	if err != nil {
 		return err
 	}

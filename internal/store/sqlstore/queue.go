@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
 	"time"
 
@@ -36,14 +37,21 @@ func (s *DB) Enqueue(ctx context.Context, e *backup.Execution) error {
 		e.CreatedAt = time.Now().UTC()
 	}
 	return s.queueTx(ctx, func(tx *sql.Tx) error {
+		// One backup of a job at a time; one drill of a backup at a time.
+		busyQuery, busyArg, busyMsg := "SELECT count(*) FROM executions WHERE job_id = ? AND kind = 'backup' AND status IN ('queued', 'running')",
+			e.JobID, "skipped: job "+e.JobName+" is already queued or running"
+		if e.Kind == backup.KindDrill {
+			busyQuery, busyArg, busyMsg = "SELECT count(*) FROM executions WHERE backup_name = ? AND kind = 'drill' AND status IN ('queued', 'running')",
+				e.BackupName, "skipped: a drill of "+e.BackupName+" is already queued or running"
+		}
 		var busy int
-		if err := tx.QueryRowContext(ctx, s.q("SELECT count(*) FROM executions WHERE job_id = ? AND status IN ('queued', 'running')"), e.JobID).Scan(&busy); err != nil {
+		if err := tx.QueryRowContext(ctx, s.q(busyQuery), busyArg).Scan(&busy); err != nil {
 			return err
 		}
 		switch {
 		case busy > 0:
 			e.Status, e.EndedAt = backup.StatusSkipped, &e.CreatedAt
-			e.Error = "skipped: job " + e.JobName + " is already queued or running"
+			e.Error = busyMsg
 		case e.Status == backup.StatusRunning:
 			// A foreground run (the CLI's): started at once, never claimed.
 			e.StartedAt = &e.CreatedAt
@@ -56,7 +64,7 @@ func (s *DB) Enqueue(ctx context.Context, e *backup.Execution) error {
 	})
 }
 
-// Claim starts the next runnable queued backup.
+// Claim starts the next runnable queued backup or drill.
 func (s *DB) Claim(ctx context.Context, node string, max int, now time.Time) (*backup.Execution, error) {
 	return s.claim(ctx, node, max, now, "")
 }
@@ -77,8 +85,8 @@ func (s *DB) claim(ctx context.Context, node string, max int, now time.Time, onl
 			return nil
 		}
 		var id string
-		q := `SELECT id FROM executions e WHERE e.status = 'queued' AND e.kind = 'backup' AND e.not_before <= ?
-			AND NOT EXISTS (SELECT 1 FROM executions r WHERE r.status = 'running' AND r.job_id = e.job_id)`
+		q := `SELECT id FROM executions e WHERE e.status = 'queued' AND e.kind IN ('backup', 'drill') AND e.not_before <= ?
+			AND NOT EXISTS (SELECT 1 FROM executions r WHERE r.status = 'running' AND r.job_id = e.job_id AND r.kind = e.kind)`
 		args := []any{micros(now)}
 		if onlyID != "" {
 			q, args = q+" AND e.id = ?", append(args, onlyID)
@@ -178,14 +186,22 @@ func (s *DB) ReleaseLease(ctx context.Context, name, holder string) error {
 	return err
 }
 
-// MarkScheduled compares and sets a job's last scheduled time.
-func (s *DB) MarkScheduled(ctx context.Context, jobID string, prev *time.Time, at time.Time) (bool, error) {
+// scheduledColumn is where a kind's schedule is marked.
+var scheduledColumn = map[backup.Kind]string{backup.KindBackup: "last_scheduled_at", backup.KindDrill: "drill_scheduled_at"}
+
+// MarkScheduled moves a job's last scheduled time (of its backups or its
+// drills) from prev to at; false if another node moved it first.
+func (s *DB) MarkScheduled(ctx context.Context, jobID string, kind backup.Kind, prev *time.Time, at time.Time) (bool, error) {
+	col, ok := scheduledColumn[kind]
+	if !ok {
+		return false, fmt.Errorf("%w: no schedule for %s", backup.ErrInvalid, kind)
+	}
 	var res sql.Result
 	var err error
 	if prev == nil {
-		res, err = s.exec(ctx, "UPDATE jobs SET last_scheduled_at = ? WHERE id = ? AND last_scheduled_at IS NULL", micros(at), jobID)
+		res, err = s.exec(ctx, "UPDATE jobs SET "+col+" = ? WHERE id = ? AND "+col+" IS NULL", micros(at), jobID)
 	} else {
-		res, err = s.exec(ctx, "UPDATE jobs SET last_scheduled_at = ? WHERE id = ? AND last_scheduled_at = ?", micros(at), jobID, micros(*prev))
+		res, err = s.exec(ctx, "UPDATE jobs SET "+col+" = ? WHERE id = ? AND "+col+" = ?", micros(at), jobID, micros(*prev))
 	}
 	if err != nil {
 		return false, err

@@ -81,7 +81,7 @@ func Open(ctx context.Context, url string, box *secret.Box) (*DB, error) {
 		s.db.Close()
 		return nil, err
 	}
-	s.sources = &endpoints{s: &s, table: "sources", jobsQuery: "SELECT count(*) FROM jobs WHERE source_id = ?"}
+	s.sources = &endpoints{s: &s, table: "sources", jobsQuery: "SELECT count(*) FROM jobs WHERE ? IN (source_id, drill_target_id)"}
 	s.dests = &endpoints{s: &s, table: "destinations", jobsQuery: "SELECT count(*) FROM job_destinations WHERE destination_id = ?"}
 	s.channels = &endpoints{s: &s, table: "channels", jobsQuery: "SELECT count(*) FROM job_channels WHERE channel_id = ?"}
 	return &s, nil

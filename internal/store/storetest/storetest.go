@@ -226,14 +226,14 @@ func Run(t *testing.T, h Harness) {
 		lastB := add(b, day.Add(30*time.Minute), backup.StatusSuccess, backup.TriggerSchedule, 0, 200) // no end time
 		must(t, s.CreateExecution(ctx, &backup.Execution{JobID: a.ID, JobName: "a", Kind: backup.KindRestore, Status: backup.StatusSuccess,
 			Trigger: backup.TriggerManual, Stage: backup.StageComplete, CreatedAt: day.Add(2 * time.Hour)}))
-		latest, err := s.LatestExecutions(ctx, []string{a.ID, b.ID, idle.ID})
+		latest, err := s.LatestExecutions(ctx, backup.KindBackup, []string{a.ID, b.ID, idle.ID})
 		if err != nil {
 			t.Fatal(err)
 		}
 		if len(latest) != 2 || latest[a.ID].ID != lastA.ID || latest[b.ID].ID != lastB.ID {
 			t.Fatalf("latest per job (restores not counted): %+v", latest)
 		}
-		if one, _ := s.LatestExecutions(ctx, []string{b.ID}); len(one) != 1 || one[b.ID].ID != lastB.ID {
+		if one, _ := s.LatestExecutions(ctx, backup.KindBackup, []string{b.ID}); len(one) != 1 || one[b.ID].ID != lastB.ID {
 			t.Fatalf("latest of one job: %+v", one)
 		}
 		// Pages of jobs by part of the name, any case; schedules of enabled jobs.
@@ -366,6 +366,7 @@ func Run(t *testing.T, h Harness) {
 	t.Run("Security", func(t *testing.T) { runSecurity(t, h) })
 	t.Run("FirstUserExactlyOnce", func(t *testing.T) { runFirstUser(t, h) })
 	t.Run("InstanceKeyAndLeftovers", func(t *testing.T) { runInstanceKeyAndLeftovers(t, h) })
+	t.Run("Drills", func(t *testing.T) { runDrills(t, h) })
 
 	t.Run("Settings", func(t *testing.T) {
 		s := h.Open(t)
@@ -462,7 +463,7 @@ func runNotifications(t *testing.T, h Harness) {
 		t.Fatalf("delete of a routed channel: %v", err)
 	}
 	at := time.Now().UTC().Truncate(time.Microsecond)
-	must(t, s.MarkAlarm(ctx, j.ID, at))
+	must(t, s.MarkAlarm(ctx, j.ID, backup.KindBackup, at))
 	got.Name = "j2"
 	must(t, s.UpdateJob(ctx, got))
 	if again, _ := s.GetJob(ctx, j.ID); again.AlarmAt == nil || !again.AlarmAt.Equal(at) {
@@ -569,13 +570,13 @@ func runQueue(t *testing.T, h Harness) {
 		t.Fatal("released lease not free")
 	}
 	// Compare-and-set of the schedule mark.
-	if ok, _ := s.MarkScheduled(ctx, jobs[3].ID, nil, now); !ok {
+	if ok, _ := s.MarkScheduled(ctx, jobs[3].ID, backup.KindBackup, nil, now); !ok {
 		t.Fatal("first mark refused")
 	}
-	if ok, _ := s.MarkScheduled(ctx, jobs[3].ID, nil, now); ok {
+	if ok, _ := s.MarkScheduled(ctx, jobs[3].ID, backup.KindBackup, nil, now); ok {
 		t.Fatal("a stale mark won")
 	}
-	if ok, _ := s.MarkScheduled(ctx, jobs[3].ID, &now, now.Add(time.Minute)); !ok {
+	if ok, _ := s.MarkScheduled(ctx, jobs[3].ID, backup.KindBackup, &now, now.Add(time.Minute)); !ok {
 		t.Fatal("mark from the current value refused")
 	}
 	// Many claimers at once never exceed max.
