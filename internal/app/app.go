@@ -103,10 +103,11 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error
 		log.Warn(keyInfo)
 	}
 	a.Runner = &runner.Runner{Store: st, Sources: a.Sources, Dests: a.Dests, Validators: sourceall.Validators(), Log: log, Location: loc,
+		Throwaways: sourceall.Throwaways(), DrillDir: cfg.DrillDir, ToolDirs: cfg.ToolDirs,
 		OnStart: a.onStart, OnFinish: a.onFinish, OnDestinationFailed: a.onDestinationFailed}
 	a.base, a.stop = context.WithCancelCause(context.Background())
 	a.Queue = &queue.Queue{Store: st, Runner: a.Runner, Log: log, Node: cfg.NodeID, Location: loc, StaleAfter: cfg.StaleAfter,
-		OnInterrupted: a.cleanupInterrupted}
+		OnInterrupted: a.cleanupInterrupted, OnDrillDue: a.drillDue}
 	a.Runner.Zone = a.Queue.Zone
 	return a, nil
 }
@@ -193,6 +194,7 @@ func (a *App) Recover(ctx context.Context) error {
 			a.cleanupInterrupted(e)
 		}
 	}
+	a.sweepDrills()
 	if n, _ := a.Store.ListExecutions(ctx, store.ExecutionFilter{Status: backup.StatusQueued, Limit: 10000}); len(n) > 0 {
 		a.Log.Info("queued executions will resume", "count", len(n))
 	}

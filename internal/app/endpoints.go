@@ -19,6 +19,9 @@ type EndpointInput struct {
 	Type    string            `json:"type"`
 	Config  json.RawMessage   `json:"config"`
 	Secrets map[string]string `json:"secrets,omitempty"`
+	// Scratch marks a source as a drill target: drills create and drop
+	// databases on it (and replace a Redis keyspace). Sources only.
+	Scratch *bool `json:"scratch,omitempty"`
 }
 
 // EndpointView is what the API and CLI show: secrets only as "set".
@@ -87,6 +90,9 @@ func (a *App) CreateEndpoint(ctx context.Context, k Kind, in EndpointInput) (*ba
 		return nil, err
 	}
 	e := &backup.Endpoint{Name: strings.TrimSpace(in.Name), Type: in.Type, Config: in.Config, Secrets: dropEmpty(in.Secrets)}
+	if err := a.setScratch(ctx, k, e, in.Scratch); err != nil {
+		return nil, err
+	}
 	if err := a.validate(k, e); err != nil {
 		return nil, err
 	}
@@ -122,10 +128,37 @@ func (a *App) UpdateEndpoint(ctx context.Context, k Kind, ref string, in Endpoin
 			e.Secrets[name] = v
 		}
 	}
+	if err := a.setScratch(ctx, k, e, in.Scratch); err != nil {
+		return nil, err
+	}
 	if err := a.validate(k, e); err != nil {
 		return nil, err
 	}
 	return e, a.endpoints(k).Update(ctx, e)
+}
+
+// setScratch marks (or unmarks) a source as a drill target. A source a job
+// backs up is never scratch: drills would write over what it backs up.
+func (a *App) setScratch(ctx context.Context, k Kind, e *backup.Endpoint, scratch *bool) error {
+	if scratch == nil {
+		return nil
+	}
+	if k != KindSource && *scratch {
+		return fmt.Errorf("%w: only a source can be a drill target (scratch)", backup.ErrInvalid)
+	}
+	if *scratch && e.ID != "" {
+		jobs, err := a.Store.ListJobs(ctx)
+		if err != nil {
+			return err
+		}
+		for _, j := range jobs {
+			if j.SourceID == e.ID {
+				return fmt.Errorf("%w: job %s backs up source %s; a drill target (scratch) must be a server whose contents may be thrown away", backup.ErrInvalid, j.Name, e.Name)
+			}
+		}
+	}
+	e.Scratch = *scratch
+	return nil
 }
 
 // whereFields name where an endpoint connects and as whom; a stored

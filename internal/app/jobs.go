@@ -83,6 +83,14 @@ type JobInput struct {
 	RetryBackoff backup.Duration `json:"retry_backoff"`
 	MaxDuration  backup.Duration `json:"max_duration"`
 	StallTimeout backup.Duration `json:"stall_timeout"`
+	// Restore drills: after every DrillEvery-th successful backup, on
+	// DrillSchedule (cron, the newest backup), into DrillTarget (a scratch
+	// source, id or name; empty: a throwaway server); ProvenWithin is the
+	// recovery point objective ("26h": a backup proven by a drill no older).
+	DrillEvery    int             `json:"drill_every"`
+	DrillSchedule string          `json:"drill_schedule"`
+	DrillTarget   string          `json:"drill_target"`
+	ProvenWithin  backup.Duration `json:"proven_within"`
 }
 
 // JobChannelInput routes outcomes of a job to a channel.
@@ -115,6 +123,9 @@ func (a *App) resolveJob(ctx context.Context, in JobInput, j *backup.Job) error 
 	src, err := a.Store.Sources().Get(ctx, in.Source)
 	if err != nil {
 		return bad("source %q does not exist", in.Source)
+	}
+	if src.Scratch {
+		return bad("source %q is a drill target (scratch): drills throw its contents away, so a job cannot back it up", src.Name)
 	}
 	j.SourceID = src.ID
 	j.Databases = nil
@@ -211,10 +222,54 @@ func (a *App) resolveJob(ctx context.Context, in JobInput, j *backup.Job) error 
 	if in.RetryBackoff < 0 || in.MaxDuration < 0 || in.StallTimeout < 0 {
 		return bad("durations may not be negative")
 	}
+	if err := a.resolveDrills(ctx, in, j, src); err != nil {
+		return err
+	}
 	j.Timezone, j.CatchUp, j.Retries, j.RetryBackoff = in.Timezone, in.CatchUp, in.Retries, in.RetryBackoff
 	j.MaxDuration, j.StallTimeout = in.MaxDuration, in.StallTimeout
 	if in.Enabled != nil {
 		j.Enabled = *in.Enabled
+	}
+	return nil
+}
+
+// resolveDrills checks a job's drill settings: the drill target a scratch
+// source of the job's engine (required for engines dbackup cannot start a
+// server of), the schedule a valid cron expression.
+func (a *App) resolveDrills(ctx context.Context, in JobInput, j *backup.Job, src *backup.Endpoint) error {
+	bad := func(format string, args ...any) error {
+		return fmt.Errorf("%w: "+format, append([]any{backup.ErrInvalid}, args...)...)
+	}
+	if in.DrillEvery < 0 || in.DrillEvery > 1000 {
+		return bad("drill_every must be from 0 (never) to 1000")
+	}
+	if in.ProvenWithin < 0 || (in.ProvenWithin > 0 && time.Duration(in.ProvenWithin) < time.Minute) {
+		return bad("proven_within must be at least 1m")
+	}
+	j.DrillEvery, j.ProvenWithin = in.DrillEvery, in.ProvenWithin
+	j.DrillSchedule = strings.TrimSpace(in.DrillSchedule)
+	if j.DrillSchedule != "" {
+		if _, err := schedule.Parse(j.DrillSchedule); err != nil {
+			return fmt.Errorf("%w: drill schedule: %v", backup.ErrInvalid, err)
+		}
+	}
+	j.DrillTargetID = ""
+	if in.DrillTarget != "" {
+		t, err := a.Store.Sources().Get(ctx, in.DrillTarget)
+		if err != nil {
+			return bad("drill target %q does not exist", in.DrillTarget)
+		}
+		switch {
+		case !t.Scratch:
+			return bad("drill target %q is not marked as scratch: drills create and drop databases there, so mark it first", t.Name)
+		case t.Type != src.Type:
+			return bad("drill target %q is %s; the job backs up %s", t.Name, t.Type, src.Type)
+		}
+		j.DrillTargetID = t.ID
+	}
+	drills := j.DrillEvery > 0 || j.DrillSchedule != "" || j.ProvenWithin > 0
+	if _, ok := a.Runner.Throwaways[src.Type]; drills && !ok && j.DrillTargetID == "" {
+		return bad("dbackup cannot start a %s server of its own for drills: choose a drill target (a source marked as scratch)", src.Type)
 	}
 	return nil
 }
@@ -234,16 +289,19 @@ func (a *App) UpdateJob(ctx context.Context, ref string, in JobInput) (*backup.J
 	if err != nil {
 		return nil, err
 	}
-	oldSchedule, oldTZ, mark := j.Schedule, j.Timezone, j.LastScheduledAt
+	oldSchedule, oldDrills, oldTZ, mark, drillMark := j.Schedule, j.DrillSchedule, j.Timezone, j.LastScheduledAt, j.DrillScheduledAt
 	if err := a.resolveJob(ctx, in, j); err != nil {
 		return nil, err
 	}
 	if err := a.Store.UpdateJob(ctx, j); err != nil {
 		return nil, err
 	}
+	// A new schedule counts from now, not from the old one's last run.
 	if j.Schedule != oldSchedule || j.Timezone != oldTZ {
-		// A new schedule counts from now, not from the old one's last run.
 		a.Store.MarkScheduled(ctx, j.ID, backup.KindBackup, mark, time.Now().UTC())
+	}
+	if j.DrillSchedule != oldDrills || j.Timezone != oldTZ {
+		a.Store.MarkScheduled(ctx, j.ID, backup.KindDrill, drillMark, time.Now().UTC())
 	}
 	return j, nil
 }
@@ -454,7 +512,7 @@ func (a *App) DuplicateJob(ctx context.Context, ref string) (*backup.Job, error)
 		return nil, err
 	}
 	c := *j
-	c.ID, c.Enabled, c.LastScheduledAt, c.AlarmAt = "", false, nil, nil
+	c.ID, c.Enabled, c.LastScheduledAt, c.AlarmAt, c.DrillScheduledAt, c.ProvenAlarmAt = "", false, nil, nil, nil, nil
 	c.Databases = append([]string(nil), j.Databases...)
 	c.Destinations = append([]backup.JobDestination(nil), j.Destinations...)
 	c.Notifications = append([]backup.JobChannel(nil), j.Notifications...)

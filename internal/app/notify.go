@@ -149,6 +149,20 @@ func (a *App) onFinish(e *backup.Execution) {
 		if chs := a.jobChannels(ctx, job, string(e.Status), ""); len(chs) > 0 {
 			a.deliver(a.backupEvent(ctx, job, e), chs)
 		}
+		a.drillAfterBackup(ctx, job, e)
+	case backup.KindDrill:
+		job, err := a.Store.GetJob(ctx, e.JobID)
+		if err != nil {
+			return
+		}
+		// A drill that could not run (no room) is news for those told of failures.
+		outcome := e.Status
+		if outcome == backup.StatusSkipped {
+			outcome = backup.StatusFailed
+		}
+		if chs := a.jobChannels(ctx, job, string(outcome), ""); len(chs) > 0 {
+			a.deliver(drillEvent(e), chs)
+		}
 	case backup.KindRestore:
 		if chs := a.systemChannels(ctx, notify.KindRestore); len(chs) > 0 {
 			a.deliver(restoreEvent(e), chs)
@@ -294,7 +308,8 @@ func (a *App) CheckMissed(ctx context.Context, now time.Time) (int, error) {
 	return sent, nil
 }
 
-// WatchMissed checks for missed backups every interval until ctx ends.
+// WatchMissed checks for missed backups and missed recovery point
+// objectives every interval until ctx ends.
 func (a *App) WatchMissed(ctx context.Context, interval time.Duration) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
@@ -305,6 +320,9 @@ func (a *App) WatchMissed(ctx context.Context, interval time.Duration) {
 		case now := <-t.C:
 			if _, err := a.CheckMissed(ctx, now); err != nil && ctx.Err() == nil {
 				a.Log.Error("missed-backup check", "err", err)
+			}
+			if _, err := a.CheckUnproven(ctx, now); err != nil && ctx.Err() == nil {
+				a.Log.Error("recovery point check", "err", err)
 			}
 		}
 	}

@@ -55,6 +55,7 @@ var settings = map[string]setting{
 	SettingNotifyTimeout:            {"10", "seconds a notification may take per attempt", intRange(1, 300)},
 	SettingNotifyAttempts:           {"3", "attempts per notification before it is logged as failed", intRange(1, 10)},
 	runner.SettingKeepReplacedHours: {"24", "hours a restore keeps the database it replaced before it is dropped", intRange(0, 24*365)},
+	runner.SettingDrillMaxMiB:       {"10240", "largest backup (MiB stored) drilled on its own, after backups or on a schedule (0: any size); drills asked for by hand have no bound", intRange(0, 1<<30)},
 }
 
 // Setting is a setting's current value.

@@ -15,17 +15,20 @@ import (
 )
 
 // cleanupInterrupted removes what an interrupted run left: the scratch
-// databases of a restore; for a backup, at each of its job's destinations,
+// databases of a restore or drill, a drill's throwaway server; for a backup, at each of its job's destinations,
 // what its uploads left (temporary files, unfinished multipart uploads)
 // and its data object if it has no sidecar, also under its final name (the
 // run recorded the key before writing it, and the key was free).
 func (a *App) cleanupInterrupted(e *backup.Execution) {
 	ctx := context.Background()
-	if e.Kind == backup.KindRestore {
+	if e.Kind == backup.KindRestore || e.Kind == backup.KindDrill {
 		if dropped, err := a.Runner.CleanLeftovers(ctx, e.ID); err != nil {
-			a.Log.Warn("could not drop what an interrupted restore left; retried every minute", "execution", e.ID, "dropped", dropped, "err", err)
+			a.Log.Warn("could not drop what an interrupted restore or drill left; retried every minute", "execution", e.ID, "dropped", dropped, "err", err)
 		} else if len(dropped) > 0 {
-			a.Log.Info("dropped what an interrupted restore left", "execution", e.ID, "databases", dropped)
+			a.Log.Info("dropped what an interrupted restore or drill left", "execution", e.ID, "databases", dropped)
+		}
+		if e.Kind == backup.KindDrill {
+			a.sweepDrills()
 		}
 		return
 	}
@@ -111,4 +114,15 @@ func (a *App) deadProcessOfThisNode(node string) bool {
 	}
 	_, err := os.Stat("/proc/" + pid)
 	return os.IsNotExist(err)
+}
+
+// sweepDrills removes what the drills of dead processes left on this host.
+func (a *App) sweepDrills() {
+	removed, err := a.Runner.SweepDrills()
+	if err != nil {
+		a.Log.Warn("could not remove what interrupted drills left", "err", err)
+	}
+	if len(removed) > 0 {
+		a.Log.Info("removed the throwaway servers of interrupted drills", "directories", removed)
+	}
 }

@@ -9,7 +9,10 @@ import (
 type Drill struct {
 	// Target is where the backup was restored: "throwaway" (a private
 	// server dbackup started) or the name of a scratch source.
-	Target        string `json:"target"`
+	Target string `json:"target"`
+	// TargetID is the scratch source a drill was asked to restore into;
+	// empty: a throwaway server.
+	TargetID      string `json:"target_id,omitempty"`
 	ServerVersion string `json:"server_version,omitempty"`
 	// BackupCreatedAt is when the drilled backup was made: the recovery
 	// point a passed drill proves.

@@ -22,24 +22,27 @@ const MetaVersion = 2
 
 // Meta is the content of a backup's `.meta.json` sidecar.
 type Meta struct {
-	FormatVersion int               `json:"format_version"`
-	JobID         string            `json:"job_id"`
-	JobName       string            `json:"job_name"`
-	ExecutionID   string            `json:"execution_id"`
-	SourceType    string            `json:"source_type"`
-	SourceName    string            `json:"source_name"`
-	EngineVersion string            `json:"engine_version"`
-	Databases     []string          `json:"databases"`
-	DataFormat    string            `json:"data_format"` // e.g. "pg_custom" or "tar"
-	DataFile      string            `json:"data_file"`   // base name of the data object
-	CreatedAt     time.Time         `json:"created_at"`
-	Compression   MetaCompression   `json:"compression"`
-	Encryption    *MetaEncryption   `json:"encryption,omitempty"`
-	Size          int64             `json:"size"`   // stored bytes
-	SHA256        string            `json:"sha256"` // of the stored bytes
-	Trigger       Trigger           `json:"trigger"`
-	Locked        bool              `json:"locked"`
-	Verification  *MetaVerification `json:"verification,omitempty"`
+	FormatVersion int             `json:"format_version"`
+	JobID         string          `json:"job_id"`
+	JobName       string          `json:"job_name"`
+	ExecutionID   string          `json:"execution_id"`
+	SourceType    string          `json:"source_type"`
+	SourceName    string          `json:"source_name"`
+	EngineVersion string          `json:"engine_version"`
+	Databases     []string        `json:"databases"`
+	DataFormat    string          `json:"data_format"` // e.g. "pg_custom" or "tar"
+	DataFile      string          `json:"data_file"`   // base name of the data object
+	CreatedAt     time.Time       `json:"created_at"`
+	Compression   MetaCompression `json:"compression"`
+	Encryption    *MetaEncryption `json:"encryption,omitempty"`
+	Size          int64           `json:"size"`   // stored bytes
+	SHA256        string          `json:"sha256"` // of the stored bytes
+	// DumpSize is the dump's size before compression and encryption: what
+	// a restore reads (0 in sidecars written before it was recorded).
+	DumpSize     int64             `json:"dump_size,omitempty"`
+	Trigger      Trigger           `json:"trigger"`
+	Locked       bool              `json:"locked"`
+	Verification *MetaVerification `json:"verification,omitempty"`
 	// Contents is what the dump's validator counted, per database.
 	Contents Contents `json:"contents,omitempty"`
 	// Validation says which validator proved the dump whole, and what it saw.

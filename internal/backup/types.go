@@ -209,7 +209,15 @@ const (
 	TriggerAPI      Trigger = "api"
 	TriggerRetry    Trigger = "retry"
 	TriggerCatchUp  Trigger = "catch-up"
+	// TriggerAfterBackup starts a drill after every Nth backup of a job.
+	TriggerAfterBackup Trigger = "after-backup"
 )
+
+// Automatic reports whether no one asked for this run just now: the size
+// bound of drills applies to these.
+func (t Trigger) Automatic() bool {
+	return t == TriggerSchedule || t == TriggerCatchUp || t == TriggerAfterBackup || t == TriggerRetry
+}
 
 // Kind distinguishes backups, restores and drills in the history.
 type Kind string

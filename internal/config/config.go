@@ -35,6 +35,9 @@ type Config struct {
 	// server_binary): choosing a program to run is the host's decision,
 	// not the API's. Empty: only the tools found on PATH.
 	ToolDirs []string
+	// DrillDir (DBACKUP_DRILL_DIR) is where drills start their throwaway
+	// servers, one private directory each; default: the temporary directory.
+	DrillDir string
 }
 
 // Env reads environment variables; tests pass a map.
@@ -85,6 +88,7 @@ func Register(fs *flag.FlagSet, env Env) (*Config, func() error) {
 	str(&proxies, "trusted-proxies", "DBACKUP_TRUSTED_PROXIES", "", "comma-separated CIDRs of reverse proxies whose X-Forwarded-For/-Proto are believed")
 	var toolDirs string
 	str(&toolDirs, "tool-dirs", "DBACKUP_TOOL_DIRS", "", "directories (separated by : or ,) whose dump tools a source may use (bin_dir, server_binary); empty: PATH only")
+	str(&c.DrillDir, "drill-dir", "DBACKUP_DRILL_DIR", "", "directory for the throwaway servers of restore drills (needs room for about twice a dump); default: the temporary directory")
 	var stale string
 	str(&stale, "stale-after", "DBACKUP_STALE_AFTER", "30s", "a node that stops heartbeating this long has its runs failed and retried elsewhere")
 	// The key itself is never a flag: a flag would show on the command line.
@@ -117,6 +121,9 @@ func Register(fs *flag.FlagSet, env Env) (*Config, func() error) {
 				return fmt.Errorf("tool-dirs: %q is not an absolute directory", d)
 			}
 			c.ToolDirs = append(c.ToolDirs, filepath.Clean(d))
+		}
+		if c.DrillDir != "" && !filepath.IsAbs(c.DrillDir) {
+			return fmt.Errorf("drill-dir: %q is not an absolute directory", c.DrillDir)
 		}
 		for _, p := range strings.Split(proxies, ",") {
 			if p = strings.TrimSpace(p); p == "" {

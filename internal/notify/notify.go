@@ -34,6 +34,7 @@ const (
 	KindStart       Kind = "start" // a backup started: only ping channels act on it
 	KindMissed      Kind = "missed"
 	KindRestore     Kind = "restore"
+	KindDrill       Kind = "drill" // a restore drill ended
 	KindDestination Kind = "destination"
 	KindTest        Kind = "test"
 )

@@ -49,6 +49,9 @@ type Queue struct {
 	MissedAfter time.Duration
 	// OnInterrupted cleans up after a run whose node was lost.
 	OnInterrupted func(e *backup.Execution)
+	// OnDrillDue queues the drill a job's drill schedule fired (the
+	// leader calls it once per due time).
+	OnDrillDue func(ctx context.Context, job *backup.Job, trigger backup.Trigger)
 
 	mu      sync.Mutex
 	running map[string]context.CancelCauseFunc
@@ -414,7 +417,7 @@ func JobZone(job *backup.Job, def *time.Location) *time.Location {
 	return def
 }
 
-// tick fires every due schedule once.
+// tick fires every due schedule (of backups and of drills) once.
 func (q *Queue) tick(ctx context.Context) {
 	jobs, err := q.Store.ListJobs(ctx)
 	if err != nil {
@@ -422,42 +425,56 @@ func (q *Queue) tick(ctx context.Context) {
 	}
 	now := q.now().UTC()
 	for _, job := range jobs {
-		if !job.Enabled || job.Schedule == "" {
+		if !job.Enabled {
 			continue
 		}
-		s, err := schedule.Parse(job.Schedule)
-		if err != nil {
-			continue // refused on save; an old invalid one never fires
-		}
-		last := job.LastScheduledAt
-		if last == nil {
-			q.Store.MarkScheduled(ctx, job.ID, backup.KindBackup, nil, now) // start counting from now
-			continue
-		}
-		loc := q.location(ctx, job)
-		due := s.Next(*last, loc)
-		if due.IsZero() || due.After(now) {
-			continue
-		}
-		latest := due
-		for n := s.Next(latest, loc); !n.IsZero() && !n.After(now); n = s.Next(n, loc) {
-			latest = n
-		}
-		if ok, err := q.Store.MarkScheduled(ctx, job.ID, backup.KindBackup, last, now); err != nil || !ok {
-			continue // another leader fired it
-		}
-		trigger := backup.TriggerSchedule
-		if now.Sub(latest) > q.MissedAfter {
-			if !job.CatchUp {
-				q.Log.Warn("scheduled run missed while dbackup was down; not caught up", "job", job.Name, "at", latest)
-				continue
+		if trigger, at, ok := q.due(ctx, job, backup.KindBackup, job.Schedule, job.LastScheduledAt, now); ok {
+			if _, err := q.Trigger(ctx, job, trigger, false, &at); err != nil {
+				q.Log.Error("trigger", "job", job.Name, "err", err)
 			}
-			trigger = backup.TriggerCatchUp
 		}
-		if _, err := q.Trigger(ctx, job, trigger, false, &latest); err != nil {
-			q.Log.Error("trigger", "job", job.Name, "err", err)
+		if trigger, _, ok := q.due(ctx, job, backup.KindDrill, job.DrillSchedule, job.DrillScheduledAt, now); ok && q.OnDrillDue != nil {
+			q.OnDrillDue(ctx, job, trigger)
 		}
 	}
+}
+
+// due says whether a schedule of a job (its backups' or its drills') is
+// due now, and marks it fired so no other leader fires it too: the trigger
+// (schedule, or catch-up for a time missed while down when the job
+// catches up) and the latest due time.
+func (q *Queue) due(ctx context.Context, job *backup.Job, kind backup.Kind, expr string, last *time.Time, now time.Time) (backup.Trigger, time.Time, bool) {
+	if expr == "" {
+		return "", time.Time{}, false
+	}
+	s, err := schedule.Parse(expr)
+	if err != nil {
+		return "", time.Time{}, false // refused on save; an old invalid one never fires
+	}
+	if last == nil {
+		q.Store.MarkScheduled(ctx, job.ID, kind, nil, now) // start counting from now
+		return "", time.Time{}, false
+	}
+	loc := q.location(ctx, job)
+	due := s.Next(*last, loc)
+	if due.IsZero() || due.After(now) {
+		return "", time.Time{}, false
+	}
+	latest := due
+	for n := s.Next(latest, loc); !n.IsZero() && !n.After(now); n = s.Next(n, loc) {
+		latest = n
+	}
+	if ok, err := q.Store.MarkScheduled(ctx, job.ID, kind, last, now); err != nil || !ok {
+		return "", time.Time{}, false // another leader fired it
+	}
+	if now.Sub(latest) > q.MissedAfter {
+		if !job.CatchUp {
+			q.Log.Warn("scheduled "+string(kind)+" missed while dbackup was down; not caught up", "job", job.Name, "at", latest)
+			return "", time.Time{}, false
+		}
+		return backup.TriggerCatchUp, latest, true
+	}
+	return backup.TriggerSchedule, latest, true
 }
 
 // NextRuns returns the next n runs of a job's schedule in its time zone.

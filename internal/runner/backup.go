@@ -269,7 +269,7 @@ func (b *backupRun) meta() (backup.Meta, []byte, error) {
 		SourceType: b.srcEp.Type, SourceName: b.srcEp.Name, EngineVersion: b.plan.EngineVersion, Databases: b.plan.Databases,
 		DataFormat: b.plan.Format, DataFile: b.key[strings.LastIndex(b.key, "/")+1:], CreatedAt: b.started.UTC(),
 		Compression: backup.MetaCompression{Algorithm: job.Compression, Level: job.Compression.Level(job.CompressionLevel)},
-		Size:        res.StoredBytes, SHA256: res.SHA256, Trigger: b.e.Trigger, Locked: b.e.Lock,
+		Size:        res.StoredBytes, SHA256: res.SHA256, DumpSize: res.DumpBytes, Trigger: b.e.Trigger, Locked: b.e.Lock,
 		Contents:   b.validation.Contents,
 		Validation: &backup.MetaValidation{Format: b.plan.Format, Summary: b.validation.Summary},
 	}

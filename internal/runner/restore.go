@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 
 	"github.com/dbackup/dbackup/internal/backup"
 	"github.com/dbackup/dbackup/internal/catalog"
@@ -45,54 +46,147 @@ func (r *Runner) RestoreClaimed(ctx context.Context, e *backup.Execution, req Re
 	})
 }
 
+// openedBackup is a backup whose sidecar is authenticated, with the key
+// that opens its data (nil when it is not encrypted).
+type openedBackup struct {
+	d         dest.Destination
+	key       string
+	meta      *backup.Meta
+	masterKey []byte
+}
+
+// openBackup reads and authenticates a backup's sidecar at a destination
+// and finds the key of an encrypted one: masterKey given by hand, else the
+// profile (id or name), else the profile the sidecar names. On error,
+// nothing is left open.
+func (r *Runner) openBackup(ctx context.Context, destRef, key, profile string, masterKey []byte, info func(string, ...any)) (_ *openedBackup, err error) {
+	b := &openedBackup{key: catalog.DataKey(key)}
+	dEp, err := r.Store.Destinations().Get(ctx, destRef)
+	if err != nil {
+		return nil, fmt.Errorf("destination: %v", err)
+	}
+	if b.d, err = r.Dests.New(dEp); err != nil {
+		return nil, fmt.Errorf("destination %s: %v", dEp.Name, err)
+	}
+	defer func() {
+		if err != nil {
+			b.d.Close()
+		}
+	}()
+	if b.meta, err = catalog.ReadTrusted(ctx, b.d, b.key, r.KeyringWith(masterKey)); err != nil {
+		return nil, fmt.Errorf("%w; an admin who knows where it came from can trust it first", err)
+	}
+	if err := r.checkEncryptedJob(ctx, b.meta); err != nil {
+		return nil, err
+	}
+	m := b.meta
+	info("backup %s of job %s: %s %s, databases %v, created %s", b.key, m.JobName, m.SourceType, m.EngineVersion,
+		m.Databases, m.CreatedAt.Format("2006-01-02 15:04:05 MST"))
+	if m.Encryption != nil {
+		if masterKey == nil && profile != "" {
+			prof, err := r.Store.GetProfile(ctx, profile)
+			if err != nil {
+				return nil, fmt.Errorf("encryption profile: %v", err)
+			}
+			masterKey = prof.Key
+		}
+		if b.masterKey, err = r.ProfileKey(ctx, m.Encryption, masterKey); err != nil {
+			return nil, fmt.Errorf("the backup is encrypted and its key cannot be found: %w", err)
+		}
+		info("pre-flight: the key opens the backup")
+	}
+	return b, nil
+}
+
+// verify reads the whole backup against its sidecar.
+func (b *openedBackup) verify(ctx context.Context, info func(string, ...any)) error {
+	if err := catalog.Verify(ctx, b.d, b.key, b.meta, b.masterKey); err != nil {
+		return err
+	}
+	info("backup verified: %d bytes, SHA-256 %s%s", b.meta.Size, b.meta.SHA256, map[bool]string{true: ", every chunk authenticated", false: ""}[b.meta.Encryption != nil])
+	return nil
+}
+
+// restoreOptions restore every database of the backup (one database
+// under its own name), its counts expected.
+func (b *openedBackup) restoreOptions(targets map[string]string) (source.RestoreOptions, error) {
+	opts := source.RestoreOptions{Targets: targets, Expect: b.meta.Contents}
+	if len(opts.Targets) == 0 && b.meta.DataFormat != "tar" && len(b.meta.Databases) == 1 {
+		opts.Targets = map[string]string{b.meta.Databases[0]: b.meta.Databases[0]}
+	}
+	for name := range opts.Targets {
+		if !contains(b.meta.Databases, name) {
+			return opts, fmt.Errorf("database %q is not in this backup (it holds %v)", name, b.meta.Databases)
+		}
+	}
+	return opts, nil
+}
+
+// restoreInto streams the backup into src and returns the bytes of dump
+// read. With checked set, the stored bytes are checked against the
+// sidecar as they stream (a drill, whose target is thrown away) instead of
+// in a full read before (a restore, whose target is not).
+func (b *openedBackup) restoreInto(ctx context.Context, src source.Source, opts source.RestoreOptions, checked bool, log *slog.Logger) (int64, error) {
+	var plain io.ReadCloser
+	var err error
+	if checked {
+		plain, err = catalog.Open(ctx, b.d, b.key, b.meta, b.masterKey, true)
+	} else {
+		var rc io.ReadCloser
+		if rc, err = b.d.Open(ctx, b.key); err != nil {
+			return 0, fmt.Errorf("open backup: %v", err)
+		}
+		defer rc.Close()
+		plain, err = pipeline.Open(rc, catalog.OpenOptions(b.meta, b.masterKey))
+	}
+	if err != nil {
+		return 0, err
+	}
+	defer plain.Close()
+	var n pipeline.Counter
+	n.W = io.Discard
+	err = src.Restore(ctx, b.meta.DataFormat, io.TeeReader(plain, &n), opts, log)
+	return n.N(), err
+}
+
+func (b *openedBackup) close() {
+	if b.d != nil {
+		b.d.Close()
+	}
+}
+
 // restorePlan is a restore that passed its pre-flight checks: the backup's
 // sidecar, a reachable target of the same engine and a version it can
 // take, the key, the databases asked for.
 type restorePlan struct {
-	d         dest.Destination
-	src       source.Source
-	srcID     string
-	key       string
-	meta      *backup.Meta
-	masterKey []byte
-	opts      source.RestoreOptions
+	*openedBackup
+	src   source.Source
+	srcID string
+	opts  source.RestoreOptions
 }
 
 func (p *restorePlan) close() {
 	if p.src != nil {
 		p.src.Close()
 	}
-	if p.d != nil {
-		p.d.Close()
+	if p.openedBackup != nil {
+		p.openedBackup.close()
 	}
 }
 
 // planRestore runs the checks that need no full read of the backup,
 // telling each one to info. On error, nothing is left open.
 func (r *Runner) planRestore(ctx context.Context, req RestoreRequest, info func(string, ...any)) (_ *restorePlan, err error) {
-	p := &restorePlan{key: catalog.DataKey(req.Key)}
+	p := &restorePlan{}
 	defer func() {
 		if err != nil {
 			p.close()
 		}
 	}()
-	dEp, err := r.Store.Destinations().Get(ctx, req.Destination)
-	if err != nil {
-		return nil, fmt.Errorf("destination: %v", err)
-	}
-	if p.d, err = r.Dests.New(dEp); err != nil {
-		return nil, fmt.Errorf("destination %s: %v", dEp.Name, err)
-	}
-	meta, err := catalog.ReadTrusted(ctx, p.d, p.key, r.KeyringWith(req.MasterKey))
-	if err != nil {
-		return nil, fmt.Errorf("%w; an admin who knows where it came from can trust it first", err)
-	}
-	p.meta = meta
-	if err := r.checkEncryptedJob(ctx, meta); err != nil {
+	if p.openedBackup, err = r.openBackup(ctx, req.Destination, req.Key, req.Profile, req.MasterKey, info); err != nil {
 		return nil, err
 	}
-	info("backup %s of job %s: %s %s, databases %v, created %s", p.key, meta.JobName, meta.SourceType, meta.EngineVersion,
-		meta.Databases, meta.CreatedAt.Format("2006-01-02 15:04:05 MST"))
+	meta := p.meta
 	sEp, err := r.Store.Sources().Get(ctx, req.Source)
 	if err != nil {
 		return nil, fmt.Errorf("target source: %v", err)
@@ -115,29 +209,10 @@ func (r *Runner) planRestore(ctx context.Context, req RestoreRequest, info func(
 		return nil, err
 	}
 	info("pre-flight: %s backup from version %s onto %s version %s", meta.SourceType, meta.EngineVersion, sEp.Name, targetVersion)
-	if meta.Encryption != nil {
-		key := req.MasterKey
-		if key == nil && req.Profile != "" {
-			prof, err := r.Store.GetProfile(ctx, req.Profile)
-			if err != nil {
-				return nil, fmt.Errorf("encryption profile: %v", err)
-			}
-			key = prof.Key
-		}
-		if p.masterKey, err = r.ProfileKey(ctx, meta.Encryption, key); err != nil {
-			return nil, fmt.Errorf("the backup is encrypted and its key cannot be found: %w", err)
-		}
-		info("pre-flight: the key opens the backup")
+	if p.opts, err = p.restoreOptions(req.Targets); err != nil {
+		return nil, err
 	}
-	p.opts = source.RestoreOptions{Targets: req.Targets, Overwrite: req.Overwrite, Expect: meta.Contents, DropReplaced: req.DropReplaced}
-	if len(p.opts.Targets) == 0 && meta.DataFormat != "tar" && len(meta.Databases) == 1 {
-		p.opts.Targets = map[string]string{meta.Databases[0]: meta.Databases[0]}
-	}
-	for name := range p.opts.Targets {
-		if !contains(meta.Databases, name) {
-			return nil, fmt.Errorf("database %q is not in this backup (it holds %v)", name, meta.Databases)
-		}
-	}
+	p.opts.Overwrite, p.opts.DropReplaced = req.Overwrite, req.DropReplaced
 	if err := p.checkTargets(ctx, info); err != nil {
 		return nil, err
 	}
@@ -191,15 +266,6 @@ func (p *restorePlan) checkTargets(ctx context.Context, info func(string, ...any
 	return nil
 }
 
-// verify reads the whole backup against its sidecar.
-func (p *restorePlan) verify(ctx context.Context, info func(string, ...any)) error {
-	if err := catalog.Verify(ctx, p.d, p.key, p.meta, p.masterKey); err != nil {
-		return err
-	}
-	info("backup verified: %d bytes, SHA-256 %s%s", p.meta.Size, p.meta.SHA256, map[bool]string{true: ", every chunk authenticated", false: ""}[p.meta.Encryption != nil])
-	return nil
-}
-
 // PreflightRestore runs every check a restore makes before it writes,
 // including the full read against the checksum, and writes nothing. It
 // returns what each check found; err says which one refused.
@@ -230,24 +296,13 @@ func (r *Runner) restore(ctx context.Context, req RestoreRequest, l *execLog) (b
 	}
 
 	l.stage(backup.StageRestore)
-	rc, err := p.d.Open(ctx, p.key)
-	if err != nil {
-		return fail("open backup: %v", err)
-	}
-	defer rc.Close()
-	plain, err := pipeline.Open(rc, catalog.OpenOptions(p.meta, p.masterKey))
-	if err != nil {
-		return fail("%v", err)
-	}
-	defer plain.Close()
-	var n pipeline.Counter
-	n.W = io.Discard
 	opts := p.opts
 	opts.Track = &tracker{r: r, sourceID: p.srcID, execution: l.snapshot().ID, log: l}
-	if err := p.src.Restore(ctx, p.meta.DataFormat, io.TeeReader(plain, &n), opts, l.slogger()); err != nil {
+	n, err := p.restoreInto(ctx, p.src, opts, false, l.slogger())
+	if err != nil {
 		return fail("%v", err)
 	}
-	l.update(func(e *backup.Execution) { e.BytesDumped, e.BytesStored = n.N(), p.meta.Size })
+	l.update(func(e *backup.Execution) { e.BytesDumped, e.BytesStored = n, p.meta.Size })
 	l.stage(backup.StageComplete)
 	return backup.StatusSuccess, ""
 }

@@ -31,6 +31,12 @@ type Runner struct {
 	Location *time.Location
 	Zone     func(context.Context) *time.Location
 	Now      func() time.Time
+	// Throwaways start the private servers that drills restore into, by
+	// source type; DrillDir is where they live (default: the temporary
+	// directory); ToolDirs are searched for their programs first.
+	Throwaways map[string]source.Starter
+	DrillDir   string
+	ToolDirs   []string
 	// FlushInterval is how often logs and progress are written (default 1s).
 	FlushInterval time.Duration
 	// Hooks for notifications; nil ones are skipped. They must not block.
@@ -85,9 +91,12 @@ func (r *Runner) Run(ctx context.Context, id string) (*backup.Execution, error) 
 	return r.RunClaimed(ctx, e)
 }
 
-// RunClaimed runs a backup execution that is already marked running (by
-// the queue's claim).
+// RunClaimed runs a backup (or drill) execution that is already marked
+// running (by the queue's claim).
 func (r *Runner) RunClaimed(ctx context.Context, e *backup.Execution) (*backup.Execution, error) {
+	if e.Kind == backup.KindDrill {
+		return r.RunDrill(ctx, e)
+	}
 	return r.execute(ctx, e, func(ctx context.Context, l *execLog) (backup.Status, string) { return r.backup(ctx, l) })
 }
 
@@ -109,6 +118,8 @@ func (r *Runner) execute(ctx context.Context, e *backup.Execution, fn func(conte
 		l.warn("%s finished partially: %s", e.Kind, msg)
 	case backup.StatusCancelled:
 		l.warn("%s cancelled: %s", e.Kind, msg)
+	case backup.StatusSkipped:
+		l.warn("%s %s", e.Kind, msg)
 	default:
 		l.error("%s failed: %s", e.Kind, msg)
 	}

@@ -41,6 +41,17 @@ type RestoreOptions struct {
 	// DropReplaced drops the database an overwrite replaced instead of
 	// keeping it under a new name.
 	DropReplaced bool
+	// Counted, when set, is told what the restore counted in a database
+	// (named as in the backup) and what the backup holds, before the two
+	// are compared: a drill records both.
+	Counted func(db string, want, got backup.Counts)
+}
+
+// Report tells Counted (if set) what a restore counted.
+func (o RestoreOptions) Report(db string, want, got backup.Counts) {
+	if o.Counted != nil {
+		o.Counted(db, want, got)
+	}
 }
 
 // Tracker records the databases a restore creates, so that what a crash

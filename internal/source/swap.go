@@ -106,6 +106,7 @@ func RestoreSwapped(ctx context.Context, s Swapper, r io.Reader, from, target st
 		if err != nil {
 			return fmt.Errorf("count what the restore wrote: %w", err)
 		}
+		opts.Report(from, want, got)
 		if err := backup.CompareCounts(target, want, got); err != nil {
 			return err
 		}

@@ -312,6 +312,10 @@ func (s *Source) restoreDB(ctx context.Context, tmp, target *goredis.Client, d i
 	if err != nil {
 		return fail(err)
 	}
+	if want := opts.Expect[Name]; want != nil {
+		db := fmt.Sprintf("db%d", d)
+		opts.Report(Name, backup.Counts{db: want[db]}, backup.Counts{db: n})
+	}
 	if err := checkCount(opts.Expect[Name], d, n); err != nil {
 		return fail(err)
 	}

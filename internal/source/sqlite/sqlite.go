@@ -204,6 +204,7 @@ func (s *Source) Restore(ctx context.Context, format string, r io.Reader, opts s
 		if err != nil {
 			return err
 		}
+		opts.Report(from, want, got)
 		if err := backup.CompareCounts(filepath.Base(target), want, got); err != nil {
 			return fmt.Errorf("%w; %s was not touched", err, target)
 		}
