@@ -203,7 +203,9 @@ func (a *App) CheckUnproven(ctx context.Context, now time.Time) (int, error) {
 		if remind <= 0 {
 			remind = 24 * time.Hour
 		}
-		if job.ProvenAlarmAt != nil && job.ProvenAlarmAt.After(last) && now.Sub(*job.ProvenAlarmAt) < remind {
+		// The gap began when the proven point became too old; one alarm
+		// per gap, then one each reminder interval.
+		if gap := last.Add(objective); job.ProvenAlarmAt != nil && !job.ProvenAlarmAt.Before(gap) && now.Sub(*job.ProvenAlarmAt) < remind {
 			continue
 		}
 		if err := a.Store.MarkAlarm(ctx, job.ID, backup.KindDrill, now); err != nil {
