@@ -191,6 +191,27 @@ func TestAPIJobLifecycle(t *testing.T) {
 	if !strings.Contains(string(lastBody(c)), "use newest, oldest, longest or largest") {
 		t.Fatalf("unknown sort: %s", lastBody(c))
 	}
+	// A drill: queued, run, its figures in the execution, the listing and
+	// the recovery overview.
+	d := c.do("POST", "/api/v1/destinations/disk/backups/drill", map[string]string{"key": key}, 202)
+	if d = c.waitDone(d["id"].(string)); d["status"] != "success" || d["kind"] != "drill" {
+		t.Fatalf("drill: %v", d)
+	}
+	tables := d["drill"].(map[string]any)["tables"].([]any)
+	if len(tables) != 1 || tables[0].(map[string]any)["found"] != float64(5000) {
+		t.Fatalf("drill tables: %v", tables)
+	}
+	listed := c.do("GET", "/api/v1/destinations/disk/backups", nil, 200)["backups"].([]any)[0].(map[string]any)
+	if dr, _ := listed["drill"].(map[string]any); dr == nil || dr["status"] != "success" || dr["restore_ms"] == float64(0) {
+		t.Fatalf("listed backup's drill: %v", listed["drill"])
+	}
+	c.do("GET", "/api/v1/recovery", nil, 200)
+	var rec []map[string]any
+	if err := json.Unmarshal(lastBody(c), &rec); err != nil || len(rec) != 1 || rec[0]["job_name"] != "api job" || rec[0]["proven_at"] == nil {
+		t.Fatalf("recovery: %s (%v)", lastBody(c), err)
+	}
+	c.do("POST", "/api/v1/destinations/disk/backups/drill", map[string]string{"key": "api_job/nope.dump"}, 404)
+	c.do("POST", "/api/v1/destinations/disk/backups/drill", map[string]string{}, 400)
 	c.do("DELETE", "/api/v1/jobs/api%20job", nil, 204)
 	c.do("DELETE", "/api/v1/sources/pg", nil, 204)
 	if strings.Contains(c.seen.String(), canary) {

@@ -51,6 +51,8 @@ func (h *Handler) routes() {
 	h.handle("POST /api/v1/destinations/{ref}/backups/lock", auth.ManageBackup, a("backup.lock", h.backupLock))
 	h.handle("POST /api/v1/destinations/{ref}/backups/delete", auth.ManageBackup, h.backupDelete)
 	h.handle("POST /api/v1/destinations/{ref}/backups/trust", auth.Administer, h.backupTrust)
+	h.handle("POST /api/v1/destinations/{ref}/backups/drill", auth.Run, h.backupDrill)
+	h.handle("GET /api/v1/recovery", auth.Read, h.recovery)
 
 	h.handle("GET /api/v1/policies", auth.Read, h.policyList)
 	h.handle("POST /api/v1/policies", auth.Configure, a("policy.create", h.policyCreate))

@@ -17,8 +17,34 @@ import (
 // BackupList is the content of a destination: complete backups, and what
 // looks like a backup but is not one.
 type BackupList struct {
-	Backups  []catalog.Backup  `json:"backups"`
+	Backups  []BackupEntry     `json:"backups"`
 	Problems []catalog.Problem `json:"problems"`
+}
+
+// BackupEntry is one backup with its newest drill, if it had one.
+type BackupEntry struct {
+	catalog.Backup
+	Drill *DrillResult `json:"drill,omitempty"`
+}
+
+// DrillResult is a finished drill of a backup: what it found.
+type DrillResult struct {
+	ExecutionID string        `json:"execution_id"`
+	Status      backup.Status `json:"status"`
+	EndedAt     *time.Time    `json:"ended_at,omitempty"`
+	Error       string        `json:"error,omitempty"`
+	*backup.Drill
+}
+
+func drillResult(e *backup.Execution) *DrillResult {
+	if e == nil {
+		return nil
+	}
+	d := e.Drill
+	if d == nil {
+		d = &backup.Drill{}
+	}
+	return &DrillResult{ExecutionID: e.ID, Status: e.Status, EndedAt: e.EndedAt, Error: e.Error, Drill: d}
 }
 
 // ListBackups lists the backups at a destination, of one job if jobRef is set.
@@ -45,13 +71,22 @@ func (a *App) ListBackups(ctx context.Context, destRef, jobRef string) (BackupLi
 	if err != nil {
 		return BackupList{}, err
 	}
-	out := BackupList{Backups: []catalog.Backup{}, Problems: problems}
+	out := BackupList{Backups: []BackupEntry{}, Problems: problems}
 	u := Usage{At: time.Now().UTC()}
+	var keys []string
 	for _, b := range bs {
 		u.Backups, u.Bytes = u.Backups+1, u.Bytes+b.Meta.Size
 		if jobID == "" || b.Meta.JobID == jobID {
-			out.Backups = append(out.Backups, b)
+			out.Backups = append(out.Backups, BackupEntry{Backup: b})
+			keys = append(keys, b.Key)
 		}
+	}
+	drills, err := a.Store.LatestDrills(ctx, keys)
+	if err != nil {
+		return BackupList{}, err
+	}
+	for i := range out.Backups {
+		out.Backups[i].Drill = drillResult(drills[out.Backups[i].Key])
 	}
 	if prefix == "" {
 		a.recordUsage(ctx, ep.ID, u)

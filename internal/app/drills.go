@@ -225,3 +225,56 @@ func (a *App) CheckUnproven(ctx context.Context, now time.Time) (int, error) {
 	}
 	return sent, nil
 }
+
+// JobRecovery is what drills proved of one job: the newest backup that
+// passed one (a recovery point proven, not assumed), the last measured
+// restore time, the last drill.
+type JobRecovery struct {
+	JobID   string `json:"job_id"`
+	JobName string `json:"job_name"`
+	// ProvenAt is when the newest backup that passed a drill was made;
+	// nil: none has.
+	ProvenAt *time.Time `json:"proven_at,omitempty"`
+	// ProvenWithin is the job's objective (0: none); Missed says the
+	// proven point is older than it.
+	ProvenWithin backup.Duration `json:"proven_within,omitempty"`
+	Missed       bool            `json:"missed"`
+	// LastDrill is the newest drill of the job, with its restore time.
+	LastDrill *DrillResult `json:"last_drill,omitempty"`
+}
+
+// Recovery lists, for every job that drills or has a recovery point
+// objective or was ever drilled, what drills proved, by job name.
+func (a *App) Recovery(ctx context.Context) ([]JobRecovery, error) {
+	jobs, err := a.Store.ListJobs(ctx)
+	if err != nil {
+		return nil, err
+	}
+	ids := make([]string, len(jobs))
+	for i, j := range jobs {
+		ids[i] = j.ID
+	}
+	points, err := a.Store.ProvenPoints(ctx, ids)
+	if err != nil {
+		return nil, err
+	}
+	last, err := a.Store.LatestExecutions(ctx, backup.KindDrill, ids)
+	if err != nil {
+		return nil, err
+	}
+	now := time.Now()
+	out := []JobRecovery{}
+	for _, j := range jobs {
+		d := last[j.ID]
+		if d == nil && j.DrillEvery == 0 && j.DrillSchedule == "" && j.ProvenWithin == 0 {
+			continue
+		}
+		r := JobRecovery{JobID: j.ID, JobName: j.Name, ProvenWithin: j.ProvenWithin, LastDrill: drillResult(d)}
+		if p, ok := points[j.ID]; ok {
+			r.ProvenAt = &p
+		}
+		r.Missed = j.ProvenWithin > 0 && (r.ProvenAt == nil || now.Sub(*r.ProvenAt) > time.Duration(j.ProvenWithin))
+		out = append(out, r)
+	}
+	return out, nil
+}

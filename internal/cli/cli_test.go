@@ -97,6 +97,19 @@ func TestCLIBackupDecryptRestore(t *testing.T) {
 		t.Fatalf("backup key %q", key)
 	}
 	h.ok("", "backup", "verify", "-destination", "disk", key)
+	// A drill restores it into a throwaway server and counts every table.
+	drill := h.ok("", "backup", "drill", "-destination", "disk", key)
+	for _, want := range []string{"[server] throwaway postgres server", "drill passed", "restored into throwaway 15", "drill ", ": success"} {
+		if !strings.Contains(drill, want) {
+			t.Fatalf("backup drill output lacks %q:\n%s", want, drill)
+		}
+	}
+	if list := h.ok("", "backup", "list", "-destination", "disk"); !strings.Contains(list, "success 20") {
+		t.Fatalf("backup list does not show the drill:\n%s", list)
+	}
+	if rec := h.ok("", "job", "recovery"); !strings.Contains(rec, "cli job") || !strings.Contains(rec, "ago)") {
+		t.Fatalf("job recovery:\n%s", rec)
+	}
 
 	// Decrypt with nothing but the key: dbackup decrypt and the independent
 	// Python decryptor from docs/ must give the same pg_dump archive.

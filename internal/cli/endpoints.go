@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"strconv"
 
 	"github.com/dbackup/dbackup/internal/app"
 )
@@ -25,6 +26,7 @@ type endpointFlags struct {
 	name, typ, config string
 	secretsStdin      bool
 	secretEnv         stringList
+	scratch           string
 }
 
 func (f *endpointFlags) register(fs *flag.FlagSet) {
@@ -33,6 +35,7 @@ func (f *endpointFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.config, "config", "", `configuration as JSON, e.g. {"host":"db","port":5432}`)
 	fs.BoolVar(&f.secretsStdin, "secrets-stdin", false, `read secrets as a JSON object from stdin, e.g. {"password":"..."}`)
 	fs.Var(&f.secretEnv, "secret-env", "NAME=ENVVAR: take secret NAME from an environment variable (repeatable)")
+	fs.StringVar(&f.scratch, "scratch", "", "sources only: true marks the source as a drill target, whose databases drills create and drop (false unmarks it)")
 }
 
 func endpointSave(k app.Kind, update bool) func(context.Context, *env, []string) error {
@@ -48,6 +51,13 @@ func endpointSave(k app.Kind, update bool) func(context.Context, *env, []string)
 				return err
 			}
 			in := app.EndpointInput{Name: f.name, Type: f.typ, Secrets: secrets}
+			if f.scratch != "" {
+				v, err := strconv.ParseBool(f.scratch)
+				if err != nil {
+					return fmt.Errorf("%w: -scratch wants true or false", errUsage)
+				}
+				in.Scratch = &v
+			}
 			if f.config != "" {
 				if !json.Valid([]byte(f.config)) {
 					return fmt.Errorf("%w: -config is not valid JSON", errUsage)

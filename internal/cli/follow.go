@@ -58,13 +58,19 @@ func follow(ctx context.Context, w io.Writer, a *app.App, id string, run func(ct
 // summarize prints the outcome and maps it to the exit code.
 func summarize(w io.Writer, e *backup.Execution) error {
 	fmt.Fprintf(w, "\n%s %s: %s\n", e.Kind, e.ID, e.Status)
-	if e.BackupName != "" && (e.Status == backup.StatusSuccess || e.Status == backup.StatusPartial || e.Kind == backup.KindRestore) {
+	if e.BackupName != "" && (e.Status == backup.StatusSuccess || e.Status == backup.StatusPartial || e.Kind != backup.KindBackup) {
 		fmt.Fprintf(w, "backup:  %s\n", e.BackupName)
 	}
 	if e.SHA256 != "" {
 		fmt.Fprintf(w, "size:    %d bytes dumped, %d bytes stored, sha256 %s\n", e.BytesDumped, e.BytesStored, e.SHA256)
 	}
+	if d := e.Drill; d != nil {
+		summarizeDrill(w, d)
+	}
 	for _, d := range e.Destinations {
+		if e.Kind == backup.KindDrill {
+			break
+		}
 		line := fmt.Sprintf("  %-12s %s", d.Name, d.Status)
 		if d.Verified {
 			line += " (verified)"
@@ -84,4 +90,22 @@ func summarize(w io.Writer, e *backup.Execution) error {
 		return errors.New(string(e.Status))
 	}
 	return exitError{ExitFailed, string(e.Status) + ": " + e.Error}
+}
+
+// summarizeDrill prints what a drill found: where, how long, and each
+// table whose count differs (or all of them when there are few).
+func summarizeDrill(w io.Writer, d *backup.Drill) {
+	if d.Skipped != "" {
+		return
+	}
+	fmt.Fprintf(w, "restored into %s %s: %s", d.Target, d.ServerVersion, d.Summary())
+	if d.StartupMillis > 0 {
+		fmt.Fprintf(w, " (server started in %s)", time.Duration(d.StartupMillis)*time.Millisecond)
+	}
+	fmt.Fprintln(w)
+	for _, t := range d.Tables {
+		if t.Found != t.Expected || len(d.Tables) <= 20 {
+			fmt.Fprintf(w, "  %-40s expected %12s  found %12s\n", t.Database+"."+t.Table, backup.Thousands(t.Expected), backup.Thousands(t.Found))
+		}
+	}
 }

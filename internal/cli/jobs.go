@@ -24,6 +24,7 @@ func jobCommands() []command {
 		{name: "job next", args: "job", summary: "the next five scheduled runs, in the job's time zone", run: jobNext},
 		{name: "job enable", args: "job", summary: "schedule the job again", run: jobEnable(true)},
 		{name: "job disable", args: "job", summary: "stop scheduling the job (it can still be run by hand)", run: jobEnable(false)},
+		{name: "job recovery", args: "[-json]", summary: "what restore drills proved per job: the newest proven backup, the last measured restore time", run: jobRecovery},
 	}
 }
 
@@ -49,6 +50,10 @@ func jobFlags(in *app.JobInput, dests, retentions, notifies *stringList, dbs *st
 		fs.Var(durationFlag{&in.MaxDuration}, "max-duration", "fail a run that takes longer, e.g. 4h (default: no limit)")
 		fs.Var(durationFlag{&in.StallTimeout}, "stall-timeout", "fail a run that moves no data this long (default: the stall_timeout_minutes setting)")
 		fs.BoolVar(disabled, "disabled", false, "create the job disabled")
+		fs.IntVar(&in.DrillEvery, "drill-every", 0, "restore-drill every Nth successful backup (0: never)")
+		fs.StringVar(&in.DrillSchedule, "drill-schedule", "", `cron schedule of drills of the newest backup, e.g. "0 4 * * 0"`)
+		fs.StringVar(&in.DrillTarget, "drill-target", "", "scratch source to drill into instead of a throwaway server (required for MongoDB)")
+		fs.Var(durationFlag{&in.ProvenWithin}, "proven-within", "recovery point objective: alarm when no backup proven by a drill is this recent, e.g. 26h")
 	}
 }
 
@@ -228,4 +233,42 @@ func jobEnable(enabled bool) func(context.Context, *env, []string) error {
 			return nil
 		})
 	}
+}
+
+func jobRecovery(ctx context.Context, e *env, args []string) error {
+	var asJSON bool
+	return e.withApp(ctx, "job recovery", args, 0, func(fs *flag.FlagSet) { fs.BoolVar(&asJSON, "json", false, "print JSON") },
+		func(a *app.App, _ *flag.FlagSet) error {
+			list, err := a.Recovery(ctx)
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				return printJSON(e.stdout, list)
+			}
+			var rows [][]string
+			for _, r := range list {
+				proven, objective, last := "never", "—", "—"
+				if r.ProvenAt != nil {
+					proven = fmt.Sprintf("%s (%s ago)", r.ProvenAt.Local().Format("2006-01-02 15:04"), time.Since(*r.ProvenAt).Round(time.Minute))
+				}
+				if r.ProvenWithin > 0 {
+					objective = time.Duration(r.ProvenWithin).String()
+					if r.Missed {
+						objective += " MISSED"
+					}
+				}
+				if d := r.LastDrill; d != nil {
+					last = string(d.Status)
+					if d.Status == backup.StatusSuccess {
+						last += ": " + d.Summary()
+					} else if d.Error != "" {
+						last += ": " + d.Error
+					}
+				}
+				rows = append(rows, []string{r.JobName, proven, objective, last})
+			}
+			table(e.stdout, "JOB\tNEWEST PROVEN BACKUP\tOBJECTIVE\tLAST DRILL", rows)
+			return nil
+		})
 }

@@ -171,6 +171,7 @@ func backupCommands() []command {
 		{name: "backup list", args: "-destination D [-job J] [-json]", summary: "list complete backups at a destination", run: backupList},
 		{name: "backup verify", args: "-destination D backup", summary: "read a backup whole and check it against its sidecar", run: backupVerify},
 		{name: "backup download", args: "-destination D [-plain] -out FILE backup", summary: "copy a backup here (stored bytes, or -plain: decrypted and decompressed), checked against its sidecar", run: backupDownload},
+		{name: "backup drill", args: "-destination D [-target S] backup", summary: "restore a backup into a throwaway server (or scratch source S) and compare every table's rows with the backup's counts", run: backupDrill},
 	}
 }
 
@@ -196,10 +197,17 @@ func backupList(ctx context.Context, e *env, args []string) error {
 			if b.Meta.Encryption != nil {
 				enc = "yes"
 			}
+			drill := "—"
+			if d := b.Drill; d != nil {
+				drill = string(d.Status)
+				if d.EndedAt != nil {
+					drill += " " + d.EndedAt.Local().Format("2006-01-02 15:04")
+				}
+			}
 			rows = append(rows, []string{b.Key, b.Meta.JobName, b.Meta.CreatedAt.Local().Format("2006-01-02 15:04:05"), fmt.Sprint(b.Meta.Size),
-				string(b.Meta.Compression.Algorithm), enc, strings.Join(b.Meta.Databases, ",")})
+				string(b.Meta.Compression.Algorithm), enc, strings.Join(b.Meta.Databases, ","), drill})
 		}
-		table(e.stdout, "BACKUP\tJOB\tCREATED\tSIZE\tCOMPRESSION\tENCRYPTED\tDATABASES", rows)
+		table(e.stdout, "BACKUP\tJOB\tCREATED\tSIZE\tCOMPRESSION\tENCRYPTED\tDATABASES\tDRILL", rows)
 		for _, p := range list.Problems {
 			fmt.Fprintf(e.stderr, "not a backup: %s: %s\n", p.Key, p.Reason)
 		}
@@ -222,6 +230,26 @@ func backupVerify(ctx context.Context, e *env, args []string) error {
 			fmt.Fprintf(e.stdout, "ok: %s: %s\n", fs.Arg(0), how)
 			return nil
 		})
+}
+
+// backupDrill runs a restore drill of one backup here and follows its log.
+func backupDrill(ctx context.Context, e *env, args []string) error {
+	var req app.DrillRequest
+	setup := func(fs *flag.FlagSet) {
+		fs.StringVar(&req.Destination, "destination", "", "destination name or id")
+		fs.StringVar(&req.Target, "target", "", "scratch source to restore into (default: the job's drill target, else a throwaway server)")
+	}
+	return e.withApp(ctx, "backup drill", args, 1, setup, func(a *app.App, fs *flag.FlagSet) error {
+		req.Key = fs.Arg(0)
+		ex, err := a.QueueDrill(ctx, req)
+		if err != nil {
+			return err
+		}
+		if ex.Status == backup.StatusSkipped {
+			return exitError{ExitFailed, ex.Error}
+		}
+		return follow(ctx, e.stdout, a, ex.ID, func(ctx context.Context) (*backup.Execution, error) { return a.RunQueued(ctx, ex) })
+	})
 }
 
 // backupDownload writes a backup to a file, complete or not at all.

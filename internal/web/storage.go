@@ -9,7 +9,6 @@ import (
 
 	"github.com/dbackup/dbackup/internal/app"
 	"github.com/dbackup/dbackup/internal/auth"
-	"github.com/dbackup/dbackup/internal/catalog"
 	"github.com/dbackup/dbackup/internal/httpsec"
 )
 
@@ -35,7 +34,7 @@ func (h *Handler) storageDest(w http.ResponseWriter, r *http.Request, p *app.Pri
 		return
 	}
 	all := list.Backups
-	slices.SortStableFunc(all, func(a, b catalog.Backup) int { return b.Meta.CreatedAt.Compare(a.Meta.CreatedAt) })
+	slices.SortStableFunc(all, func(a, b app.BackupEntry) int { return b.Meta.CreatedAt.Compare(a.Meta.CreatedAt) })
 	var jobs []string
 	for _, b := range all {
 		if !slices.Contains(jobs, b.Meta.JobName) {
