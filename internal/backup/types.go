@@ -63,6 +63,9 @@ type JobChannel struct {
 // Duration is a time.Duration that reads and writes JSON as "26h" or "90m".
 type Duration time.Duration
 
+// String is the duration as time.Duration writes it: "26h0m0s".
+func (d Duration) String() string { return time.Duration(d).String() }
+
 // MarshalJSON writes the duration as a string.
 func (d Duration) MarshalJSON() ([]byte, error) { return json.Marshal(time.Duration(d).String()) }
 

@@ -94,7 +94,12 @@ func (h *Handler) index(w http.ResponseWriter, r *http.Request, p *app.Principal
 		h.fail(w, err)
 		return
 	}
-	h.page2(w, r, p, "index.html", "Dashboard", map[string]any{"Jobs": jobCount, "Counts": counts, "Live": live,
+	recovery, err := h.app.Recovery(ctx)
+	if err != nil {
+		h.fail(w, err)
+		return
+	}
+	h.page2(w, r, p, "index.html", "Dashboard", map[string]any{"Jobs": jobCount, "Counts": counts, "Live": live, "Recovery": recovery,
 		"Next": next[:min(len(next), 5)], "Failures": failures, "Dests": dests, "Usage": usage,
 		"Heatmap": heatmap(days, first, today), "Msg": h.takeFlash(w, r)})
 }
@@ -153,7 +158,7 @@ func (h *Handler) days(ctx context.Context, first, today time.Time, offset int) 
 func (h *Handler) progress(r *http.Request, e *backup.Execution) running {
 	out := running{E: e}
 	if e.JobID != "" {
-		ok, _ := h.app.Store.ListExecutions(r.Context(), store.ExecutionFilter{JobID: e.JobID, Status: backup.StatusSuccess, Limit: 1})
+		ok, _ := h.app.Store.ListExecutions(r.Context(), store.ExecutionFilter{JobID: e.JobID, Kind: e.Kind, Status: backup.StatusSuccess, Limit: 1})
 		if len(ok) > 0 {
 			out.Expected = ok[0].BytesDumped
 		}

@@ -19,6 +19,8 @@ type endpointForm struct {
 	Name   string
 	Values map[string]string
 	Errors map[string]string
+	// Scratch: a source marked as a drill target.
+	Scratch bool
 }
 
 func (h *Handler) pluginType(k app.Kind, typ string) *app.PluginType {
@@ -59,7 +61,7 @@ func (h *Handler) endpointEdit(w http.ResponseWriter, r *http.Request, p *app.Pr
 		return
 	}
 	h.renderEndpoint(w, r, p, http.StatusOK, &endpointForm{Kind: r.PathValue("kind"), T: t, Edit: e, Name: e.Name,
-		Values: plugin.FormValues(t.Fields, e.Config), Errors: map[string]string{}})
+		Values: plugin.FormValues(t.Fields, e.Config), Errors: map[string]string{}, Scratch: e.Scratch})
 }
 
 func (h *Handler) renderEndpoint(w http.ResponseWriter, r *http.Request, p *app.Principal, status int, f *endpointForm) {
@@ -109,6 +111,10 @@ func (h *Handler) endpointSave(w http.ResponseWriter, r *http.Request, p *app.Pr
 		}
 	}
 	in := app.EndpointInput{Name: f.Name, Type: typ, Config: config, Secrets: secrets}
+	if k == app.KindSource {
+		f.Scratch = r.PostFormValue("scratch") == "on"
+		in.Scratch = &f.Scratch
+	}
 	var err error
 	action := string(k) + ".create"
 	if f.Edit != nil {

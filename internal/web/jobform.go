@@ -59,7 +59,7 @@ type chanRow struct {
 
 var (
 	// durationFields are the job's durations the form's Advanced part shows.
-	durationFields = []string{"retry_backoff", "max_duration", "stall_timeout", "expect_every", "remind_every"}
+	durationFields = []string{"retry_backoff", "max_duration", "stall_timeout", "expect_every", "remind_every", "proven_within"}
 	compressions   = []string{"zstd", "gzip", "brotli", "none"}
 	everies        = []string{"hourly", "daily", "weekly", "monthly"}
 	weekdays       = []time.Weekday{time.Monday, time.Tuesday, time.Wednesday, time.Thursday, time.Friday, time.Saturday, time.Sunday}
@@ -126,7 +126,7 @@ func (f *jobForm) fill(j *backup.Job, names map[string]string) {
 	f.In["databases"] = strings.Join(j.Databases, ", ")
 	f.In["naming_template"], f.In["retries"] = j.NamingTemplate, strconv.Itoa(j.Retries)
 	for k, d := range map[string]backup.Duration{"retry_backoff": j.RetryBackoff, "max_duration": j.MaxDuration, "stall_timeout": j.StallTimeout,
-		"expect_every": j.ExpectEvery, "remind_every": j.RemindEvery} {
+		"expect_every": j.ExpectEvery, "remind_every": j.RemindEvery, "proven_within": j.ProvenWithin} {
 		if d != 0 {
 			f.In[k] = time.Duration(d).String()
 		}
@@ -134,6 +134,10 @@ func (f *jobForm) fill(j *backup.Job, names map[string]string) {
 	if j.CatchUp {
 		f.In["catch_up"] = "on"
 	}
+	if j.DrillEvery > 0 {
+		f.In["drill_every"] = strconv.Itoa(j.DrillEvery)
+	}
+	f.In["drill_schedule"], f.In["drill_target"] = j.DrillSchedule, names[j.DrillTargetID]
 	f.In["cron"] = j.Schedule
 	switch s, ok := schedule.SimpleOf(j.Schedule); {
 	case j.Schedule == "":
@@ -175,12 +179,19 @@ func (f *jobForm) fill(j *backup.Job, names map[string]string) {
 // errors of each field.
 func (f *jobForm) read(r *http.Request) app.JobInput {
 	for _, k := range append([]string{"name", "source", "databases", "compression", "level", "profile", "mode", "every", "minute", "hour", "weekday", "day", "cron", "timezone",
-		"naming_template", "retries", "catch_up"}, durationFields...) {
+		"naming_template", "retries", "catch_up", "drill_every", "drill_schedule", "drill_target"}, durationFields...) {
 		f.In[k] = strings.TrimSpace(r.PostFormValue(k))
 	}
 	errs := f.Errors
 	in := app.JobInput{Name: f.In["name"], Source: f.In["source"], Compression: f.In["compression"], Profile: f.In["profile"], Timezone: f.In["timezone"],
-		NamingTemplate: f.In["naming_template"], CatchUp: f.In["catch_up"] == "on"}
+		NamingTemplate: f.In["naming_template"], CatchUp: f.In["catch_up"] == "on", DrillSchedule: f.In["drill_schedule"], DrillTarget: f.In["drill_target"]}
+	if f.In["drill_every"] != "" {
+		n, err := strconv.Atoi(f.In["drill_every"])
+		if err != nil || n < 0 {
+			errs["drill_every"] = "a whole number: drill every Nth backup (0: never)"
+		}
+		in.DrillEvery = n
+	}
 	if f.In["retries"] != "" {
 		n, err := strconv.Atoi(f.In["retries"])
 		if err != nil || n < 0 || n > 10 {
@@ -189,7 +200,7 @@ func (f *jobForm) read(r *http.Request) app.JobInput {
 		in.Retries = n
 	}
 	for k, dst := range map[string]*backup.Duration{"retry_backoff": &in.RetryBackoff, "max_duration": &in.MaxDuration, "stall_timeout": &in.StallTimeout,
-		"expect_every": &in.ExpectEvery, "remind_every": &in.RemindEvery} {
+		"expect_every": &in.ExpectEvery, "remind_every": &in.RemindEvery, "proven_within": &in.ProvenWithin} {
 		if f.In[k] == "" {
 			continue
 		}

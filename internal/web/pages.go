@@ -233,13 +233,17 @@ func (h *Handler) history(w http.ResponseWriter, r *http.Request, p *app.Princip
 	h.page2(w, r, p, "history.html", "History", map[string]any{"Executions": list, "Q": q, "Errors": errs,
 		"Headers": headers, "Sorts": []struct{ Value, Label string }{{"", "newest first"}, {"oldest", "oldest first"}, {"longest", "longest first"}, {"largest", "largest first"}},
 		"More": more, "Next": at(f.Offset + historyPage), "HasPrev": f.Offset > 0, "Prev": at(max(f.Offset-historyPage, 0)),
-		"From": f.Offset + 1, "To": f.Offset + len(list), "Kinds": []string{"backup", "restore"},
+		"From": f.Offset + 1, "To": f.Offset + len(list), "Kinds": []string{"backup", "restore", "drill"},
 		"Statuses": []backup.Status{backup.StatusQueued, backup.StatusRunning, backup.StatusSuccess, backup.StatusPartial, backup.StatusFailed, backup.StatusCancelled, backup.StatusSkipped},
-		"Triggers": []backup.Trigger{backup.TriggerManual, backup.TriggerSchedule, backup.TriggerAPI, backup.TriggerRetry, backup.TriggerCatchUp}})
+		"Triggers": []backup.Trigger{backup.TriggerManual, backup.TriggerSchedule, backup.TriggerAPI, backup.TriggerRetry, backup.TriggerCatchUp, backup.TriggerAfterBackup}})
 }
 
-// stages of a backup, in order, as the execution view draws them.
-var stages = []backup.Stage{backup.StageInitialize, backup.StageDump, backup.StageUpload, backup.StageVerify, backup.StageRetention, backup.StageComplete}
+// stages of each kind of run, in order, as the execution view draws them.
+var stages = map[backup.Kind][]backup.Stage{
+	backup.KindBackup:  {backup.StageInitialize, backup.StageDump, backup.StageUpload, backup.StageVerify, backup.StageRetention, backup.StageComplete},
+	backup.KindRestore: {backup.StageInitialize, backup.StageVerify, backup.StageRestore, backup.StageComplete},
+	backup.KindDrill:   {backup.StageInitialize, backup.StageServer, backup.StageRestore, backup.StageComplete},
+}
 
 func (h *Handler) execution(w http.ResponseWriter, r *http.Request, p *app.Principal) {
 	ex, err := h.app.GetExecution(r.Context(), r.PathValue("id"), 0)
@@ -247,7 +251,7 @@ func (h *Handler) execution(w http.ResponseWriter, r *http.Request, p *app.Princ
 		h.fail(w, err)
 		return
 	}
-	h.page2(w, r, p, "execution.html", "Execution", map[string]any{"E": ex.Execution, "P": h.progress(r, ex.Execution), "Logs": ex.Logs, "Stages": stages,
+	h.page2(w, r, p, "execution.html", "Execution", map[string]any{"E": ex.Execution, "P": h.progress(r, ex.Execution), "Logs": ex.Logs, "Stages": stages[ex.Kind],
 		"Done": ex.Status.Terminal(), "CanCancel": !ex.Status.Terminal() && p.Role.Allows("jobs.run")})
 }
 

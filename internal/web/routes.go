@@ -7,6 +7,7 @@ import (
 	"embed"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"html/template"
 	"net/http"
 	"net/url"
@@ -94,6 +95,7 @@ func New(a *app.App) (*Handler, error) {
 	h.page("POST /storage/{dest}/unlock", auth.ManageBackup, h.backupAction("unlock"))
 	h.page("POST /storage/{dest}/delete", auth.ManageBackup, h.backupAction("delete"))
 	h.page("POST /storage/{dest}/trust", auth.Administer, h.backupAction("trust"))
+	h.page("POST /storage/{dest}/drill", auth.Run, h.backupDrill)
 	h.page("GET /restore", auth.Restore, h.restoreForm)
 	h.page("POST /restore", auth.Restore, h.restorePost)
 	h.page("GET /settings", auth.Read, h.settings)
@@ -383,6 +385,8 @@ var funcs = template.FuncMap{
 	"bytes":     backup.HumanBytes,
 	"holds":     func(m *backup.Meta) string { return m.Contents.Summary(m.SourceType) },
 	"thousands": backup.Thousands,
+	"ms":        func(ms int64) string { return (time.Duration(ms) * time.Millisecond).Round(100 * time.Millisecond).String() },
+	"ago":       ago,
 	"took": func(e *backup.Execution) string {
 		if e.StartedAt == nil {
 			return "—"
@@ -399,7 +403,7 @@ var funcs = template.FuncMap{
 	},
 	"stageState": func(e *backup.Execution, s backup.Stage) string {
 		order := map[backup.Stage]int{}
-		for i, x := range stages {
+		for i, x := range stages[e.Kind] {
 			order[x] = i
 		}
 		cur, ok := order[e.Stage]
@@ -465,4 +469,16 @@ func (h *Handler) takeFlash(w http.ResponseWriter, r *http.Request) string {
 		return ""
 	}
 	return string(b)
+}
+
+// ago is how long ago t was, in the largest unit that fits: 42m, 26h, 3d.
+func ago(t *time.Time) string {
+	switch d := time.Since(*t); {
+	case d < time.Hour:
+		return fmt.Sprintf("%dm", int(d.Minutes()))
+	case d < 48*time.Hour:
+		return fmt.Sprintf("%dh", int(d.Hours()))
+	default:
+		return fmt.Sprintf("%dd", int(d.Hours()/24))
+	}
 }

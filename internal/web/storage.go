@@ -9,6 +9,7 @@ import (
 
 	"github.com/dbackup/dbackup/internal/app"
 	"github.com/dbackup/dbackup/internal/auth"
+	"github.com/dbackup/dbackup/internal/backup"
 	"github.com/dbackup/dbackup/internal/httpsec"
 )
 
@@ -50,7 +51,8 @@ func (h *Handler) storageDest(w http.ResponseWriter, r *http.Request, p *app.Pri
 	h.page2(w, r, p, "backups.html", "Storage", map[string]any{"Dest": dest, "List": list, "Msg": h.takeFlash(w, r), "Job": q.Get("job"), "Jobs": jobs,
 		"Total": len(all), "From": offset + 1, "To": offset + len(list.Backups), "HasPrev": offset > 0, "Prev": at(max(offset-backupsPage, 0)),
 		"More": offset+backupsPage < len(all), "Next": at(offset + backupsPage),
-		"CanManage": p.Role.Allows(auth.ManageBackup), "CanRestore": p.Role.Allows(auth.Restore), "CanAdmin": p.Role.Allows(auth.Administer)})
+		"CanManage": p.Role.Allows(auth.ManageBackup), "CanRestore": p.Role.Allows(auth.Restore), "CanAdmin": p.Role.Allows(auth.Administer),
+		"CanRun": p.Role.Allows(auth.Run)})
 }
 
 // backupAction verifies, locks, unlocks or deletes one backup and goes
@@ -83,6 +85,21 @@ func (h *Handler) backupAction(action string) func(http.ResponseWriter, *http.Re
 			failed(w)
 		}
 		h.flashTo(w, r, "/storage/"+url.PathEscape(dest), msg)
+	}
+}
+
+// backupDrill queues a restore drill of one backup and shows it running.
+func (h *Handler) backupDrill(w http.ResponseWriter, r *http.Request, _ *app.Principal) {
+	dest, key := r.PathValue("dest"), r.PostFormValue("key")
+	e, err := h.app.QueueDrill(r.Context(), app.DrillRequest{Destination: dest, Key: key})
+	switch {
+	case err != nil:
+		failed(w)
+		h.flashTo(w, r, "/storage/"+url.PathEscape(dest), key+": drill failed to start: "+err.Error())
+	case e.Status == backup.StatusSkipped:
+		h.flashTo(w, r, "/storage/"+url.PathEscape(dest), key+": "+e.Error)
+	default:
+		http.Redirect(w, r, "/executions/"+url.PathEscape(e.ID), http.StatusSeeOther)
 	}
 }
 
