@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -256,4 +257,80 @@ func contains(list []string, s string) bool {
 		}
 	}
 	return false
+}
+
+// drillProcesses lists the processes that run from a drill directory:
+// named on their command line, or working there.
+func drillProcesses(base string) []int {
+	var out []int
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil || !alive(pid) {
+			continue
+		}
+		cwd, _ := os.Readlink("/proc/" + e.Name() + "/cwd")
+		cmd, _ := os.ReadFile("/proc/" + e.Name() + "/cmdline")
+		if strings.HasPrefix(cwd, base+"/") || strings.Contains(string(cmd), base+"/") {
+			out = append(out, pid)
+		}
+	}
+	return out
+}
+
+// A server killed with kill -9 while a drill restores into its throwaway
+// PostgreSQL: after the next start no drill server process, socket or
+// directory is left, and the drill is recorded as interrupted.
+func TestKill9DuringDrill(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	src, _ := pgtest.NewDatabase(t, "dbackup_drillkill")
+	pgtest.Connect(t, src).Exec(ctx, "CREATE TABLE t AS SELECT generate_series(1, 5000) AS id")
+	// Server programs of a PostgreSQL 15 whose pg_restore restores, then
+	// hangs: the drill is killed with its server up and restoring. The
+	// servers' user must reach them, so not under t.TempDir().
+	bin, _ := os.MkdirTemp("", "dbackup-drillbin-")
+	drills, _ := os.MkdirTemp("", "dbackup-drills-")
+	t.Cleanup(func() { os.RemoveAll(bin); os.RemoveAll(drills) })
+	os.Chmod(bin, 0o755)
+	os.Chmod(drills, 0o711)
+	for _, p := range []string{"initdb", "postgres", "pg_ctl"} {
+		os.Symlink("/usr/lib/postgresql/15/bin/"+p, filepath.Join(bin, p))
+	}
+	os.WriteFile(filepath.Join(bin, "pg_restore"), []byte("#!/bin/sh\n/usr/lib/postgresql/15/bin/pg_restore \"$@\" || exit $?\nexec sleep 120\n"), 0o755)
+	e := env{"DBACKUP_DATA_DIR=" + t.TempDir(), "DBACKUP_TOOL_DIRS=" + bin, "DBACKUP_DRILL_DIR=" + drills}
+	e.run(t, "", "source", "create", "-name", "pg", "-type", "postgres", "-config", `{"host":"127.0.0.1","user":"postgres","sslmode":"disable"}`)
+	e.run(t, "", "destination", "create", "-name", "disk", "-type", "local", "-config", `{"path":"`+t.TempDir()+`"}`)
+	e.run(t, "", "job", "create", "-name", "j", "-source", "pg", "-databases", src, "-destination", "disk")
+	e.run(t, "", "job", "run", "j")
+	key := strings.Fields(strings.Split(e.run(t, "", "backup", "list", "-destination", "disk"), "\n")[1])[0]
+
+	n := e.serve(t, "n1")
+	id := n.api(t, "POST", "/api/v1/destinations/disk/backups/drill", map[string]string{"key": key})["id"].(string)
+	var x map[string]any
+	defer func() {
+		if t.Failed() {
+			t.Logf("the drill: %v", x)
+		}
+	}()
+	waitUntil(t, 60*time.Second, "the drill to restore into its running server", func() bool {
+		x = n.api(t, "GET", "/api/v1/executions/"+id, nil)
+		return x["stage"] == "restore" && strings.Contains(fmt.Sprint(x["logs"]), "pg_restore") && len(drillProcesses(drills)) > 0
+	})
+	n.kill()
+	n = e.serve(t, "n1")
+	waitUntil(t, 30*time.Second, "the next start to remove the drill's server and directory", func() bool {
+		entries, _ := os.ReadDir(drills)
+		return len(entries) == 0 && len(drillProcesses(drills)) == 0
+	})
+	x = n.api(t, "GET", "/api/v1/executions/"+id, nil)
+	if x["status"] != "failed" || !strings.Contains(fmt.Sprint(x["error"]), "interrupted") {
+		t.Fatalf("the killed drill: %v %v", x["status"], x["error"])
+	}
+	// The next drill of the same backup runs and passes.
+	e.run(t, "", "setting", "set", "max_concurrent_jobs", "1")
+	os.Remove(filepath.Join(bin, "pg_restore"))
+	os.Symlink("/usr/lib/postgresql/15/bin/pg_restore", filepath.Join(bin, "pg_restore"))
+	again := n.api(t, "POST", "/api/v1/destinations/disk/backups/drill", map[string]string{"key": key})["id"].(string)
+	waitUntil(t, 60*time.Second, "a new drill to pass", func() bool { return n.api(t, "GET", "/api/v1/executions/"+again, nil)["status"] == "success" })
 }

@@ -95,7 +95,9 @@ func removeDrillDir(dir string) error {
 	return os.RemoveAll(dir)
 }
 
-// processesUsing lists the processes whose command line names dir.
+// processesUsing lists the processes whose command line names dir or
+// that work in it (a PostgreSQL backend's title no longer names its data
+// directory, but it runs there).
 func processesUsing(dir string) []int {
 	procs, _ := os.ReadDir("/proc")
 	needle := []byte(dir + "/")
@@ -103,6 +105,10 @@ func processesUsing(dir string) []int {
 	for _, p := range procs {
 		pid, err := strconv.Atoi(p.Name())
 		if err != nil || pid == os.Getpid() {
+			continue
+		}
+		if cwd, err := os.Readlink("/proc/" + p.Name() + "/cwd"); err == nil && (cwd == dir || strings.HasPrefix(cwd, dir+"/")) {
+			out = append(out, pid)
 			continue
 		}
 		cmd, err := os.ReadFile("/proc/" + p.Name() + "/cmdline")
