@@ -92,6 +92,24 @@ mariadb-dump --defaults-extra-file=$WORK/my.cnf -h 127.0.0.1 -u root --skip-ssl 
 VALIDATION=$(go run ./cmd/validatebench -n "${BENCH_VALIDATE_REPEAT:-5}" pg_custom="$WORK/staged/pg.dump" sql="$WORK/staged/my.sql")
 rm -f "$WORK/staged/pg.dump" "$WORK/staged/my.sql"
 
+# A restore drill of the zstd + AES backup (throwaway PostgreSQL, every
+# table counted) against what a user would run by hand: pg_restore of the
+# same plain dump into a new database of the running server.
+mkdir -p "$WORK/keep"
+"$BIN" destination create -name keep -type local -config "{\"path\":\"$WORK/keep\"}" >/dev/null
+"$BIN" job create -name kept -source pg -databases $DB -destination keep -compression zstd -profile bench >/dev/null
+"$BIN" job run kept >/dev/null
+KEPT=$("$BIN" backup list -destination keep | awk 'NR == 2 {print $1}')
+"$BIN" backup download -destination keep -plain -out "$WORK/plain.dump" "$KEPT" >/dev/null
+measure pgrestore "${PSQL[*]} -d postgres -c 'DROP DATABASE IF EXISTS dbackup_bench_restored' && ${PSQL[*]} -d postgres -c 'CREATE DATABASE dbackup_bench_restored' &&
+  pg_restore -h 127.0.0.1 -U postgres --no-owner --no-acl --exit-on-error -d dbackup_bench_restored '$WORK/plain.dump'"
+"${PSQL[@]}" -d postgres -c 'DROP DATABASE IF EXISTS dbackup_bench_restored'
+measure drill "'$BIN' backup drill -destination keep '$KEPT'"
+read -r STARTUP RESTORE <<<"$("$BIN" job recovery -json | python3 -c 'import json,sys
+for r in json.load(sys.stdin):
+    if r["job_name"] == "kept": d = r["last_drill"]; print(d["startup_ms"], d["restore_ms"])')"
+rm -f "$WORK/plain.dump"
+
 ratio() { awk "BEGIN{printf \"%.2f\", $1 / $2}"; }
 cat <<MD
 | run | wall (s) | peak RSS (MiB) | ratio |
@@ -106,6 +124,13 @@ cat <<MD
 |---|---|---|---|
 | raw \`mariadb-dump --single-transaction … > /dev/null\` | ${WALL[myraw]} | $((RSS[myraw] / 1024)) | 1.00 (the limit) |
 | dbackup MariaDB, zstd + AES-256-GCM, 1 local destination | ${WALL[maria]} | $((RSS[maria] / 1024)) | $(ratio ${WALL[maria]} ${WALL[myraw]}) × raw (target ≤ 1.25) |
+
+| Restore drill | wall (s) | peak RSS (MiB) | ratio |
+|---|---|---|---|
+| \`pg_restore\` of the plain dump into a new database of the running server | ${WALL[pgrestore]} | $((RSS[pgrestore] / 1024)) | 1.00 |
+| \`dbackup backup drill\`: throwaway PostgreSQL, zstd + AES-256-GCM backup, every table counted | ${WALL[drill]} | $((RSS[drill] / 1024)) | $(ratio ${WALL[drill]} ${WALL[pgrestore]}) × pg_restore; without the server's start-up ($(awk "BEGIN{printf \"%.2f\", $STARTUP / 1000}") s): $(awk "BEGIN{printf \"%.2f\", (${WALL[drill]} - $STARTUP / 1000) / ${WALL[pgrestore]}}") × (target ≤ 1.3) |
+
+The drill's own figures: server start-up $STARTUP ms, restore and count (the measured recovery time) $RESTORE ms.
 
 MariaDB dump $((MYSIZE / 1048576)) MiB. PostgreSQL dump size $((RAWSIZE / 1048576)) MiB raw; stored $((STORED / 1048576)) MiB with zstd level 3 (the default), $((FASTSTORED / 1048576)) MiB with level 1.
 Temporary files left or created by dbackup in TMPDIR: $TMPFILES (target 0). Best of $REPEAT runs each, $(nproc) cores.
