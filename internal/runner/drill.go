@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/dbackup/dbackup/internal/backup"
+	"github.com/dbackup/dbackup/internal/pipeline"
 	"github.com/dbackup/dbackup/internal/source"
 )
 
@@ -128,12 +129,23 @@ func (d *drillRun) run(ctx context.Context) (backup.Status, string) {
 		d.result.RecordCounts(db, want, got)
 		d.mu.Unlock()
 	}
+	// The stall watchdog of backups: a restore that reads nothing for the
+	// stall timeout fails.
+	prog := &pipeline.Progress{}
+	rctx, stop := context.WithCancelCause(ctx)
+	defer stop(nil)
+	stopReport := d.r.reportProgress(l, prog, d.r.stallTimeout(ctx, &backup.Job{}), stop)
 	start := d.r.now()
-	n, err := b.restoreInto(ctx, t.src, opts, true, l.slogger())
+	err = b.restoreInto(rctx, t.src, opts, true, &prog.Dumped, l.slogger())
+	stopReport()
+	n := prog.Dumped.N()
 	d.mu.Lock()
 	d.result.RestoreMillis, d.result.BytesRead = d.r.now().Sub(start).Milliseconds(), n
 	d.mu.Unlock()
 	l.update(func(e *backup.Execution) { e.BytesDumped, e.BytesStored = n, b.meta.Size })
+	if cause := context.Cause(rctx); err != nil && errors.Is(cause, backup.ErrStalled) {
+		return fail("%v", cause)
+	}
 	if err != nil {
 		return fail("the backup did not restore: %v", err)
 	}

@@ -122,11 +122,11 @@ func (b *openedBackup) restoreOptions(targets map[string]string) (source.Restore
 	return opts, nil
 }
 
-// restoreInto streams the backup into src and returns the bytes of dump
-// read. With checked set, the stored bytes are checked against the
+// restoreInto streams the backup into src, counting the bytes of dump
+// read into n. With checked set, the stored bytes are checked against the
 // sidecar as they stream (a drill, whose target is thrown away) instead of
 // in a full read before (a restore, whose target is not).
-func (b *openedBackup) restoreInto(ctx context.Context, src source.Source, opts source.RestoreOptions, checked bool, log *slog.Logger) (int64, error) {
+func (b *openedBackup) restoreInto(ctx context.Context, src source.Source, opts source.RestoreOptions, checked bool, n *pipeline.Counter, log *slog.Logger) error {
 	var plain io.ReadCloser
 	var err error
 	if checked {
@@ -134,19 +134,19 @@ func (b *openedBackup) restoreInto(ctx context.Context, src source.Source, opts 
 	} else {
 		var rc io.ReadCloser
 		if rc, err = b.d.Open(ctx, b.key); err != nil {
-			return 0, fmt.Errorf("open backup: %v", err)
+			return fmt.Errorf("open backup: %v", err)
 		}
 		defer rc.Close()
 		plain, err = pipeline.Open(rc, catalog.OpenOptions(b.meta, b.masterKey))
 	}
 	if err != nil {
-		return 0, err
+		return err
 	}
 	defer plain.Close()
-	var n pipeline.Counter
-	n.W = io.Discard
-	err = src.Restore(ctx, b.meta.DataFormat, io.TeeReader(plain, &n), opts, log)
-	return n.N(), err
+	if n.W == nil {
+		n.W = io.Discard
+	}
+	return src.Restore(ctx, b.meta.DataFormat, io.TeeReader(plain, n), opts, log)
 }
 
 func (b *openedBackup) close() {
@@ -298,11 +298,11 @@ func (r *Runner) restore(ctx context.Context, req RestoreRequest, l *execLog) (b
 	l.stage(backup.StageRestore)
 	opts := p.opts
 	opts.Track = &tracker{r: r, sourceID: p.srcID, execution: l.snapshot().ID, log: l}
-	n, err := p.restoreInto(ctx, p.src, opts, false, l.slogger())
-	if err != nil {
+	var n pipeline.Counter
+	if err := p.restoreInto(ctx, p.src, opts, false, &n, l.slogger()); err != nil {
 		return fail("%v", err)
 	}
-	l.update(func(e *backup.Execution) { e.BytesDumped, e.BytesStored = n, p.meta.Size })
+	l.update(func(e *backup.Execution) { e.BytesDumped, e.BytesStored = n.N(), p.meta.Size })
 	l.stage(backup.StageComplete)
 	return backup.StatusSuccess, ""
 }

@@ -270,10 +270,15 @@ func (r *Runner) reportProgress(l *execLog, prog *pipeline.Progress, stall time.
 				} else if stall > 0 && time.Since(lastMove) >= stall {
 					stop(fmt.Errorf("%w: no data moved for %s", backup.ErrStalled, stall.Round(time.Second)))
 				}
-				l.update(func(e *backup.Execution) { e.BytesDumped, e.BytesStored = d, s })
+				l.update(func(e *backup.Execution) { e.BytesDumped = d; e.BytesStored = max(e.BytesStored, s) })
 				if now := r.now(); now.Sub(lastLog) >= 10*time.Second {
 					lastLog = now
-					l.info("%s dumped, %s stored, %s/s", backup.HumanBytes(d), backup.HumanBytes(s), backup.HumanBytes(int64(float64(d)/now.Sub(start).Seconds())))
+					rate := backup.HumanBytes(int64(float64(d)/now.Sub(start).Seconds())) + "/s"
+					if l.snapshot().Kind == backup.KindDrill {
+						l.info("%s of the dump restored, %s", backup.HumanBytes(d), rate)
+					} else {
+						l.info("%s dumped, %s stored, %s", backup.HumanBytes(d), backup.HumanBytes(s), rate)
+					}
 				}
 			}
 		}
