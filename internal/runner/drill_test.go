@@ -65,7 +65,7 @@ func TestSweepDrills(t *testing.T) {
 	}
 	dead := mk("dead", "999999999 e1\n")
 	live := mk("live", "1 e2\n") // pid 1 always runs
-	fresh := mk("fresh", "")   // no owner yet: a drill starting
+	fresh := mk("fresh", "")     // no owner yet: a drill starting
 	other := filepath.Join(base, "not-a-drill")
 	os.Mkdir(other, 0o700)
 	server := exec.Command("sleep", "60")
