@@ -80,6 +80,15 @@ func passed(t *testing.T, a *App, e *backup.Execution, tables int) *backup.Drill
 	return d
 }
 
+// foundCounts is what a drill found, by table.
+func foundCounts(d *backup.Drill) map[string]int64 {
+	found := map[string]int64{}
+	for _, tb := range d.Tables {
+		found[tb.Table] = tb.Found
+	}
+	return found
+}
+
 // nothingLeft fails the test if a drill left a directory behind.
 func nothingLeft(t *testing.T, dir string) {
 	t.Helper()
@@ -118,10 +127,7 @@ func TestDrillPostgres(t *testing.T) {
 
 	e := drillOf(t, a, "disk", b.BackupName, "")
 	d := passed(t, a, e, 46)
-	found := map[string]int64{}
-	for _, tb := range d.Tables {
-		found[tb.Table] = tb.Found
-	}
+	found := foundCounts(d)
 	if found[`"Sales Ünit"."Orders ""2026"""`] != 77 || found["public.big"] != 20_000 || found["public.empty_one"] != 0 {
 		t.Fatalf("counts found: %v", found)
 	}
@@ -156,10 +162,7 @@ func TestDrillMariaDB(t *testing.T) {
 	mustJob(t, a, JobInput{Name: "maria", Source: "maria", Databases: []string{db}, Destinations: dests("disk"), Profile: "k"})
 	b := backupOf(t, a, "maria")
 	d := passed(t, a, drillOf(t, a, "disk", b.BackupName, ""), 6)
-	found := map[string]int64{}
-	for _, tb := range d.Tables {
-		found[tb.Table] = tb.Found
-	}
+	found := foundCounts(d)
 	if found["big"] != 20_000 || found["bytes"] != 256 || found["weird table; drop"] != 2 || found["awkward"] != 2 {
 		t.Fatalf("counts found: %v", found)
 	}
@@ -196,10 +199,7 @@ func TestDrillRedisAndValkey(t *testing.T) {
 			mustJob(t, a, JobInput{Name: "cache", Source: "cache", Destinations: dests("disk")})
 			b := backupOf(t, a, "cache")
 			d := passed(t, a, drillOf(t, a, "disk", b.BackupName, ""), 2)
-			found := map[string]int64{}
-			for _, tb := range d.Tables {
-				found[tb.Table] = tb.Found
-			}
+			found := foundCounts(d)
 			if found["db0"] != 3001 || found["db3"] != 1 {
 				t.Fatalf("keys found: %v", found)
 			}
