@@ -569,3 +569,55 @@ func TestDrillTriggersNotificationsAndObjective(t *testing.T) {
 		t.Fatalf("notifications:\n%s\nwant:\n%s", strings.Join(titles, "\n"), strings.Join(want, "\n"))
 	}
 }
+
+// A drill cancelled while it restores ends cancelled, its server stopped
+// and its directory removed.
+func TestDrillCancelledRemovesItsServer(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db, _ := pgtest.NewDatabase(t, "drill_cancel")
+	pgtest.Connect(t, db).Exec(ctx, "CREATE TABLE t AS SELECT generate_series(1, 1000) AS id")
+	// PostgreSQL 15's server programs with a pg_restore that restores, then
+	// hangs; the servers' user must reach them, so not under t.TempDir().
+	bin, _ := os.MkdirTemp("", "dbackup-drillbin-")
+	t.Cleanup(func() { os.RemoveAll(bin) })
+	os.Chmod(bin, 0o755)
+	for _, p := range []string{"initdb", "postgres"} {
+		os.Symlink("/usr/lib/postgresql/15/bin/"+p, filepath.Join(bin, p))
+	}
+	os.WriteFile(filepath.Join(bin, "pg_restore"), []byte("#!/bin/sh\n/usr/lib/postgresql/15/bin/pg_restore \"$@\" || exit $?\nexec sleep 120\n"), 0o755)
+	a := setup(t)
+	a.Runner.ToolDirs = []string{bin}
+	dir := drillDir(t, a)
+	pgSource(t, a, "pg", "postgres", "")
+	localDest(t, a, "disk", t.TempDir())
+	mustJob(t, a, JobInput{Name: "pg", Source: "pg", Databases: []string{db}, Destinations: dests("disk")})
+	b := backupOf(t, a, "pg")
+	e, err := a.QueueDrill(ctx, DrillRequest{Destination: "disk", Key: b.BackupName})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; !strings.Contains(logsOf(t, a, e.ID), "pg_restore: "); i++ {
+		if i > 600 {
+			t.Fatalf("the drill never restored:\n%s", logsOf(t, a, e.ID))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if _, err := a.Cancel(ctx, e.ID); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; ; i++ {
+		x, _ := a.Store.GetExecution(ctx, e.ID)
+		if x.Status.Terminal() {
+			if x.Status != backup.StatusCancelled {
+				t.Fatalf("cancelled drill: %s %q", x.Status, x.Error)
+			}
+			break
+		}
+		if i > 600 {
+			t.Fatal("the cancelled drill did not end")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	nothingLeft(t, dir)
+}

@@ -17,12 +17,15 @@ import (
 // its data directory in o.Dir, networking off, reached only through a
 // socket there, as root without a password.
 func StartThrowaway(ctx context.Context, o source.ThrowawayOptions) (*source.Throwaway, error) {
-	install, err := program(o.ToolDirs, "mariadb-install-db", "mysql_install_db")
+	server, err := program(o.ToolDirs, "mariadbd", "mysqld")
 	if err != nil {
 		return nil, err
 	}
-	server, err := program(o.ToolDirs, "mariadbd", "mysqld")
-	if err != nil {
+	// MariaDB's data directory comes from mariadb-install-db; Oracle MySQL 8
+	// has no install program and initializes with the server itself.
+	install := proc.Find(o.ToolDirs, "mariadb-install-db", "mysql_install_db")
+	if install == "" && filepath.Base(server) != "mysqld" {
+		_, err := program(o.ToolDirs, "mariadb-install-db", "mysql_install_db")
 		return nil, err
 	}
 	cred, err := proc.RunAs("mysql")
@@ -39,8 +42,11 @@ func StartThrowaway(ctx context.Context, o source.ThrowawayOptions) (*source.Thr
 	}
 	installCmd := proc.Cmd{Path: install, Args: append([]string{"--no-defaults", "--datadir=" + data, "--auth-root-authentication-method=normal",
 		"--skip-test-db"}, asUser...)}
+	if install == "" {
+		installCmd = proc.Cmd{Path: server, Args: append([]string{"--no-defaults", "--initialize-insecure", "--datadir=" + data}, asUser...)}
+	}
 	if err := proc.Run(ctx, installCmd, nil, nil, nil); err != nil {
-		return nil, fmt.Errorf("%s for the drill: %w", filepath.Base(install), err)
+		return nil, fmt.Errorf("%s for the drill: %w", filepath.Base(installCmd.Path), err)
 	}
 	args := append([]string{"--no-defaults", "--datadir=" + data, "--socket=" + sock, "--skip-networking", "--pid-file=" + filepath.Join(o.Dir, "mysqld.pid"),
 		"--innodb-buffer-pool-size=128M", "--innodb-flush-log-at-trx-commit=0", "--skip-log-bin", "--event-scheduler=OFF"}, asUser...)
