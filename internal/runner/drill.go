@@ -204,7 +204,7 @@ func (d *drillRun) target(ctx context.Context, opts *source.RestoreOptions) (*dr
 		}
 	}
 	began := d.r.now()
-	tw, err := start(ctx, source.ThrowawayOptions{Dir: dir, Version: m.EngineVersion, ToolDirs: d.r.ToolDirs, Log: d.l.slogger()})
+	tw, err := start(ctx, source.ThrowawayOptions{Dir: filepath.Join(dir, drillServerDir), Version: m.EngineVersion, ToolDirs: d.r.ToolDirs, Log: d.l.slogger()})
 	if err != nil {
 		removeDir()
 		return nil, fmt.Errorf("start a throwaway %s server: %w", m.SourceType, err)
@@ -286,9 +286,10 @@ func (d *drillRun) scratchTarget(ctx context.Context, opts *source.RestoreOption
 	}}, nil
 }
 
-// drillDir makes the private directory of one drill's throwaway server
-// under the drill directory, after checking the disk has room for it, and
-// marks it with the owning process and execution.
+// drillDir makes the directory of one drill under the drill directory,
+// after checking the disk has room for it: dbackup's (mode 0711), marked
+// with the owning process and execution, holding the server's private
+// directory (drillServerDir, 0700, which the engine gives to its user).
 func (r *Runner) drillDir(m *backup.Meta, execution string) (string, error) {
 	base := r.DrillBase()
 	if err := os.MkdirAll(base, 0o711); err != nil {
@@ -309,7 +310,14 @@ func (r *Runner) drillDir(m *backup.Meta, execution string) (string, error) {
 		return "", fmt.Errorf("drill directory: %w", err)
 	}
 	owner := fmt.Sprintf("%d %s\n", os.Getpid(), execution)
-	if err := os.WriteFile(dir+"/"+drillOwner, []byte(owner), 0o600); err != nil {
+	err = os.WriteFile(filepath.Join(dir, drillOwner), []byte(owner), 0o600)
+	if err == nil {
+		err = os.Mkdir(filepath.Join(dir, drillServerDir), 0o700)
+	}
+	if err == nil {
+		err = os.Chmod(dir, 0o711)
+	}
+	if err != nil {
 		os.RemoveAll(dir)
 		return "", fmt.Errorf("drill directory: %w", err)
 	}

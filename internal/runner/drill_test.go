@@ -32,8 +32,8 @@ func TestDrillDirectoryBounds(t *testing.T) {
 	if owner, _ := os.ReadFile(filepath.Join(dir, drillOwner)); !strings.HasSuffix(string(owner), " exec-1\n") {
 		t.Fatalf("owner file: %q", owner)
 	}
-	if st, _ := os.Stat(dir); st.Mode().Perm() != 0o700 {
-		t.Fatalf("drill directory mode %o", st.Mode().Perm())
+	if st, _ := os.Stat(filepath.Join(dir, drillServerDir)); st.Mode().Perm() != 0o700 {
+		t.Fatalf("the server's directory mode %o", st.Mode().Perm())
 	}
 	if os.Geteuid() == 0 {
 		closed := filepath.Join(base, "closed")
@@ -68,6 +68,14 @@ func TestSweepDrills(t *testing.T) {
 	fresh := mk("fresh", "")     // no owner yet: a drill starting
 	other := filepath.Join(base, "not-a-drill")
 	os.Mkdir(other, 0o700)
+	// Another user's directory of the same name, its owner gone: not ours.
+	foreign := mk("foreign", "999999999 e3\n")
+	kept := []string{live, fresh, other}
+	if os.Chown(foreign, 65534, 65534) == nil {
+		kept = append(kept, foreign)
+	} else {
+		os.RemoveAll(foreign) // not root: no other user's directory to make
+	}
 	server := exec.Command("sleep", "60")
 	server.Dir = dead // a server working in the dead drill's directory
 	if err := server.Start(); err != nil {
@@ -84,7 +92,7 @@ func TestSweepDrills(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("the dead drill's server still runs")
 	}
-	for _, d := range []string{live, fresh, other} {
+	for _, d := range kept {
 		if _, err := os.Stat(d); err != nil {
 			t.Fatalf("%s removed: %v", d, err)
 		}

@@ -17,6 +17,8 @@ const (
 	// drillOwner, in a drill directory, holds "<pid> <execution id>" of the
 	// process whose drill it is.
 	drillOwner = "dbackup-drill.owner"
+	// drillServerDir, in a drill directory, is the server's own.
+	drillServerDir = "server"
 )
 
 // DrillBase is the directory the drills' throwaway servers live in: the
@@ -47,7 +49,7 @@ func (r *Runner) SweepDrills() ([]string, error) {
 			continue
 		}
 		dir := filepath.Join(base, de.Name())
-		if drillOwnerAlive(dir) {
+		if !ours(dir) || drillOwnerAlive(dir) {
 			continue
 		}
 		if err := removeDrillDir(dir); err != nil {
@@ -60,6 +62,14 @@ func (r *Runner) SweepDrills() ([]string, error) {
 		return removed, fmt.Errorf("%s", strings.Join(errs, "; "))
 	}
 	return removed, nil
+}
+
+// ours says whether dbackup's user made dir: in a shared temporary
+// directory another user may make one of the same name, which is not
+// dbackup's to clean.
+func ours(dir string) bool {
+	var st syscall.Stat_t
+	return syscall.Lstat(dir, &st) == nil && st.Mode&syscall.S_IFMT == syscall.S_IFDIR && int(st.Uid) == os.Geteuid()
 }
 
 // drillOwnerAlive says whether the process that made a drill directory

@@ -23,9 +23,21 @@ func StartThrowaway(ctx context.Context, o source.ThrowawayOptions) (*source.Thr
 	if bin == "" {
 		return nil, errNoServer
 	}
+	// Not as root: as the family's system user (nobody without one).
+	user := "redis"
+	if strings.HasPrefix(filepath.Base(bin), "valkey") {
+		user = "valkey"
+	}
+	cred, err := proc.RunAs(user)
+	if err != nil {
+		return nil, err
+	}
+	if err := proc.Chown(o.Dir, cred); err != nil {
+		return nil, err
+	}
 	sock := filepath.Join(o.Dir, "redis.sock")
 	srv, err := proc.StartServer(proc.Cmd{Path: bin, Args: []string{"--port", "0", "--unixsocket", sock, "--unixsocketperm", "700",
-		"--dir", o.Dir, "--save", "", "--appendonly", "no", "--databases", "16", "--daemonize", "no"}}, nil, filepath.Join(o.Dir, "server.log"))
+		"--dir", o.Dir, "--save", "", "--appendonly", "no", "--databases", "16", "--daemonize", "no"}}, cred, filepath.Join(o.Dir, "server.log"))
 	if err != nil {
 		return nil, err
 	}
