@@ -117,15 +117,20 @@ func run(out, chromium string) error {
 		chromedp.Submit(`input[name=password]`), chromedp.WaitVisible(`nav.side`)); err != nil {
 		return fmt.Errorf("login: %w", err)
 	}
-	last, err := a.Store.ListExecutions(ctx, store.ExecutionFilter{Status: backup.StatusSuccess, Limit: 1})
+	last, err := a.Store.ListExecutions(ctx, store.ExecutionFilter{Kind: backup.KindBackup, Status: backup.StatusSuccess, Limit: 1})
 	if err != nil || len(last) == 0 {
 		return fmt.Errorf("no successful run to show: %v", err)
+	}
+	drills, err := a.Store.ListExecutions(ctx, store.ExecutionFilter{Kind: backup.KindDrill, Limit: 1})
+	if err != nil || len(drills) == 0 {
+		return fmt.Errorf("no drill to show: %v", err)
 	}
 	shots := []shot{
 		{name: "dashboard", path: srv.URL + "/", full: true},
 		{name: "jobs", path: srv.URL + "/jobs"},
 		{name: "job-form", path: srv.URL + "/jobs/nightly-app/edit", prepare: []chromedp.Action[chromedp.Void]{press("check"), chromedp.WaitVisible(`#next-runs`)}},
 		{name: "execution", path: srv.URL + "/executions/" + last[0].ID},
+		{name: "drill", path: srv.URL + "/executions/" + drills[0].ID},
 		{name: "history", path: srv.URL + "/executions"},
 		{name: "storage", path: srv.URL + "/storage/nas"},
 		{name: "restore", path: srv.URL + "/restore?dest=nas&key=" + key, prepare: []chromedp.Action[chromedp.Void]{chromedp.SetValue(`select[name=source]`, "shop"), press("preflight-check"), chromedp.WaitVisible(`#preflight`)}},
@@ -250,7 +255,7 @@ func demo(ctx context.Context, a *app.App, dir string) (string, error) {
 		},
 		func() error {
 			_, err := a.CreateJob(ctx, app.JobInput{Name: "nightly-app", Source: "shop", Destinations: []app.JobDestInput{{Destination: "nas"}},
-				Compression: "zstd", Profile: "offsite", Schedule: "30 2 * * *",
+				Compression: "zstd", Profile: "offsite", Schedule: "30 2 * * *", DrillSchedule: "0 4 * * 0", ProvenWithin: backup.Duration(8 * 24 * time.Hour),
 				Notifications: []app.JobChannelInput{{Channel: "ops-ntfy", Outcomes: []string{"failed", "partial"}}}})
 			return err
 		},
@@ -300,6 +305,9 @@ func demo(ctx context.Context, a *app.App, dir string) (string, error) {
 			return "", fmt.Errorf("demo backup %s: %s", e.Status, e.Error)
 		}
 		key = e.Destinations[0].Key
+	}
+	if d, err := a.Drill(ctx, app.DrillRequest{Destination: "nas", Key: key}); err != nil || d.Status != backup.StatusSuccess {
+		return "", fmt.Errorf("demo drill: %v %+v", err, d)
 	}
 	a.RunJob(ctx, "crm-hourly", backup.TriggerManual, false) // fails: its file is gone
 	if err := a.RefreshUsage(ctx); err != nil {

@@ -264,6 +264,8 @@ func (a *App) resolveDrills(ctx context.Context, in JobInput, j *backup.Job, src
 			return bad("drill target %q is not marked as scratch: drills create and drop databases there, so mark it first", t.Name)
 		case t.Type != src.Type:
 			return bad("drill target %q is %s; the job backs up %s", t.Name, t.Type, src.Type)
+		case t.Type == "sqlite":
+			return bad("SQLite drills need no drill target: they restore into a private file")
 		}
 		j.DrillTargetID = t.ID
 	}

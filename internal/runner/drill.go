@@ -239,6 +239,8 @@ func (d *drillRun) scratchTarget(ctx context.Context, opts *source.RestoreOption
 		return nil, fmt.Errorf("drill target %s is not marked as scratch: drills write to it, so it must be", ep.Name)
 	case ep.Type != m.SourceType:
 		return nil, fmt.Errorf("the backup is a %s backup; drill target %s is %s", m.SourceType, ep.Name, ep.Type)
+	case ep.Type == "sqlite":
+		return nil, fmt.Errorf("SQLite drills need no drill target: they restore into a private file")
 	}
 	src, err := d.r.Sources.New(ep)
 	if err != nil {
