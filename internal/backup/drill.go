@@ -56,7 +56,17 @@ func (d *Drill) Summary() string {
 		return "skipped: " + d.Skipped
 	}
 	return fmt.Sprintf("%s %s, %s rows, restored in %s", Thousands(int64(len(d.Tables))), plural("table", len(d.Tables)),
-		Thousands(d.Rows()), (time.Duration(d.RestoreMillis) * time.Millisecond).Round(100*time.Millisecond))
+		Thousands(d.Rows()), Millis(d.RestoreMillis))
+}
+
+// Millis is a duration in milliseconds as people read it: to the
+// millisecond under a second, to a tenth of a second above.
+func Millis(ms int64) string {
+	d := time.Duration(ms) * time.Millisecond
+	if d >= time.Second {
+		d = d.Round(100 * time.Millisecond)
+	}
+	return d.String()
 }
 
 // RecordCounts adds what a drill found in database db to d.Tables, each

@@ -4,6 +4,7 @@ package backup
 
 import (
 	"encoding/json"
+	"strings"
 	"time"
 )
 
@@ -65,6 +66,18 @@ type Duration time.Duration
 
 // String is the duration as time.Duration writes it: "26h0m0s".
 func (d Duration) String() string { return time.Duration(d).String() }
+
+// Short is the duration without its zero tail: "26h", "1h30m", "90s".
+func (d Duration) Short() string {
+	s := time.Duration(d).String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
+}
 
 // MarshalJSON writes the duration as a string.
 func (d Duration) MarshalJSON() ([]byte, error) { return json.Marshal(time.Duration(d).String()) }

@@ -385,10 +385,8 @@ var funcs = template.FuncMap{
 	"bytes":     backup.HumanBytes,
 	"holds":     func(m *backup.Meta) string { return m.Contents.Summary(m.SourceType) },
 	"thousands": backup.Thousands,
-	"ms": func(ms int64) string {
-		return (time.Duration(ms) * time.Millisecond).Round(100 * time.Millisecond).String()
-	},
-	"ago": ago,
+	"ms":        backup.Millis,
+	"ago":       ago,
 	"took": func(e *backup.Execution) string {
 		if e.StartedAt == nil {
 			return "—"
