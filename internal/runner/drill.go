@@ -47,10 +47,13 @@ func (r *Runner) drill(ctx context.Context, l *execLog) (backup.Status, string) 
 	d := &drillRun{r: r, l: l, e: e, result: *e.Drill}
 	defer d.save()
 	st, msg := d.run(ctx)
-	if st != backup.StatusSuccess && ctx.Err() != nil {
-		return interrupted(ctx, ctx.Err())
+	switch {
+	case st == backup.StatusSuccess || ctx.Err() == nil:
+		return st, msg
+	case errors.Is(context.Cause(ctx), backup.ErrShutdown):
+		return backup.StatusFailed, "interrupted: this node stopped before the drill ended; its server was removed, ask for the drill again"
 	}
-	return st, msg
+	return interrupted(ctx, ctx.Err())
 }
 
 // drillRun is one drill's state as its stages fill it.

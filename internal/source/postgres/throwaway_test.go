@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"strings"
 	"testing"
 
 	"github.com/dbackup/dbackup/internal/source/sourcetest"
@@ -16,4 +17,12 @@ func TestThrowawayServerRestoresAndStops(t *testing.T) {
 		t.Fatalf("counted %v (%v)", got, err)
 	}
 	sourcetest.ThrowawayStops(t, tw)
+}
+
+// Without server programs of the backup's major (or newer), a drill says
+// which package to install.
+func TestThrowawayNamesTheMissingPackage(t *testing.T) {
+	if _, err := serverPrograms(99, nil); err == nil || !strings.Contains(err.Error(), "install postgresql-99") {
+		t.Fatalf("no PostgreSQL 99: %v", err)
+	}
 }
