@@ -107,7 +107,7 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error
 		OnStart: a.onStart, OnFinish: a.onFinish, OnDestinationFailed: a.onDestinationFailed}
 	a.base, a.stop = context.WithCancelCause(context.Background())
 	a.Queue = &queue.Queue{Store: st, Runner: a.Runner, Log: log, Node: cfg.NodeID, Location: loc, StaleAfter: cfg.StaleAfter,
-		OnInterrupted: a.cleanupInterrupted, OnDrillDue: a.drillDue}
+		OnInterrupted: a.cleanupInterrupted, DrillFor: a.DrillNewest}
 	a.Runner.Zone = a.Queue.Zone
 	return a, nil
 }

@@ -82,8 +82,10 @@ func (a *App) Drill(ctx context.Context, req DrillRequest) (*backup.Execution, e
 	return a.RunQueued(ctx, e)
 }
 
-// DrillNewest queues a drill of a job's newest backup (a scheduled drill).
-func (a *App) DrillNewest(ctx context.Context, job *backup.Job, trigger backup.Trigger) (*backup.Execution, error) {
+// DrillNewest makes, without queuing it, the drill of a job's newest
+// backup (a scheduled drill, queued by the leader with its schedule's
+// mark); the backup's sidecar is read when the drill runs.
+func (a *App) DrillNewest(ctx context.Context, job *backup.Job) (*backup.Execution, error) {
 	list, err := a.Store.ListExecutions(ctx, store.ExecutionFilter{JobID: job.ID, Kind: backup.KindBackup, Status: backup.StatusSuccess, Limit: 1})
 	if err != nil {
 		return nil, err
@@ -91,20 +93,13 @@ func (a *App) DrillNewest(ctx context.Context, job *backup.Job, trigger backup.T
 	for _, e := range list {
 		for _, d := range e.Destinations {
 			if d.Status == backup.StatusSuccess && d.Key != "" {
-				return a.QueueDrill(ctx, DrillRequest{Destination: d.DestinationID, Key: d.Key, Trigger: trigger})
+				return &backup.Execution{Kind: backup.KindDrill, JobID: job.ID, JobName: job.Name, Stage: backup.StageQueued, CreatedAt: time.Now().UTC(),
+					BackupName: d.Key, Destinations: []backup.DestResult{{DestinationID: d.DestinationID, Name: d.Name, Key: d.Key}},
+					Drill: &backup.Drill{TargetID: job.DrillTargetID}}, nil
 			}
 		}
 	}
 	return nil, fmt.Errorf("job %s has no successful backup to drill yet", job.Name)
-}
-
-// drillDue queues the drill a job's drill schedule fired.
-func (a *App) drillDue(ctx context.Context, job *backup.Job, trigger backup.Trigger) {
-	if e, err := a.DrillNewest(ctx, job, trigger); err != nil {
-		a.Log.Warn("scheduled drill not queued", "job", job.Name, "err", err)
-	} else if e.Status == backup.StatusSkipped {
-		a.Log.Warn("scheduled drill skipped", "job", job.Name, "reason", e.Error)
-	}
 }
 
 // drillAfterBackup queues a drill of the backup e made when it is its

@@ -49,9 +49,9 @@ type Queue struct {
 	MissedAfter time.Duration
 	// OnInterrupted cleans up after a run whose node was lost.
 	OnInterrupted func(e *backup.Execution)
-	// OnDrillDue queues the drill a job's drill schedule fired (the
-	// leader calls it once per due time).
-	OnDrillDue func(ctx context.Context, job *backup.Job, trigger backup.Trigger)
+	// DrillFor makes the drill a job's drill schedule fires (of its newest
+	// backup), for the leader to queue with the schedule's mark.
+	DrillFor func(ctx context.Context, job *backup.Job) (*backup.Execution, error)
 
 	mu      sync.Mutex
 	running map[string]context.CancelCauseFunc
@@ -428,53 +428,68 @@ func (q *Queue) tick(ctx context.Context) {
 		if !job.Enabled {
 			continue
 		}
-		if trigger, at, ok := q.due(ctx, job, backup.KindBackup, job.Schedule, job.LastScheduledAt, now); ok {
-			if _, err := q.Trigger(ctx, job, trigger, false, &at); err != nil {
-				q.Log.Error("trigger", "job", job.Name, "err", err)
-			}
-		}
-		if trigger, _, ok := q.due(ctx, job, backup.KindDrill, job.DrillSchedule, job.DrillScheduledAt, now); ok && q.OnDrillDue != nil {
-			q.OnDrillDue(ctx, job, trigger)
+		q.fire(ctx, job, backup.KindBackup, job.Schedule, job.LastScheduledAt, now, func() (*backup.Execution, error) {
+			return &backup.Execution{JobID: job.ID, JobName: job.Name, Kind: backup.KindBackup, Stage: backup.StageQueued, CreatedAt: now}, nil
+		})
+		if q.DrillFor != nil {
+			q.fire(ctx, job, backup.KindDrill, job.DrillSchedule, job.DrillScheduledAt, now, func() (*backup.Execution, error) { return q.DrillFor(ctx, job) })
 		}
 	}
 }
 
-// due says whether a schedule of a job (its backups' or its drills') is
-// due now, and marks it fired so no other leader fires it too: the trigger
-// (schedule, or catch-up for a time missed while down when the job
-// catches up) and the latest due time.
-func (q *Queue) due(ctx context.Context, job *backup.Job, kind backup.Kind, expr string, last *time.Time, now time.Time) (backup.Trigger, time.Time, bool) {
+// fire runs one schedule of a job (its backups' or its drills') if it is
+// due: the run make returns is queued and the schedule's mark moved in one
+// transaction, so a leader killed in between neither loses nor doubles it.
+// A time missed while down is caught up only when the job asks for it.
+func (q *Queue) fire(ctx context.Context, job *backup.Job, kind backup.Kind, expr string, last *time.Time, now time.Time, make func() (*backup.Execution, error)) {
 	if expr == "" {
-		return "", time.Time{}, false
+		return
 	}
 	s, err := schedule.Parse(expr)
 	if err != nil {
-		return "", time.Time{}, false // refused on save; an old invalid one never fires
+		return // refused on save; an old invalid one never fires
 	}
 	if last == nil {
 		q.Store.MarkScheduled(ctx, job.ID, kind, nil, now) // start counting from now
-		return "", time.Time{}, false
+		return
 	}
 	loc := q.location(ctx, job)
 	due := s.Next(*last, loc)
 	if due.IsZero() || due.After(now) {
-		return "", time.Time{}, false
+		return
 	}
 	latest := due
 	for n := s.Next(latest, loc); !n.IsZero() && !n.After(now); n = s.Next(n, loc) {
 		latest = n
 	}
-	if ok, err := q.Store.MarkScheduled(ctx, job.ID, kind, last, now); err != nil || !ok {
-		return "", time.Time{}, false // another leader fired it
-	}
+	trigger := backup.TriggerSchedule
 	if now.Sub(latest) > q.MissedAfter {
 		if !job.CatchUp {
-			q.Log.Warn("scheduled "+string(kind)+" missed while dbackup was down; not caught up", "job", job.Name, "at", latest)
-			return "", time.Time{}, false
+			if ok, _ := q.Store.MarkScheduled(ctx, job.ID, kind, last, now); ok {
+				q.Log.Warn("scheduled "+string(kind)+" missed while dbackup was down; not caught up", "job", job.Name, "at", latest)
+			}
+			return
 		}
-		return backup.TriggerCatchUp, latest, true
+		trigger = backup.TriggerCatchUp
 	}
-	return backup.TriggerSchedule, latest, true
+	e, err := make()
+	if err != nil {
+		if ok, _ := q.Store.MarkScheduled(ctx, job.ID, kind, last, now); ok {
+			q.Log.Warn("scheduled "+string(kind)+" not queued", "job", job.Name, "err", err)
+		}
+		return
+	}
+	e.Trigger, e.ScheduledFor = trigger, &latest
+	ok, err := q.Store.EnqueueScheduled(ctx, e, last, now)
+	switch {
+	case err != nil:
+		q.Log.Error("trigger", "job", job.Name, "kind", kind, "err", err)
+	case !ok: // another leader fired it
+	case e.Status == backup.StatusSkipped:
+		q.Log.Warn("trigger skipped", "job", job.Name, "kind", kind, "trigger", trigger, "reason", e.Error)
+	default:
+		q.Wake()
+	}
 }
 
 // NextRuns returns the next n runs of a job's schedule in its time zone.

@@ -157,6 +157,10 @@ type Store interface {
 	// a queued or running backup (for a drill: its backup already has a
 	// queued or running drill), atomically.
 	Enqueue(ctx context.Context, e *backup.Execution) error
+	// EnqueueScheduled moves the job's schedule mark of e's kind from prev
+	// to at and enqueues e, in one transaction: false (nothing written)
+	// when another node moved the mark first.
+	EnqueueScheduled(ctx context.Context, e *backup.Execution, prev *time.Time, at time.Time) (bool, error)
 	// Claim starts the oldest queued backup or drill that may run now: at
 	// most max running executions in all, never two backups (or two
 	// drills) of one job. nil if none.

@@ -30,38 +30,63 @@ func (s *DB) queueTx(ctx context.Context, fn func(*sql.Tx) error) error {
 
 // Enqueue inserts e as queued, or as skipped when its job is busy.
 func (s *DB) Enqueue(ctx context.Context, e *backup.Execution) error {
+	prepare(e)
+	return s.queueTx(ctx, func(tx *sql.Tx) error { return s.enqueue(ctx, tx, e) })
+}
+
+// EnqueueScheduled moves the job's schedule mark of e's kind from prev to
+// at and enqueues e in the same transaction: a crash cannot leave a fired
+// schedule without its run. False (nothing written) when another node
+// moved the mark first.
+func (s *DB) EnqueueScheduled(ctx context.Context, e *backup.Execution, prev *time.Time, at time.Time) (bool, error) {
+	prepare(e)
+	marked := false
+	err := s.queueTx(ctx, func(tx *sql.Tx) error {
+		ok, err := s.markScheduled(ctx, tx, e.JobID, e.Kind, prev, at)
+		if err != nil || !ok {
+			return err
+		}
+		marked = true
+		return s.enqueue(ctx, tx, e)
+	})
+	return marked && err == nil, err
+}
+
+func prepare(e *backup.Execution) {
 	if e.ID == "" {
 		e.ID = uuid.Must(uuid.NewV7()).String()
 	}
 	if e.CreatedAt.IsZero() {
 		e.CreatedAt = time.Now().UTC()
 	}
-	return s.queueTx(ctx, func(tx *sql.Tx) error {
-		// One backup of a job at a time; one drill of a backup at a time.
-		busyQuery, busyArg, busyMsg := "SELECT count(*) FROM executions WHERE job_id = ? AND kind = 'backup' AND status IN ('queued', 'running')",
-			e.JobID, "skipped: job "+e.JobName+" is already queued or running"
-		if e.Kind == backup.KindDrill {
-			busyQuery, busyArg, busyMsg = "SELECT count(*) FROM executions WHERE backup_name = ? AND kind = 'drill' AND status IN ('queued', 'running')",
-				e.BackupName, "skipped: a drill of "+e.BackupName+" is already queued or running"
-		}
-		var busy int
-		if err := tx.QueryRowContext(ctx, s.q(busyQuery), busyArg).Scan(&busy); err != nil {
-			return err
-		}
-		switch {
-		case busy > 0:
-			e.Status, e.EndedAt = backup.StatusSkipped, &e.CreatedAt
-			e.Error = busyMsg
-		case e.Status == backup.StatusRunning:
-			// A foreground run (the CLI's): started at once, never claimed.
-			e.StartedAt = &e.CreatedAt
-		default:
-			e.Status = backup.StatusQueued
-		}
-		dests, _ := json.Marshal(nonNilDests(e.Destinations))
-		_, err := tx.ExecContext(ctx, s.q(insertExecution), executionArgs(e, string(dests))...)
-		return classify(err, "enqueue")
-	})
+}
+
+// enqueue inserts e within tx, as queued or as skipped.
+func (s *DB) enqueue(ctx context.Context, tx *sql.Tx, e *backup.Execution) error {
+	// One backup of a job at a time; one drill of a backup at a time.
+	busyQuery, busyArg, busyMsg := "SELECT count(*) FROM executions WHERE job_id = ? AND kind = 'backup' AND status IN ('queued', 'running')",
+		e.JobID, "skipped: job "+e.JobName+" is already queued or running"
+	if e.Kind == backup.KindDrill {
+		busyQuery, busyArg, busyMsg = "SELECT count(*) FROM executions WHERE backup_name = ? AND kind = 'drill' AND status IN ('queued', 'running')",
+			e.BackupName, "skipped: a drill of "+e.BackupName+" is already queued or running"
+	}
+	var busy int
+	if err := tx.QueryRowContext(ctx, s.q(busyQuery), busyArg).Scan(&busy); err != nil {
+		return err
+	}
+	switch {
+	case busy > 0:
+		e.Status, e.EndedAt = backup.StatusSkipped, &e.CreatedAt
+		e.Error = busyMsg
+	case e.Status == backup.StatusRunning:
+		// A foreground run (the CLI's): started at once, never claimed.
+		e.StartedAt = &e.CreatedAt
+	default:
+		e.Status = backup.StatusQueued
+	}
+	dests, _ := json.Marshal(nonNilDests(e.Destinations))
+	_, err := tx.ExecContext(ctx, s.q(insertExecution), executionArgs(e, string(dests))...)
+	return classify(err, "enqueue")
 }
 
 // Claim starts the next runnable queued backup or drill.
@@ -192,6 +217,15 @@ var scheduledColumn = map[backup.Kind]string{backup.KindBackup: "last_scheduled_
 // MarkScheduled moves a job's last scheduled time (of its backups or its
 // drills) from prev to at; false if another node moved it first.
 func (s *DB) MarkScheduled(ctx context.Context, jobID string, kind backup.Kind, prev *time.Time, at time.Time) (bool, error) {
+	var ok bool
+	err := s.tx(ctx, func(tx *sql.Tx) (err error) {
+		ok, err = s.markScheduled(ctx, tx, jobID, kind, prev, at)
+		return err
+	})
+	return ok, err
+}
+
+func (s *DB) markScheduled(ctx context.Context, tx *sql.Tx, jobID string, kind backup.Kind, prev *time.Time, at time.Time) (bool, error) {
 	col, ok := scheduledColumn[kind]
 	if !ok {
 		return false, fmt.Errorf("%w: no schedule for %s", backup.ErrInvalid, kind)
@@ -199,9 +233,9 @@ func (s *DB) MarkScheduled(ctx context.Context, jobID string, kind backup.Kind, 
 	var res sql.Result
 	var err error
 	if prev == nil {
-		res, err = s.exec(ctx, "UPDATE jobs SET "+col+" = ? WHERE id = ? AND "+col+" IS NULL", micros(at), jobID)
+		res, err = tx.ExecContext(ctx, s.q("UPDATE jobs SET "+col+" = ? WHERE id = ? AND "+col+" IS NULL"), micros(at), jobID)
 	} else {
-		res, err = s.exec(ctx, "UPDATE jobs SET "+col+" = ? WHERE id = ? AND "+col+" = ?", micros(at), jobID, micros(*prev))
+		res, err = tx.ExecContext(ctx, s.q("UPDATE jobs SET "+col+" = ? WHERE id = ? AND "+col+" = ?"), micros(at), jobID, micros(*prev))
 	}
 	if err != nil {
 		return false, err

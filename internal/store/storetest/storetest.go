@@ -579,6 +579,36 @@ func runQueue(t *testing.T, h Harness) {
 	if ok, _ := s.MarkScheduled(ctx, jobs[3].ID, backup.KindBackup, &now, now.Add(time.Minute)); !ok {
 		t.Fatal("mark from the current value refused")
 	}
+	// A fired schedule and its run are one: of eight leaders firing the same
+	// due time, one marks and enqueues, the others write nothing.
+	mark, _ := s.GetJob(ctx, jobs[3].ID)
+	var fired sync.WaitGroup
+	var won sync.Map
+	for i := range 8 {
+		fired.Add(1)
+		go func() {
+			defer fired.Done()
+			e := &backup.Execution{JobID: jobs[3].ID, JobName: "j3", Kind: backup.KindBackup, Trigger: backup.TriggerSchedule, Stage: backup.StageQueued}
+			ok, err := s.EnqueueScheduled(ctx, e, mark.LastScheduledAt, now.Add(2*time.Minute))
+			if err != nil {
+				t.Error(err)
+			}
+			if ok {
+				won.Store(i, e.ID)
+			}
+		}()
+	}
+	fired.Wait()
+	n, firedID := 0, ""
+	won.Range(func(_, v any) bool { n++; firedID = v.(string); return true })
+	scheduled, _ := s.ListExecutions(ctx, store.ExecutionFilter{JobID: jobs[3].ID})
+	if n != 1 || len(scheduled) != 1 || scheduled[0].ID != firedID || scheduled[0].Status != backup.StatusQueued {
+		t.Fatalf("eight leaders firing one schedule: %d won, %d runs", n, len(scheduled))
+	}
+	if ok, _ := s.EnqueueScheduled(ctx, &backup.Execution{JobID: jobs[3].ID, JobName: "j3", Kind: backup.KindBackup, Stage: backup.StageQueued}, mark.LastScheduledAt, now.Add(3*time.Minute)); ok {
+		t.Fatal("a stale mark enqueued")
+	}
+	s.Transition(ctx, firedID, backup.StatusQueued, backup.StatusCancelled, now, "")
 	// Many claimers at once never exceed max.
 	var wg sync.WaitGroup
 	for i := range 8 {
