@@ -241,7 +241,7 @@ type JobRecovery struct {
 // Recovery lists, for every job that drills or has a recovery point
 // objective or was ever drilled, what drills proved, by job name.
 func (a *App) Recovery(ctx context.Context) ([]JobRecovery, error) {
-	jobs, err := a.Store.ListJobs(ctx)
+	jobs, err := a.Store.DrillJobs(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -260,11 +260,7 @@ func (a *App) Recovery(ctx context.Context) ([]JobRecovery, error) {
 	now := time.Now()
 	out := []JobRecovery{}
 	for _, j := range jobs {
-		d := last[j.ID]
-		if d == nil && j.DrillEvery == 0 && j.DrillSchedule == "" && j.ProvenWithin == 0 {
-			continue
-		}
-		r := JobRecovery{JobID: j.ID, JobName: j.Name, ProvenWithin: j.ProvenWithin, LastDrill: drillResult(d)}
+		r := JobRecovery{JobID: j.ID, JobName: j.Name, ProvenWithin: j.ProvenWithin, LastDrill: drillResult(last[j.ID])}
 		if p, ok := points[j.ID]; ok {
 			r.ProvenAt = &p
 		}

@@ -112,6 +112,9 @@ type Store interface {
 	ListJobs(ctx context.Context) ([]*backup.Job, error)
 	// FindJobs returns a page of jobs by name and how many match in all.
 	FindJobs(ctx context.Context, f JobFilter) ([]*backup.Job, int, error)
+	// DrillJobs lists the jobs that drill, have a recovery point objective
+	// or were ever drilled, by name.
+	DrillJobs(ctx context.Context) ([]*backup.Job, error)
 	// ListSchedules lists the enabled jobs that have a schedule.
 	ListSchedules(ctx context.Context) ([]JobSchedule, error)
 	UpdateJob(ctx context.Context, j *backup.Job) error

@@ -277,6 +277,30 @@ func (s *DB) ListJobs(ctx context.Context) ([]*backup.Job, error) {
 	return out, s.loadJobDestinations(ctx, out...)
 }
 
+// DrillJobs lists the jobs that drill, have a recovery point objective,
+// or were ever drilled, by name: what the recovery overview shows.
+func (s *DB) DrillJobs(ctx context.Context) ([]*backup.Job, error) {
+	rows, err := s.query(ctx, "SELECT "+jobColumns+` FROM jobs WHERE drill_every > 0 OR drill_schedule <> '' OR proven_within > 0
+		OR id IN (SELECT job_id FROM executions WHERE kind = ? AND job_id IS NOT NULL) ORDER BY name`, string(backup.KindDrill))
+	if err != nil {
+		return nil, err
+	}
+	var out []*backup.Job
+	for rows.Next() {
+		j, err := scanJob(rows)
+		if err != nil {
+			rows.Close()
+			return nil, err
+		}
+		out = append(out, j)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return out, s.loadJobDestinations(ctx, out...)
+}
+
 // FindJobs returns a page of jobs whose name contains f.Name (any case),
 // sorted by name, and how many jobs match in all.
 func (s *DB) FindJobs(ctx context.Context, f store.JobFilter) ([]*backup.Job, int, error) {

@@ -102,4 +102,15 @@ func runDrills(t *testing.T, h Harness) {
 	if l, _ := s.LatestExecutions(ctx, backup.KindDrill, []string{j.ID}); l[j.ID] == nil || l[j.ID].ID != d2.ID {
 		t.Fatalf("latest drill of the job: %+v", l[j.ID])
 	}
+	// The recovery overview's jobs: those with drill settings, an objective,
+	// or drills; not the others.
+	plain := &backup.Job{Name: "plain", SourceID: src.ID, Compression: "none"}
+	objective := &backup.Job{Name: "objective", SourceID: src.ID, Compression: "none", ProvenWithin: backup.Duration(time.Hour)}
+	must(t, s.CreateJob(ctx, plain))
+	must(t, s.CreateJob(ctx, objective))
+	got.DrillEvery, got.DrillSchedule, got.ProvenWithin = 0, "", 0
+	must(t, s.UpdateJob(ctx, got)) // no settings left, but drilled
+	if list, err := s.DrillJobs(ctx); err != nil || len(list) != 2 || list[0].Name != "j" || list[1].Name != "objective" {
+		t.Fatalf("drill jobs: %v %v", list, err)
+	}
 }
