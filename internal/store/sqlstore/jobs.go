@@ -257,7 +257,13 @@ func (s *DB) GetJob(ctx context.Context, ref string) (*backup.Job, error) {
 
 // ListJobs lists every job by name.
 func (s *DB) ListJobs(ctx context.Context) ([]*backup.Job, error) {
-	rows, err := s.query(ctx, "SELECT "+jobColumns+" FROM jobs ORDER BY name")
+	return s.queryJobs(ctx, "SELECT "+jobColumns+" FROM jobs ORDER BY name")
+}
+
+// queryJobs reads the jobs a query selects (jobColumns), with their
+// destinations and channels.
+func (s *DB) queryJobs(ctx context.Context, q string, args ...any) ([]*backup.Job, error) {
+	rows, err := s.query(ctx, q, args...)
 	if err != nil {
 		return nil, err
 	}
@@ -280,25 +286,8 @@ func (s *DB) ListJobs(ctx context.Context) ([]*backup.Job, error) {
 // DrillJobs lists the jobs that drill, have a recovery point objective,
 // or were ever drilled, by name: what the recovery overview shows.
 func (s *DB) DrillJobs(ctx context.Context) ([]*backup.Job, error) {
-	rows, err := s.query(ctx, "SELECT "+jobColumns+` FROM jobs WHERE drill_every > 0 OR drill_schedule <> '' OR proven_within > 0
+	return s.queryJobs(ctx, "SELECT "+jobColumns+` FROM jobs WHERE drill_every > 0 OR drill_schedule <> '' OR proven_within > 0
 		OR id IN (SELECT job_id FROM executions WHERE kind = ? AND job_id IS NOT NULL) ORDER BY name`, string(backup.KindDrill))
-	if err != nil {
-		return nil, err
-	}
-	var out []*backup.Job
-	for rows.Next() {
-		j, err := scanJob(rows)
-		if err != nil {
-			rows.Close()
-			return nil, err
-		}
-		out = append(out, j)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	return out, s.loadJobDestinations(ctx, out...)
 }
 
 // FindJobs returns a page of jobs whose name contains f.Name (any case),
@@ -312,24 +301,8 @@ func (s *DB) FindJobs(ctx context.Context, f store.JobFilter) ([]*backup.Job, in
 	if f.Limit <= 0 {
 		f.Limit = 100
 	}
-	rows, err := s.query(ctx, "SELECT "+jobColumns+` FROM jobs WHERE LOWER(name) LIKE ? ESCAPE '\' ORDER BY name LIMIT ? OFFSET ?`, like, f.Limit, f.Offset)
-	if err != nil {
-		return nil, 0, err
-	}
-	var out []*backup.Job
-	for rows.Next() {
-		j, err := scanJob(rows)
-		if err != nil {
-			rows.Close()
-			return nil, 0, err
-		}
-		out = append(out, j)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return nil, 0, err
-	}
-	return out, total, s.loadJobDestinations(ctx, out...)
+	out, err := s.queryJobs(ctx, "SELECT "+jobColumns+` FROM jobs WHERE LOWER(name) LIKE ? ESCAPE '\' ORDER BY name LIMIT ? OFFSET ?`, like, f.Limit, f.Offset)
+	return out, total, err
 }
 
 // ListSchedules lists the enabled jobs that have a schedule.
