@@ -481,24 +481,19 @@ func TestDrillTriggersNotificationsAndObjective(t *testing.T) {
 	channel(t, a, "ops", "webhook", map[string]any{}, map[string]string{"url": hook.URL})
 	mustJob(t, a, JobInput{Name: "app", Source: "pg", Databases: []string{src}, Destinations: dests("disk"), DrillEvery: 2,
 		ProvenWithin: backup.Duration(time.Hour), Notifications: []JobChannelInput{{Channel: "ops", Outcomes: []string{"success", "failed"}}}})
-	waitDrill := func(trigger backup.Trigger, n int) []*backup.Execution {
+	waitDrill := func(trigger backup.Trigger, n int) (list []*backup.Execution) {
 		t.Helper()
-		for i := 0; ; i++ {
-			list, _ := a.Store.ListExecutions(ctx, store.ExecutionFilter{Kind: backup.KindDrill, Trigger: trigger})
+		waitFor(t, func() bool {
+			list, _ = a.Store.ListExecutions(ctx, store.ExecutionFilter{Kind: backup.KindDrill, Trigger: trigger})
 			done := 0
 			for _, e := range list {
 				if e.Status.Terminal() {
 					done++
 				}
 			}
-			if done >= n {
-				return list
-			}
-			if i > 600 {
-				t.Fatalf("%d %s drills ended, want %d: %+v", done, trigger, n, list)
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
+			return done >= n
+		})
+		return list
 	}
 	b1 := backupOf(t, a, "app")
 	time.Sleep(300 * time.Millisecond)
@@ -597,27 +592,14 @@ func TestDrillCancelledRemovesItsServer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for i := 0; !strings.Contains(logsOf(t, a, e.ID), "pg_restore: "); i++ {
-		if i > 600 {
-			t.Fatalf("the drill never restored:\n%s", logsOf(t, a, e.ID))
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	waitFor(t, func() bool { return strings.Contains(logsOf(t, a, e.ID), "pg_restore: ") })
 	if _, err := a.Cancel(ctx, e.ID); err != nil {
 		t.Fatal(err)
 	}
-	for i := 0; ; i++ {
-		x, _ := a.Store.GetExecution(ctx, e.ID)
-		if x.Status.Terminal() {
-			if x.Status != backup.StatusCancelled {
-				t.Fatalf("cancelled drill: %s %q", x.Status, x.Error)
-			}
-			break
-		}
-		if i > 600 {
-			t.Fatal("the cancelled drill did not end")
-		}
-		time.Sleep(50 * time.Millisecond)
+	var x *backup.Execution
+	waitFor(t, func() bool { x, _ = a.Store.GetExecution(ctx, e.ID); return x.Status.Terminal() })
+	if x.Status != backup.StatusCancelled {
+		t.Fatalf("cancelled drill: %s %q", x.Status, x.Error)
 	}
 	nothingLeft(t, dir)
 }

@@ -84,22 +84,33 @@ func (a *App) Drill(ctx context.Context, req DrillRequest) (*backup.Execution, e
 
 // DrillNewest makes, without queuing it, the drill of a job's newest
 // backup (a scheduled drill, queued by the leader with its schedule's
-// mark); the backup's sidecar is read when the drill runs.
+// mark).
 func (a *App) DrillNewest(ctx context.Context, job *backup.Job) (*backup.Execution, error) {
 	list, err := a.Store.ListExecutions(ctx, store.ExecutionFilter{JobID: job.ID, Kind: backup.KindBackup, Status: backup.StatusSuccess, Limit: 1})
 	if err != nil {
 		return nil, err
 	}
 	for _, e := range list {
-		for _, d := range e.Destinations {
-			if d.Status == backup.StatusSuccess && d.Key != "" {
-				return &backup.Execution{Kind: backup.KindDrill, JobID: job.ID, JobName: job.Name, Stage: backup.StageQueued, CreatedAt: time.Now().UTC(),
-					BackupName: d.Key, Destinations: []backup.DestResult{{DestinationID: d.DestinationID, Name: d.Name, Key: d.Key}},
-					Drill: &backup.Drill{TargetID: job.DrillTargetID}}, nil
-			}
+		if d := drillOfBackup(job, e); d != nil {
+			return d, nil
 		}
 	}
 	return nil, fmt.Errorf("job %s has no successful backup to drill yet", job.Name)
+}
+
+// drillOfBackup is the drill of what backup execution e stored, at its
+// first destination that has it, into the job's drill target; nil when it
+// stored nothing. It reads nothing: the backup's sidecar is read when the
+// drill runs.
+func drillOfBackup(job *backup.Job, e *backup.Execution) *backup.Execution {
+	for _, d := range e.Destinations {
+		if d.Status == backup.StatusSuccess && d.Key != "" {
+			return &backup.Execution{Kind: backup.KindDrill, JobID: job.ID, JobName: job.Name, Stage: backup.StageQueued, CreatedAt: time.Now().UTC(),
+				BackupName: d.Key, Destinations: []backup.DestResult{{DestinationID: d.DestinationID, Name: d.Name, Key: d.Key}},
+				Drill: &backup.Drill{TargetID: job.DrillTargetID}}
+		}
+	}
+	return nil
 }
 
 // drillAfterBackup queues a drill of the backup e made when it is its
@@ -120,13 +131,12 @@ func (a *App) drillAfterBackup(ctx context.Context, job *backup.Job, e *backup.E
 	if err != nil || len(since) < job.DrillEvery {
 		return
 	}
-	for _, d := range e.Destinations {
-		if d.Status == backup.StatusSuccess && d.Key != "" {
-			if _, err := a.QueueDrill(ctx, DrillRequest{Destination: d.DestinationID, Key: d.Key, Trigger: backup.TriggerAfterBackup}); err != nil {
-				a.Log.Warn("could not queue the drill after the backup", "job", job.Name, "err", err)
-			}
-			return
+	if d := drillOfBackup(job, e); d != nil {
+		d.Trigger = backup.TriggerAfterBackup
+		if err := a.Store.Enqueue(ctx, d); err != nil {
+			a.Log.Warn("could not queue the drill after the backup", "job", job.Name, "err", err)
 		}
+		a.Queue.Wake()
 	}
 }
 
