@@ -4,8 +4,10 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"syscall"
 
 	"github.com/dbackup/dbackup/internal/cli"
@@ -13,7 +15,21 @@ import (
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	// DBACKUP_CPUPROFILE=file writes a CPU profile of this command (make
+	// profile); a running server has /debug/pprof instead.
+	if path := os.Getenv("DBACKUP_CPUPROFILE"); path != "" {
+		f, err := os.Create(path)
+		if err == nil {
+			err = pprof.StartCPUProfile(f)
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "dbackup: DBACKUP_CPUPROFILE:", err)
+			os.Exit(1)
+		}
+		defer f.Close()
+	}
 	code := cli.Run(ctx)
 	stop()
+	pprof.StopCPUProfile()
 	os.Exit(code)
 }

@@ -1,6 +1,6 @@
 // Command validatebench measures what streaming dump validation costs, for
 // `make bench`: for each dump file given (FORMAT=PATH, e.g.
-// pg_custom=/var/tmp/x.dump), it runs the backup pipeline (zstd level 3 +
+// pg_custom=/var/tmp/x.dump), it runs the backup pipeline (zstd, the default level +
 // AES-256-GCM, one consumer that discards) over the file with and without
 // the format's validator, alternating, and the validator alone. It is not
 // part of the dbackup binary.
@@ -75,7 +75,7 @@ func run(path string, key []byte, validate func(io.Reader) error) error {
 		_, err := io.CopyBuffer(w, onlyReader{f}, make([]byte, 256<<10))
 		return err
 	}
-	opts := pipeline.Options{Compression: backup.CompressionZstd, Level: 3, Key: key, Validate: validate}
+	opts := pipeline.Options{Compression: backup.CompressionZstd, Key: key, Validate: validate}
 	_, errs, err := pipeline.Run(context.Background(), dump, opts, nil, func(r io.Reader) error {
 		_, err := io.Copy(io.Discard, r)
 		return err

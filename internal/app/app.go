@@ -11,8 +11,10 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
+	"github.com/dbackup/dbackup/internal/auth"
 	"github.com/dbackup/dbackup/internal/backup"
 	"github.com/dbackup/dbackup/internal/config"
 	"github.com/dbackup/dbackup/internal/dest"
@@ -52,6 +54,8 @@ type App struct {
 	lim      limiters
 	// hashSlots bound the password checks running at once.
 	hashSlots chan struct{}
+	// managesMemory: the soft memory limit follows the setting (ManageMemory).
+	managesMemory atomic.Bool
 }
 
 // Open prepares the data directory, the server key and the store.
@@ -146,7 +150,10 @@ const (
 
 // Serve starts this node's queue: claiming, heartbeats and, when it is the
 // leader, schedules. Stop it with StopServing.
-func (a *App) Serve(ctx context.Context) { a.Queue.Start(ctx) }
+func (a *App) Serve(ctx context.Context) {
+	go auth.Prepare() // so that the first login with an unknown name is not faster
+	a.Queue.Start(ctx)
+}
 
 // StopServing stops taking work and lets running backups finish within the
 // shutdown grace period before they are cancelled.

@@ -43,6 +43,7 @@ type env struct {
 	stdin          io.Reader
 	stdout, stderr io.Writer
 	getenv         config.Env
+	process        bool // the command is the whole process (Run), not a test's call
 }
 
 type command struct {
@@ -76,7 +77,11 @@ var commands = func() []command {
 
 // Main runs the command line and returns the exit code.
 func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, getenv config.Env) int {
-	e := &env{stdin: stdin, stdout: stdout, stderr: stderr, getenv: getenv}
+	return run(ctx, &env{stdin: stdin, stdout: stdout, stderr: stderr, getenv: getenv}, args)
+}
+
+func run(ctx context.Context, e *env, args []string) int {
+	stdout, stderr := e.stdout, e.stderr
 	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
 		usage(stdout)
 		return ExitOK
@@ -151,7 +156,11 @@ func parse(fs *flag.FlagSet, finish func() error, args []string) error {
 
 // open opens the app for a command; the caller closes it.
 func (e *env) open(ctx context.Context, cfg *config.Config) (*app.App, error) {
-	return app.Open(ctx, *cfg, e.logger(cfg))
+	a, err := app.Open(ctx, *cfg, e.logger(cfg))
+	if err == nil && e.process {
+		a.ManageMemory(ctx)
+	}
+	return a, err
 }
 
 func (e *env) logger(cfg *config.Config) *slog.Logger {
@@ -212,7 +221,7 @@ func (s *stringList) Set(v string) error { *s = append(*s, v); return nil }
 
 // Run is the entry point used by cmd/dbackup.
 func Run(ctx context.Context) int {
-	return Main(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr, config.OSEnv)
+	return run(ctx, &env{stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr, getenv: config.OSEnv, process: true}, os.Args[1:])
 }
 
 // withApp parses args (after setup registered the command's own flags),

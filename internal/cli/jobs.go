@@ -39,7 +39,7 @@ func jobFlags(in *app.JobInput, dests, retentions, notifies *stringList, dbs *st
 		fs.Var(dests, "destination", "destination name or id (repeatable, in upload order)")
 		fs.StringVar(dbs, "databases", "", "comma-separated databases; empty = all")
 		fs.StringVar(&in.Compression, "compression", "zstd", "none, gzip, zstd or brotli")
-		fs.IntVar(&in.CompressionLevel, "level", 0, "compression level; 0 = the algorithm's default")
+		fs.IntVar(&in.CompressionLevel, "level", 0, "compression level; 0 = the algorithm's default (zstd: 1), -1 = adaptive (zstd)")
 		fs.StringVar(&in.Profile, "profile", "", "encryption profile name or id; empty = not encrypted")
 		fs.StringVar(&in.NamingTemplate, "naming", "", "file name template, default "+backup.DefaultNamingTemplate)
 		fs.StringVar(&in.Schedule, "schedule", "", `cron schedule, e.g. "0 3 * * *" or @daily; empty = run by hand only`)

@@ -25,7 +25,8 @@ const (
 // Abort it sees the abort error, so it must never commit on anything but EOF.
 type Fanout struct {
 	branches []*branch
-	pending  []byte
+	pending  *block
+	free     chan *block // blocks every consumer is done with
 	abort    chan struct{}
 	abortErr error
 	wg       sync.WaitGroup
@@ -33,12 +34,56 @@ type Fanout struct {
 }
 
 type branch struct {
-	ch   chan []byte
-	done chan struct{}
-	err  error
-	eof  bool // the consumer read the clean end of the stream
-	cur  []byte
-	f    *Fanout
+	ch     chan *block
+	done   chan struct{}
+	err    error
+	eof    bool // the consumer read the clean end of the stream
+	cur    []byte
+	curBlk *block
+	f      *Fanout
+}
+
+// block is one queued piece of the stream, shared by the consumers it was
+// sent to and reused once the last of them has read it.
+type block struct {
+	buf  []byte
+	refs atomic.Int32
+}
+
+func (f *Fanout) release(blk *block) {
+	if blk != nil && blk.refs.Add(-1) == 0 {
+		select {
+		case f.free <- blk:
+		default:
+		}
+	}
+}
+
+func (f *Fanout) newBlock() *block {
+	select {
+	case blk := <-f.free:
+		blk.buf = blk.buf[:0]
+		return blk
+	default:
+		return &block{buf: make([]byte, 0, fanoutBlock)}
+	}
+}
+
+// next moves the branch to its next block; false at the end of the stream.
+func (b *branch) next() (bool, error) {
+	b.f.release(b.curBlk)
+	b.curBlk, b.cur = nil, nil
+	select {
+	case <-b.f.abort:
+		return false, b.f.abortErr
+	case blk, ok := <-b.ch:
+		if !ok {
+			b.eof = true
+			return false, nil
+		}
+		b.curBlk, b.cur = blk, blk.buf
+		return true, nil
+	}
 }
 
 // Consumer reads the whole stream from r; returning nil commits its copy.
@@ -46,9 +91,10 @@ type Consumer func(r io.Reader) error
 
 // NewFanout starts one goroutine per consumer.
 func NewFanout(consumers ...Consumer) *Fanout {
-	f := &Fanout{abort: make(chan struct{}), pending: make([]byte, 0, fanoutBlock)}
+	f := &Fanout{abort: make(chan struct{}), free: make(chan *block, fanoutDepth*len(consumers)+2)}
+	f.pending = f.newBlock()
 	for _, c := range consumers {
-		b := &branch{ch: make(chan []byte, fanoutDepth), done: make(chan struct{}), f: f}
+		b := &branch{ch: make(chan *block, fanoutDepth), done: make(chan struct{}), f: f}
 		f.branches = append(f.branches, b)
 		f.wg.Add(1)
 		go func() {
@@ -66,15 +112,12 @@ func NewFanout(consumers ...Consumer) *Fanout {
 // Read implements io.Reader for one consumer.
 func (b *branch) Read(p []byte) (int, error) {
 	for len(b.cur) == 0 {
-		select {
-		case <-b.f.abort:
-			return 0, b.f.abortErr
-		case blk, ok := <-b.ch:
-			if !ok {
-				b.eof = true
-				return 0, io.EOF
-			}
-			b.cur = blk
+		more, err := b.next()
+		if err != nil {
+			return 0, err
+		}
+		if !more {
+			return 0, io.EOF
 		}
 	}
 	n := copy(p, b.cur)
@@ -87,15 +130,9 @@ func (b *branch) WriteTo(w io.Writer) (int64, error) {
 	var total int64
 	for {
 		if len(b.cur) == 0 {
-			select {
-			case <-b.f.abort:
-				return total, b.f.abortErr
-			case blk, ok := <-b.ch:
-				if !ok {
-					b.eof = true
-					return total, nil
-				}
-				b.cur = blk
+			more, err := b.next()
+			if err != nil || !more {
+				return total, err
 			}
 		}
 		n, err := w.Write(b.cur)
@@ -111,10 +148,11 @@ func (b *branch) WriteTo(w io.Writer) (int64, error) {
 func (f *Fanout) Write(p []byte) (int, error) {
 	n := len(p)
 	for len(p) > 0 {
-		k := copy(f.pending[len(f.pending):cap(f.pending)], p)
-		f.pending = f.pending[:len(f.pending)+k]
+		buf := f.pending.buf
+		k := copy(buf[len(buf):cap(buf)], p)
+		f.pending.buf = buf[:len(buf)+k]
 		p = p[k:]
-		if len(f.pending) == cap(f.pending) {
+		if len(f.pending.buf) == cap(f.pending.buf) {
 			if err := f.send(); err != nil {
 				return n - len(p), err
 			}
@@ -125,17 +163,22 @@ func (f *Fanout) Write(p []byte) (int, error) {
 
 func (f *Fanout) send() error {
 	blk := f.pending
-	f.pending = make([]byte, 0, fanoutBlock)
+	blk.refs.Store(int32(len(f.branches)))
 	alive := 0
 	var last error
 	for _, b := range f.branches {
+		sent := false
 		select {
 		case <-b.done:
 		default:
 			select {
 			case b.ch <- blk:
+				sent = true
 			case <-b.done:
 			}
+		}
+		if !sent {
+			f.release(blk)
 		}
 		select {
 		case <-b.done:
@@ -144,6 +187,7 @@ func (f *Fanout) send() error {
 			alive++
 		}
 	}
+	f.pending = f.newBlock()
 	if alive == 0 {
 		return fmt.Errorf("%w: %w", ErrNoConsumers, last)
 	}
@@ -165,7 +209,7 @@ func (f *Fanout) finished(i int) (error, bool) {
 func (f *Fanout) Close() []error {
 	if !f.closed {
 		f.closed = true
-		if len(f.pending) > 0 {
+		if len(f.pending.buf) > 0 {
 			f.send() // errors are reported per consumer below
 		}
 		for _, b := range f.branches {

@@ -60,6 +60,9 @@ type Result struct {
 	DumpBytes   int64
 	StoredBytes int64
 	SHA256      string
+	// Compression says what the compressor did (levels used and why), when
+	// it can tell.
+	Compression string
 }
 
 // DumpFunc writes the whole dump to w and returns nil only if it is complete.
@@ -115,14 +118,20 @@ func Run(ctx context.Context, dump DumpFunc, opts Options, prog *Progress, consu
 		if cerr := ctx.Err(); cerr != nil && !errors.Is(err, cerr) {
 			err = fmt.Errorf("%w (%v)", cerr, err)
 		}
-		return Result{}, fan.Abort(err), err
+		errs := fan.Abort(err)
+		cw.Close() // releases the encoders; what it writes goes nowhere
+		return Result{}, errs, err
 	}
 	errs := fan.Close()
-	return Result{
+	res := Result{
 		DumpBytes:   prog.Dumped.N(),
 		StoredBytes: prog.Stored.N(),
 		SHA256:      hex.EncodeToString(hasher.Sum(nil)),
-	}, errs, nil
+	}
+	if s, ok := cw.(interface{ Summary() string }); ok {
+		res.Compression = s.Summary()
+	}
+	return res, errs, nil
 }
 
 // finishCheck ends the validator's stream: after a whole dump it returns

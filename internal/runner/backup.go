@@ -136,6 +136,7 @@ func (b *backupRun) initialize() error {
 	if b.plan, err = b.src.Plan(b.ctx, job.Databases); err != nil {
 		return err
 	}
+	b.plan.Concurrency = r.dumpConcurrency(b.ctx)
 	l.info("databases: %s; engine version %s", strings.Join(b.plan.Databases, ", "), b.plan.EngineVersion)
 	b.started = r.now()
 	var nameDBs []string
@@ -159,7 +160,7 @@ func (b *backupRun) initialize() error {
 	// the recovery sweep finds what a crash leaves.
 	l.update(func(e *backup.Execution) { e.BackupName = b.key })
 	l.flush()
-	l.info("backup %s: compression %s level %d, encryption %s", b.key, job.Compression, job.Compression.Level(job.CompressionLevel), profileName(b.profile))
+	l.info("backup %s: compression %s %s, encryption %s", b.key, job.Compression, job.Compression.LevelName(job.CompressionLevel), profileName(b.profile))
 	return nil
 }
 
@@ -207,6 +208,9 @@ func (b *backupRun) dump() error {
 	})
 	l.info("dump complete: %s dumped, %s stored (%.1f%%), %s/s, sha256 %s", backup.HumanBytes(res.DumpBytes), backup.HumanBytes(res.StoredBytes),
 		100*float64(res.StoredBytes)/float64(max(res.DumpBytes, 1)), backup.HumanBytes(int64(float64(res.DumpBytes)/max(took.Seconds(), 0.001))), res.SHA256)
+	if res.Compression != "" {
+		l.info("compression: %s", res.Compression)
+	}
 	l.info("dump validated: %s", b.validation.Summary)
 	return nil
 }

@@ -108,6 +108,7 @@ func (d *drillRun) run(ctx context.Context) (backup.Status, string) {
 	if err != nil {
 		return fail("%v", err)
 	}
+	opts.Concurrency = d.r.dumpConcurrency(ctx)
 	if b.meta.Contents == nil {
 		l.warn("this backup's sidecar holds no counts (it was made before dbackup recorded them): the drill proves it restores, not that every row is there")
 	}

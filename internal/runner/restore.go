@@ -213,6 +213,7 @@ func (r *Runner) planRestore(ctx context.Context, req RestoreRequest, info func(
 		return nil, err
 	}
 	p.opts.Overwrite, p.opts.DropReplaced = req.Overwrite, req.DropReplaced
+	p.opts.Concurrency = r.dumpConcurrency(ctx)
 	if err := p.checkTargets(ctx, info); err != nil {
 		return nil, err
 	}

@@ -233,6 +233,18 @@ func uniqueKey(ctx context.Context, folder, base, ext string, ts []*target, l *e
 	return "", nil, fmt.Errorf("no free backup name for %s", base)
 }
 
+// SettingDumpConcurrency is how many databases of one job are dumped, or
+// restored, at once.
+const SettingDumpConcurrency = "dump_concurrency"
+
+func (r *Runner) dumpConcurrency(ctx context.Context) int {
+	n := 2
+	if v, ok, err := r.Store.GetSetting(ctx, SettingDumpConcurrency); err == nil && ok {
+		fmt.Sscan(v, &n)
+	}
+	return max(n, 1)
+}
+
 // SettingStallMinutes is the default stall timeout of runs, in minutes.
 const SettingStallMinutes = "stall_timeout_minutes"
 

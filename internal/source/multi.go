@@ -8,6 +8,8 @@ import (
 	"log/slog"
 	"path/filepath"
 	"slices"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/dbackup/dbackup/internal/backup"
@@ -44,8 +46,15 @@ func (c *CountingWriter) Write(p []byte) (int, error) {
 	return n, err
 }
 
+// spoolLimit is what a database dumped ahead of its turn may hold in
+// memory before its dump waits.
+const spoolLimit = 8 << 20
+
 // DumpMany writes the planned databases into one tar, manifest first, each
-// dumped through dumpOne into a file named <n>-<name>.<ext>.
+// dumped through dumpOne into a file named <n>-<name>.<ext>. Up to
+// p.Concurrency dumps run at once; each database is written whole and in
+// the manifest's order, the ones ahead of their turn held in a bounded
+// spool (their dump waits when it is full).
 func DumpMany(ctx context.Context, w io.Writer, sourceType string, p Plan, ext, format string,
 	dumpOne func(ctx context.Context, db string, w io.Writer) error) error {
 	m := dbtar.Manifest{SourceType: sourceType, EngineVersion: p.EngineVersion, CreatedAt: time.Now().UTC()}
@@ -56,23 +65,66 @@ func DumpMany(ctx context.Context, w io.Writer, sourceType string, p Plan, ext, 
 	if err != nil {
 		return err
 	}
-	for _, db := range p.Databases {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	var (
+		wg       sync.WaitGroup
+		firstErr atomic.Pointer[error] // the first dump to fail, in time
+		spools   = make([]*spool, len(p.Databases))
+	)
+	defer func() {
+		cancel(errors.New("the multi-database dump ended"))
+		for _, s := range spools {
+			if s != nil {
+				s.close()
+			}
+		}
+		wg.Wait()
+	}()
+	start := func(i int) {
+		s := newSpool(spoolLimit)
+		spools[i] = s
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			err := dumpOne(ctx, p.Databases[i], s)
+			if err != nil && firstErr.CompareAndSwap(nil, &err) {
+				cancel(err)
+			}
+			s.finish(err)
+		}()
+	}
+	ahead := min(max(p.Concurrency, 1), len(p.Databases))
+	for i := range ahead {
+		start(i)
+	}
+	for i := range p.Databases {
 		dw, err := tw.Database()
 		if err != nil {
 			return err
 		}
-		if err := dumpOne(ctx, db, dw); err != nil {
+		err = spools[i].drainTo(dw)
+		if e := firstErr.Load(); e != nil {
+			err = *e // not the cancellation it caused in the others
+		}
+		if err != nil {
 			return err
 		}
 		if err := dw.Close(); err != nil {
 			return err
+		}
+		spools[i].close()
+		if next := i + ahead; next < len(p.Databases) {
+			start(next)
 		}
 	}
 	return tw.Close()
 }
 
 // RestoreMany restores the selected databases of a tar written by DumpMany
-// with restoreOne, under their target names.
+// with restoreOne, under their target names. Up to opts.Concurrency run at
+// once: the next database's restore starts as soon as the one before has
+// read its dump to the end (while its tool still builds indexes, say).
 func RestoreMany(ctx context.Context, r io.Reader, sourceType string, opts RestoreOptions, log *slog.Logger,
 	restoreOne func(ctx context.Context, r io.Reader, from, target string) error) error {
 	tr, err := dbtar.NewReader(r)
@@ -87,30 +139,85 @@ func RestoreMany(ctx context.Context, r io.Reader, sourceType string, opts Resto
 			return fmt.Errorf("database %q is not in this backup", want)
 		}
 	}
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	var (
+		wg       sync.WaitGroup
+		firstErr atomic.Pointer[error]
+		slots    = make(chan struct{}, max(opts.Concurrency, 1))
+	)
+	failed := func() error {
+		if e := firstErr.Load(); e != nil {
+			return *e
+		}
+		return nil
+	}
 	restored := 0
-	for {
+	for failed() == nil {
 		db, dr, err := tr.Next()
 		if err == io.EOF {
 			break
 		}
 		if err != nil {
-			return err
+			firstErr.CompareAndSwap(nil, &err)
+			break
 		}
 		target, ok := opts.Target(db.Name)
 		if !ok {
 			log.Info("skipping database " + db.Name)
 			continue
 		}
-		if err := restoreOne(ctx, dr, db.Name, target); err != nil {
-			return err
+		select {
+		case slots <- struct{}{}:
+		case <-ctx.Done():
+			continue // failed() says why
 		}
 		restored++
+		er := &endReader{r: dr, end: make(chan struct{})}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-slots }()
+			err := restoreOne(ctx, er, db.Name, target)
+			er.stop()
+			if err != nil && firstErr.CompareAndSwap(nil, &err) {
+				cancel(err)
+			}
+		}()
+		<-er.end // the tar moves on once this database's dump is read
+	}
+	wg.Wait()
+	if err := failed(); err != nil {
+		return err
 	}
 	if restored == 0 {
 		return errors.New("no database was selected for restore")
 	}
 	return nil
 }
+
+// endReader tells, by closing end, when its reader hit the end or its
+// restore returned; after that it never touches the underlying reader.
+type endReader struct {
+	r    io.Reader
+	end  chan struct{}
+	once sync.Once
+	err  error // sticky: io.EOF or the read's error
+}
+
+func (e *endReader) Read(p []byte) (int, error) {
+	if e.err != nil {
+		return 0, e.err
+	}
+	n, err := e.r.Read(p)
+	if err != nil {
+		e.err = err
+		e.stop()
+	}
+	return n, err
+}
+
+func (e *endReader) stop() { e.once.Do(func() { close(e.end) }) }
 
 // SingleTarget is the database a single-database backup was dumped from
 // and the one to restore it into.

@@ -19,6 +19,9 @@ type Plan struct {
 	// Tables are the tables of each database when the plan was made, as the
 	// validator names them; each must be in the dump. Nil: not checked.
 	Tables map[string][]string
+	// Concurrency is how many databases of a multi-database plan are
+	// dumped at once (0 or 1: one after the other).
+	Concurrency int
 }
 
 // RestoreOptions select and rename what a restore writes.
@@ -45,6 +48,9 @@ type RestoreOptions struct {
 	// (named as in the backup) and what the backup holds, before the two
 	// are compared: a drill records both.
 	Counted func(db string, want, got backup.Counts)
+	// Concurrency is how many databases of a multi-database backup are
+	// restored at once (0 or 1: one after the other).
+	Concurrency int
 }
 
 // Report tells Counted (if set) what a restore counted.

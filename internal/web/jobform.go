@@ -119,7 +119,9 @@ func (f *jobForm) names() map[string]string {
 func (f *jobForm) fill(j *backup.Job, names map[string]string) {
 	f.In["name"], f.In["source"], f.In["profile"] = j.Name, names[j.SourceID], names[j.ProfileID]
 	f.In["compression"], f.In["timezone"] = string(j.Compression), j.Timezone
-	if j.CompressionLevel != 0 {
+	if j.CompressionLevel == backup.LevelAdaptive {
+		f.In["level"] = "adaptive"
+	} else if j.CompressionLevel != 0 {
 		f.In["level"] = strconv.Itoa(j.CompressionLevel)
 	}
 	f.Databases = j.Databases
@@ -219,8 +221,11 @@ func (f *jobForm) read(r *http.Request) app.JobInput {
 	}
 	if f.In["level"] != "" {
 		n, err := strconv.Atoi(f.In["level"])
+		if f.In["level"] == "adaptive" {
+			n, err = backup.LevelAdaptive, nil
+		}
 		if err != nil {
-			errs["level"] = "a whole number"
+			errs["level"] = "a whole number, or adaptive"
 		} else if err := backup.Compression(in.Compression).Validate(n); err != nil {
 			errs["level"] = strings.TrimPrefix(err.Error(), backup.ErrInvalid.Error()+": ")
 		}

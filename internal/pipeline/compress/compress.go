@@ -19,21 +19,22 @@ type nopCloser struct{ io.Writer }
 func (nopCloser) Close() error { return nil }
 
 // NewWriter compresses into w. Close flushes the stream but does not close w.
-// level 0 is the algorithm's default.
+// level 0 is the algorithm's default; zstd takes backup.LevelAdaptive too
+// (see Frames). A writer with a Summary method says what it did.
 func NewWriter(alg backup.Compression, level int, w io.Writer) (io.WriteCloser, error) {
 	if err := alg.Validate(level); err != nil {
 		return nil, err
 	}
 	level = alg.Level(level)
+	if alg == backup.CompressionZstd {
+		return NewFrames(w, level)
+	}
 	switch alg {
 	case backup.CompressionNone:
 		return nopCloser{w}, nil
 	case backup.CompressionGzip:
 		// Parallel gzip: plain gzip output, several cores.
 		return pgzip.NewWriterLevel(w, level)
-	case backup.CompressionZstd:
-		return zstd.NewWriter(w, zstd.WithEncoderLevel(zstd.EncoderLevelFromZstd(level)),
-			zstd.WithEncoderConcurrency(2), zstd.WithWindowSize(4<<20))
 	case backup.CompressionBrotli:
 		return brotli.NewWriterV2(w, level), nil
 	}

@@ -18,6 +18,7 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -100,9 +101,11 @@ func Run(ctx context.Context, c Cmd, in io.Reader, out io.Writer, log *slog.Logg
 	}
 	var outErr error
 	if stdout != nil {
-		growPipe(stdout)
-		buf := make([]byte, 256<<10)
-		if _, err := io.CopyBuffer(out, onlyReader{stdout}, buf); err != nil {
+		wait := time.Duration(0)
+		if growPipe(stdout) {
+			wait = coalesceWait
+		}
+		if err := copyCoalescing(out, stdout, wait); err != nil {
 			outErr = err
 			kill()
 			io.Copy(io.Discard, stdout)
@@ -180,15 +183,45 @@ func Mask(s string, secrets []string) string {
 	return s
 }
 
-// onlyReader hides WriterTo/ReaderFrom so CopyBuffer uses our large buffer.
-type onlyReader struct{ io.Reader }
+// copyCoalescing copies a tool's output in large pieces. Tools such as
+// mariadb-dump write 4 KiB at a time; reading each as it comes wakes
+// dbackup (and switches away from the tool) 250 times a MiB. After a short
+// read it waits a moment, so that the pipe (1 MiB) gathers more: the
+// tool writes on undisturbed, and a read that fills the buffer never waits.
+func copyCoalescing(dst io.Writer, src io.Reader, wait time.Duration) error {
+	buf := make([]byte, 256<<10)
+	for {
+		n, err := src.Read(buf)
+		if n > 0 {
+			if _, werr := dst.Write(buf[:n]); werr != nil {
+				return werr
+			}
+		}
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if n < len(buf)/4 && wait > 0 {
+			time.Sleep(wait)
+		}
+	}
+}
+
+// coalesceWait is how long a short read waits for more: a 1 MiB pipe
+// fills in it only above 500 MB/s, and then reads are full and never wait.
+const coalesceWait = 2 * time.Millisecond
 
 // growPipe asks the kernel for a 1 MiB pipe: fewer, larger reads and fewer
-// context switches between the tool and dbackup. Failure is harmless.
-func growPipe(r io.Reader) {
-	if f, ok := r.(*os.File); ok {
-		unix.FcntlInt(f.Fd(), unix.F_SETPIPE_SZ, 1<<20)
+// context switches between the tool and dbackup. It says whether the pipe
+// has it; failure is harmless.
+func growPipe(f any) bool {
+	if f, ok := f.(interface{ Fd() uintptr }); ok {
+		n, err := unix.FcntlInt(f.Fd(), unix.F_SETPIPE_SZ, 1<<20)
+		return err == nil && n >= 1<<20
 	}
+	return false
 }
 
 // SysProcAttr puts a child in its own process group (cancelling a run
