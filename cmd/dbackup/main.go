@@ -31,5 +31,12 @@ func main() {
 	code := cli.Run(ctx)
 	stop()
 	pprof.StopCPUProfile()
+	// DBACKUP_MEMPROFILE=file writes what the command allocated.
+	if path := os.Getenv("DBACKUP_MEMPROFILE"); path != "" {
+		if f, err := os.Create(path); err == nil {
+			pprof.Lookup("allocs").WriteTo(f, 0)
+			f.Close()
+		}
+	}
 	os.Exit(code)
 }

@@ -29,6 +29,11 @@ func (h *Handler) handle(pattern string, perm auth.Permission, fn http.HandlerFu
 	h.mux.HandleFunc(pattern, h.guard(perm, fn))
 }
 
+// Guard puts a handler outside the API behind the API's access check.
+func (h *Handler) Guard(perm auth.Permission, fn http.HandlerFunc) http.Handler {
+	return h.guard(perm, fn)
+}
+
 // guard authenticates the caller (API key or session), checks the route's
 // permission and, for a session, the CSRF token of a state-changing request.
 func (h *Handler) guard(perm auth.Permission, next http.HandlerFunc) http.HandlerFunc {

@@ -77,3 +77,55 @@ func TestMultiDatabaseTarSelectiveRestoreWithRename(t *testing.T) {
 		t.Fatalf("restore of a missing database: %q", r.Error)
 	}
 }
+
+// Several databases dumped at once still land whole, in order, and come
+// back whole when restored at once.
+func TestMultiDatabaseConcurrentDumpAndRestore(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	var dbs []string
+	want := map[string]string{}
+	for i := range 4 {
+		db, _ := pgtest.NewDatabase(t, fmt.Sprintf("dbackup_conc%d", i))
+		// Different sizes, so that the dumps end in another order than
+		// they started.
+		if _, err := pgtest.Connect(t, db).Exec(ctx, fmt.Sprintf("CREATE TABLE t%d AS SELECT g AS id, md5(g::text) AS h FROM generate_series(1, %d) g", i, 200_000/(i+1))); err != nil {
+			t.Fatal(err)
+		}
+		dbs = append(dbs, db)
+		want[db] = fmt.Sprint(pgtest.TableChecksums(t, db))
+	}
+	a := setup(t)
+	if err := a.SetSetting(ctx, runner.SettingDumpConcurrency, "3"); err != nil {
+		t.Fatal(err)
+	}
+	pgSource(t, a, "pg", "postgres", "")
+	localDest(t, a, "disk", t.TempDir())
+	mustJob(t, a, JobInput{Name: "four", Source: "pg", Databases: dbs, Destinations: dests("disk"), Compression: "zstd"})
+	e, err := a.RunJob(ctx, "four", backup.TriggerManual, false)
+	if err != nil || e.Status != backup.StatusSuccess {
+		t.Fatalf("backup: %v %s", err, e.Error)
+	}
+	// The second and third dumps started before the first had finished.
+	logs := logsOf(t, a, e.ID)
+	firstDone := strings.Index(logs, "database "+dbs[0]+" dumped")
+	for _, db := range dbs[1:3] {
+		if i := strings.Index(logs, "dumping database "+db); i < 0 || i > firstDone {
+			t.Fatalf("database %s was not dumped beside the first:\n%s", db, logs)
+		}
+	}
+	targets := map[string]string{}
+	for _, db := range dbs {
+		targets[db] = db + "_r"
+		pgtest.Drop(t, db+"_r")
+	}
+	r := restore(t, a, runner.RestoreRequest{Destination: "disk", Key: e.BackupName, Source: "pg", Targets: targets})
+	if r.Status != backup.StatusSuccess {
+		t.Fatalf("restore: %s\n%s", r.Error, logsOf(t, a, r.ID))
+	}
+	for _, db := range dbs {
+		if got := fmt.Sprint(pgtest.TableChecksums(t, db+"_r")); got != want[db] {
+			t.Fatalf("%s restored with different data", db)
+		}
+	}
+}

@@ -58,7 +58,7 @@ var settings = map[string]setting{
 	SettingNotifyTimeout:            {"10", "seconds a notification may take per attempt", intRange(1, 300)},
 	SettingNotifyAttempts:           {"3", "attempts per notification before it is logged as failed", intRange(1, 10)},
 	runner.SettingKeepReplacedHours: {"24", "hours a restore keeps the database it replaced before it is dropped", intRange(0, 24*365)},
-	SettingMemoryLimit:              {"64", "soft limit (MiB) of the Go runtime's memory: the garbage collector works harder as it nears it (0: none; GOMEMLIMIT in the environment wins)", intRange(0, 1<<20)},
+	SettingMemoryLimit:              {"40", "soft limit (MiB) of the Go runtime's memory per execution that may run at once (max_concurrent_jobs): the garbage collector works harder as it nears it (0: none; GOMEMLIMIT in the environment wins)", intRange(0, 1<<20)},
 	runner.SettingDumpConcurrency:   {"2", "databases of one multi-database job dumped at once, and restored at once", intRange(1, 16)},
 	runner.SettingDrillMaxMiB:       {"10240", "largest backup (MiB stored) drilled on its own, after backups or on a schedule (0: any size); drills asked for by hand have no bound", intRange(0, 1<<30)},
 }
@@ -97,13 +97,14 @@ func (a *App) SetSetting(ctx context.Context, name, value string) error {
 	if err := a.Store.SetSetting(ctx, name, v); err != nil {
 		return err
 	}
-	if name == SettingMemoryLimit && a.managesMemory.Load() {
+	if (name == SettingMemoryLimit || name == SettingMaxConcurrent) && a.managesMemory.Load() {
 		a.applyMemoryLimit(ctx)
 	}
 	return nil
 }
 
-// SettingMemoryLimit is the soft memory limit of this process, in MiB.
+// SettingMemoryLimit is the soft memory limit of this process, in MiB per
+// execution that may run at once.
 const SettingMemoryLimit = "memory_limit_mib"
 
 // ManageMemory makes this app the process's: it sets the soft memory
@@ -123,7 +124,7 @@ func (a *App) applyMemoryLimit(ctx context.Context) {
 	mib := a.intSetting(ctx, SettingMemoryLimit)
 	limit := int64(math.MaxInt64)
 	if mib > 0 {
-		limit = int64(mib) << 20
+		limit = int64(mib) << 20 * int64(max(1, a.intSetting(ctx, SettingMaxConcurrent)))
 	}
 	debug.SetMemoryLimit(limit)
 }

@@ -5,10 +5,13 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"strings"
 	"time"
 
 	"github.com/dbackup/dbackup/internal/api"
+	"github.com/dbackup/dbackup/internal/auth"
+	"github.com/dbackup/dbackup/internal/config"
 	"github.com/dbackup/dbackup/internal/httpsec"
 	"github.com/dbackup/dbackup/internal/version"
 	"github.com/dbackup/dbackup/internal/web"
@@ -20,8 +23,19 @@ func serveCommands() []command {
 
 func versionString() string { return version.Version }
 
+// envTrue reads a yes/no environment variable: 1, true, yes or on.
+func envTrue(getenv config.Env, name string) bool {
+	v, _ := getenv(name)
+	switch strings.ToLower(strings.TrimSpace(v)) {
+	case "1", "true", "yes", "on":
+		return true
+	}
+	return false
+}
+
 func runServe(ctx context.Context, e *env, args []string) error {
 	fs, cfg, finish := e.flags("serve")
+	pprofOn := fs.Bool("pprof", e.getenv != nil && envTrue(e.getenv, "DBACKUP_PPROF"), "serve Go's profiles at /debug/pprof/ to administrators (env DBACKUP_PPROF=1)")
 	if err := parse(fs, finish, args); err != nil {
 		return err
 	}
@@ -47,8 +61,19 @@ func runServe(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	mux := http.NewServeMux()
-	mux.Handle("/api/", api.New(a))
+	apiH := api.New(a)
+	mux.Handle("/api/", apiH)
 	mux.Handle("/", webH)
+	if *pprofOn {
+		// Administrators only: profiles show what the process does, and a
+		// CPU profile costs while it runs.
+		mux.Handle("/debug/pprof/", apiH.Guard(auth.Administer, pprof.Index))
+		mux.Handle("/debug/pprof/cmdline", apiH.Guard(auth.Administer, pprof.Cmdline))
+		mux.Handle("/debug/pprof/profile", apiH.Guard(auth.Administer, pprof.Profile))
+		mux.Handle("/debug/pprof/symbol", apiH.Guard(auth.Administer, pprof.Symbol))
+		mux.Handle("/debug/pprof/trace", apiH.Guard(auth.Administer, pprof.Trace))
+		log.Warn("profiles are served to administrators at /debug/pprof/ (-pprof)")
+	}
 	srv := httpsec.NewServer(mux, cfg.TLSCert != "")
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {

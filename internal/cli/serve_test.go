@@ -154,3 +154,62 @@ func TestFirstStartCreatesKeyAndSaysSo(t *testing.T) {
 		t.Fatal("the key was announced as new on the second start")
 	}
 }
+
+// serveAt runs `dbackup serve` with the harness's environment plus extra
+// flags and returns its URL; the server stops with the test.
+func serveAt(t *testing.T, h *harness, flags ...string) string {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	var stderr syncBuffer
+	done := make(chan int, 1)
+	go func() {
+		done <- Main(ctx, append([]string{"serve", "-listen", "127.0.0.1:0"}, flags...), strings.NewReader(""), io.Discard, &stderr, func(k string) (string, bool) {
+			v, ok := h.env[k]
+			return v, ok
+		})
+	}()
+	t.Cleanup(func() { cancel(); <-done })
+	re := regexp.MustCompile(`url=(http://[0-9.:]+)`)
+	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if m := re.FindStringSubmatch(stderr.String()); m != nil {
+			return m[1]
+		}
+	}
+	t.Fatalf("serve did not report its address:\n%s", stderr.String())
+	return ""
+}
+
+func TestPprofOnlyWhenAskedAndOnlyForAdministrators(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	admin := strings.TrimSpace(h.ok("", "apikey", "create", "-name", "root", "-role", "admin"))
+	viewer := strings.TrimSpace(h.ok("", "apikey", "create", "-name", "look", "-role", "viewer"))
+	get := func(url, key string) (int, string) {
+		req, _ := http.NewRequest("GET", url+"/debug/pprof/", nil)
+		if key != "" {
+			req.Header.Set("Authorization", "Bearer "+key)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(body)
+	}
+	off := serveAt(t, h)
+	if code, body := get(off, admin); code == 200 || strings.Contains(body, "goroutine") {
+		t.Fatalf("profiles served without -pprof: %d", code)
+	}
+	h.env["DBACKUP_PPROF"] = "1"
+	on := serveAt(t, h)
+	if code, _ := get(on, ""); code != http.StatusUnauthorized {
+		t.Fatalf("anonymous: %d, want 401", code)
+	}
+	if code, _ := get(on, viewer); code != http.StatusForbidden {
+		t.Fatalf("viewer: %d, want 403", code)
+	}
+	if code, body := get(on, admin); code != 200 || !strings.Contains(body, "goroutine") {
+		t.Fatalf("administrator: %d %.200s", code, body)
+	}
+}

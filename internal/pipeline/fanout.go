@@ -15,7 +15,7 @@ var ErrNoConsumers = errors.New("every destination failed")
 
 const (
 	fanoutBlock = 256 << 10 // bytes per queued block
-	fanoutDepth = 16        // queued blocks per consumer: 4 MiB at most
+	fanoutDepth = 8         // queued blocks per consumer: 2 MiB at most
 )
 
 // Fanout copies one byte stream to several consumers running concurrently.

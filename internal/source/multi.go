@@ -81,8 +81,10 @@ func DumpMany(ctx context.Context, w io.Writer, sourceType string, p Plan, ext, 
 		}
 		wg.Wait()
 	}()
+	ahead := min(max(p.Concurrency, 1), len(p.Databases))
+	chunks := newChunkPool(ahead * (spoolLimit/spoolChunk + 1))
 	start := func(i int) {
-		s := newSpool(spoolLimit)
+		s := newSpool(spoolLimit, chunks)
 		spools[i] = s
 		wg.Add(1)
 		go func() {
@@ -94,7 +96,6 @@ func DumpMany(ctx context.Context, w io.Writer, sourceType string, p Plan, ext, 
 			s.finish(err)
 		}()
 	}
-	ahead := min(max(p.Concurrency, 1), len(p.Databases))
 	for i := range ahead {
 		start(i)
 	}

@@ -19,7 +19,7 @@ type spool struct {
 	mu     sync.Mutex
 	cond   sync.Cond
 	chunks [][]byte
-	free   [][]byte
+	free   *chunkPool
 	size   int
 	limit  int
 	done   bool  // the dump returned
@@ -27,10 +27,32 @@ type spool struct {
 	gone   bool  // the reader stopped
 }
 
-func newSpool(limit int) *spool {
-	s := &spool{limit: limit}
+func newSpool(limit int, free *chunkPool) *spool {
+	s := &spool{limit: limit, free: free}
 	s.cond.L = &s.mu
 	return s
+}
+
+// chunkPool keeps the chunks the spools of one dump have handed on, for
+// the next database's spool: memory stays at what is in flight.
+type chunkPool struct{ ch chan []byte }
+
+func newChunkPool(n int) *chunkPool { return &chunkPool{ch: make(chan []byte, n)} }
+
+func (p *chunkPool) get() []byte {
+	select {
+	case c := <-p.ch:
+		return c[:0]
+	default:
+		return make([]byte, 0, spoolChunk)
+	}
+}
+
+func (p *chunkPool) put(c []byte) {
+	select {
+	case p.ch <- c:
+	default:
+	}
 }
 
 func (s *spool) Write(p []byte) (int, error) {
@@ -46,13 +68,7 @@ func (s *spool) Write(p []byte) (int, error) {
 		}
 		last := len(s.chunks) - 1
 		if last < 0 || len(s.chunks[last]) == cap(s.chunks[last]) {
-			var c []byte
-			if k := len(s.free); k > 0 {
-				c, s.free = s.free[k-1][:0], s.free[:k-1]
-			} else {
-				c = make([]byte, 0, spoolChunk)
-			}
-			s.chunks = append(s.chunks, c)
+			s.chunks = append(s.chunks, s.free.get())
 			last++
 		}
 		c := s.chunks[last]
@@ -77,7 +93,7 @@ func (s *spool) finish(err error) {
 func (s *spool) close() {
 	s.mu.Lock()
 	s.gone = true
-	s.chunks, s.free = nil, nil
+	s.chunks = nil
 	s.cond.Broadcast()
 	s.mu.Unlock()
 }
@@ -104,6 +120,6 @@ func (s *spool) drainTo(w io.Writer) error {
 		if err != nil {
 			return err
 		}
-		s.free = append(s.free, c)
+		s.free.put(c)
 	}
 }

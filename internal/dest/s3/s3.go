@@ -2,7 +2,7 @@
 // Cloudflare R2, Backblaze B2, Hetzner, Wasabi, MinIO or any other.
 //
 // An upload of unknown length streams as a multipart upload whose parts
-// grow (8 MiB for the first thousand, then doubling every thousand), so a
+// grow (5 MiB, S3's least, for the first 900, then doubling every 900), so a
 // multi-terabyte dump stays under the 10,000-part limit while memory stays
 // at two parts. Each part carries its SHA-256, which the provider checks on
 // arrival; the provider's checksum of the whole object then proves, without
@@ -211,14 +211,15 @@ func (b *Bucket) Check(ctx context.Context) error {
 
 // Part sizes: S3 allows 10,000 parts of 5 MiB to 5 GiB.
 const (
-	firstPart = 8 << 20
+	firstPart = 5 << 20 // two in memory: the one sent, the one filled
+	doubleAt  = 900     // parts between doublings
 	maxPart   = 5 << 30
 	maxParts  = 10000
 )
 
-// partSize grows with the part number so that 10,000 parts hold about 8 TB.
+// partSize grows with the part number so that 10,000 parts hold about 10 TB.
 func partSize(n int) int {
-	s := firstPart << ((n - 1) / 1000)
+	s := firstPart << ((n - 1) / doubleAt)
 	return min(s, maxPart)
 }
 

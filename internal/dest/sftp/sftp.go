@@ -177,7 +177,7 @@ func (f *FS) sftp(ctx context.Context) (*sftp.Client, error) {
 	if strings.Contains(string(conn.ServerVersion()), "OpenSSH") {
 		packet = sftp.MaxPacketUnchecked(128 << 10)
 	}
-	client, err := sftp.NewClient(conn, sftp.UseConcurrentWrites(true), sftp.UseConcurrentReads(true), sftp.MaxConcurrentRequestsPerFile(64), packet)
+	client, err := sftp.NewClient(conn, sftp.UseConcurrentWrites(true), sftp.UseConcurrentReads(true), sftp.MaxConcurrentRequestsPerFile(requestsInFlight), packet)
 	if err != nil {
 		conn.Close()
 		return nil, fmt.Errorf("sftp %s: start the sftp subsystem: %w", f.addr(), err)
@@ -248,6 +248,10 @@ type concurrentFile struct {
 	c    *sftp.Client
 	name string
 }
+
+// requestsInFlight bounds the memory of a file's upload or read-back: 32
+// requests of up to 128 KiB.
+const requestsInFlight = 32
 
 func (c concurrentFile) ReadFrom(r io.Reader) (int64, error) {
 	n, err := c.File.ReadFromWithConcurrency(r, 0)

@@ -45,6 +45,7 @@ type Writer struct {
 	m    Manifest
 	next int
 	now  time.Time
+	buf  []byte // the part being filled, reused from database to database
 }
 
 // NewWriter writes the manifest. Every database in it must then be written,
@@ -77,7 +78,10 @@ func (w *Writer) Database() (io.WriteCloser, error) {
 	}
 	db := w.m.Databases[w.next]
 	w.next++
-	return &partWriter{w: w, file: db.File, buf: make([]byte, 0, w.m.PartSize)}, nil
+	if w.buf == nil {
+		w.buf = make([]byte, 0, w.m.PartSize)
+	}
+	return &partWriter{w: w, file: db.File, buf: w.buf[:0]}, nil
 }
 
 // Close finishes the tar. It fails if a database of the manifest is missing.

@@ -67,14 +67,26 @@ func Run(ctx context.Context, c Cmd, in io.Reader, out io.Writer, log *slog.Logg
 			return err
 		}
 	}
-	var stdin io.WriteCloser
+	// The tool's input: our own pipe, so that it can be grown like the
+	// output's (exec's StdinPipe hides the file).
+	var stdin *os.File
 	if in != nil {
-		if stdin, err = cmd.StdinPipe(); err != nil {
+		pr, pw, err := os.Pipe()
+		if err != nil {
 			return err
 		}
+		growPipe(pw)
+		cmd.Stdin, stdin = pr, pw
+		defer pr.Close()
 	}
 	if err := cmd.Start(); err != nil {
+		if stdin != nil {
+			stdin.Close()
+		}
 		return fmt.Errorf("start %s: %w", name, err)
+	}
+	if stdin != nil {
+		cmd.Stdin.(*os.File).Close() // the child has its end
 	}
 	kill := func() { syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	stop := context.AfterFunc(ctx, kill)
@@ -92,7 +104,9 @@ func Run(ctx context.Context, c Cmd, in io.Reader, out io.Writer, log *slog.Logg
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if _, err := io.Copy(stdin, in); err != nil && !errors.Is(err, syscall.EPIPE) {
+			bp := copyBuffers.Get().(*[]byte)
+			defer copyBuffers.Put(bp)
+			if _, err := io.CopyBuffer(stdin, onlyReader{in}, *bp); err != nil && !errors.Is(err, syscall.EPIPE) {
 				inErr = err
 				kill() // never let the tool finish on a partial input
 			}
@@ -189,7 +203,9 @@ func Mask(s string, secrets []string) string {
 // read it waits a moment, so that the pipe (1 MiB) gathers more: the
 // tool writes on undisturbed, and a read that fills the buffer never waits.
 func copyCoalescing(dst io.Writer, src io.Reader, wait time.Duration) error {
-	buf := make([]byte, 256<<10)
+	bp := copyBuffers.Get().(*[]byte)
+	defer copyBuffers.Put(bp)
+	buf := *bp
 	for {
 		n, err := src.Read(buf)
 		if n > 0 {
@@ -209,9 +225,17 @@ func copyCoalescing(dst io.Writer, src io.Reader, wait time.Duration) error {
 	}
 }
 
+// copyBuffers are the 256 KiB buffers tools are read with: one job may
+// run many tools, one after the other.
+var copyBuffers = sync.Pool{New: func() any { b := make([]byte, 256<<10); return &b }}
+
 // coalesceWait is how long a short read waits for more: a 1 MiB pipe
 // fills in it only above 500 MB/s, and then reads are full and never wait.
 const coalesceWait = 2 * time.Millisecond
+
+// onlyReader hides a reader's WriteTo, so that CopyBuffer uses the large
+// buffer given to it.
+type onlyReader struct{ io.Reader }
 
 // growPipe asks the kernel for a 1 MiB pipe: fewer, larger reads and fewer
 // context switches between the tool and dbackup. It says whether the pipe
