@@ -101,17 +101,20 @@ openssl enc -aes-256-cbc -pbkdf2 -salt -pass file:$WORK/pass -in \$S/dump.zst -o
 sha256sum \$S/dump.zst.enc >/dev/null; cp \$S/dump.zst.enc '$WORK/d1/'; rm \$S/dump.zst.enc
 echo \$(( a + b > b + c ? a + b : b + c )) > '$WORK/staged.peak'"
 
-declare -A RUNS RSS
-# run NAME CMD…: one timed run; walls are kept per name, RSS is the peak.
+declare -A RUNS RSS CPU
+# run NAME CMD…: one timed run; walls and CPU seconds (user + system of the
+# command and its children, not of the servers it talks to) are kept per
+# name, RSS is the peak.
 run() {
   local name=$1; shift
   rm -rf "$WORK"/d1/* "$WORK"/d2/* "$WORK"/d3/* "$WORK"/staged/* "$SRV/home/bench/"* 2>/dev/null || true
   sync
-  /usr/bin/time -f '%e %M' -o "$WORK/time.out" bash -c "$*" >/dev/null 2>"$WORK/stderr.out" || { cat "$WORK/stderr.out" >&2; exit 1; }
-  read -r wall rss < "$WORK/time.out"
+  /usr/bin/time -f '%e %M %U %S' -o "$WORK/time.out" bash -c "$*" >/dev/null 2>"$WORK/stderr.out" || { cat "$WORK/stderr.out" >&2; exit 1; }
+  read -r wall rss user sys < "$WORK/time.out"
   RUNS[$name]="${RUNS[$name]:-} $wall"
+  CPU[$name]="${CPU[$name]:-} $(awk "BEGIN{print $user + $sys}")"
   [ "${RSS[$name]:-0}" -ge "$rss" ] || RSS[$name]=$rss
-  echo "$name: $wall s, $((rss / 1024)) MiB" >&2
+  echo "$name: $wall s, $((rss / 1024)) MiB, CPU $user + $sys s" >&2
 }
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 for round in $(seq "$REPEAT"); do
@@ -164,17 +167,18 @@ $MYDUMP > "$WORK/staged/my.sql"
 VALIDATION=$(go run ./cmd/validatebench -n "${BENCH_VALIDATE_REPEAT:-5}" pg_custom="$WORK/staged/pg.dump" sql="$WORK/staged/my.sql")
 rm -f "$WORK/staged/pg.dump" "$WORK/staged/my.sql"
 
-med() { tr ' ' '\n' <<<"${RUNS[$1]}" | grep . | sort -n | awk '{a[NR]=$1} END{print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }
+median() { tr ' ' '\n' <<<"$1" | grep . | sort -n | awk '{a[NR]=$1} END{print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }
+med() { median "${RUNS[$1]}"; }
 ratio() { awk "BEGIN{printf \"%.2f\", $(med "$1") / $(med "$2")}"; }
 mib() { echo $(( RSS[$1] / 1024 )); }
 row() { # NAME LABEL RATIO-TEXT
-  echo "| $2 | $(med "$1") | $(mib "$1") | $3 |"
+  echo "| $2 | $(med "$1") | $(median "${CPU[$1]}") | $(mib "$1") | $3 |"
 }
 cat <<MD
-$(date -u +%Y-%m-%d), $(nproc) cores, default settings (memory_limit_mib 40, dump_concurrency 2), load average before $LOAD_BEFORE, after $LOAD_AFTER; medians of $REPEAT rounds (each round runs every line once, in this order), peak RSS the largest of the rounds (VmHWM, the binary's own pages included).
+$(date -u +%Y-%m-%d), $(nproc) cores, default settings (memory_limit_mib 40, dump_concurrency 2), load average before $LOAD_BEFORE, after $LOAD_AFTER; medians of $REPEAT rounds (each round runs every line once, in this order), peak RSS the largest of the rounds (VmHWM, the binary's own pages included); CPU is user + system time of the command and its children (the dump tool), not of the database or storage servers, which share the same cores.
 
-| PostgreSQL, 1 GB dump | wall (s) | peak RSS (MiB) | ratio |
-|---|---|---|---|
+| PostgreSQL, 1 GB dump | wall (s) | CPU (s) | peak RSS (MiB) | ratio |
+|---|---|---|---|---|
 $(row raw "raw \`pg_dump -Fc -Z0 > /dev/null\`" "1.00 (the limit)")
 $(row def "dbackup, default settings (zstd level 1 + AES-256-GCM), 1 local destination" "$(ratio def raw) × raw (target ≤ 1.15)")
 $(row l3 "dbackup, zstd level 3" "$(ratio l3 raw) × raw")
@@ -186,21 +190,21 @@ $(row staged "staged peer: \`pg_dump -Fc -Z0\` → file, \`zstd -3\` → file, \
 Stored sizes: plain dump $((RAWSIZE / 1048576)) MiB; default $((DEFSIZE / 1048576)) MiB, level 3 $((L3SIZE / 1048576)) MiB (default ÷ level 3 = $(awk "BEGIN{printf \"%.3f\", $DEFSIZE / $L3SIZE}"), target ≤ 1.02), adaptive $((ADSIZE / 1048576)) MiB.
 Adaptive run's log: $LEVELS.
 
-| MariaDB, $((MYSIZE / 1048576)) MiB dump | wall (s) | peak RSS (MiB) | ratio |
-|---|---|---|---|
+| MariaDB, $((MYSIZE / 1048576)) MiB dump | wall (s) | CPU (s) | peak RSS (MiB) | ratio |
+|---|---|---|---|---|
 $(row myraw "raw \`mariadb-dump … > /dev/null\`" "$(ratio myraw myzstd) × the line below")
 $(row myzstd "\`mariadb-dump … | zstd -1 > /dev/null\`" "1.00")
 $(row maria "dbackup, default settings, 1 local destination" "$(ratio maria myzstd) × \`mariadb-dump | zstd -1\` (target ≤ 1.10)")
 
-| Many databases | wall (s) | peak RSS (MiB) | ratio |
-|---|---|---|---|
+| Many databases | wall (s) | CPU (s) | peak RSS (MiB) | ratio |
+|---|---|---|---|---|
 $(row rawone100 "raw \`pg_dump -Fc -Z0 > /dev/null\` of one database of ~100 MB" "1.00")
 $(row rawmulti "raw \`pg_dump\` of 20 databases of ~5 MB (the same rows), 2 at a time (\`xargs -P2\`)" "$(ratio rawmulti rawone100) × one database: the tool's own per-database cost")
 $(row one100 "dbackup, the one database of ~100 MB" "$(ratio one100 rawone100) × its raw dump")
 $(row multi "dbackup, the 20 databases in one job (dump_concurrency 2)" "$(ratio multi one100) × one database (target ≤ 1.6); $(ratio multi rawmulti) × their raw dumps 2 at a time")
 
-| Restore | wall (s) | peak RSS (MiB) | ratio |
-|---|---|---|---|
+| Restore | wall (s) | CPU (s) | peak RSS (MiB) | ratio |
+|---|---|---|---|---|
 $(row pgrestore "\`pg_restore\` of the plain dump into a new database" "1.00")
 $(row restore "\`dbackup restore\` of the stored backup (zstd + AES) into a new database: full verification read, then the restore" "$(ratio restore pgrestore) × pg_restore (target ≤ 1.15)")
 $(row restoremulti "\`dbackup restore\` of the 20 databases into 20 new ones" "")

@@ -34,8 +34,9 @@ type RestoreRequest struct {
 
 // RestoreClaimed runs a restore execution that is already marked running.
 // Nothing touches the target until the sidecar, the size, the SHA-256 and
-// (if encrypted) every chunk's authentication have been checked in a full
-// read of the backup.
+// (if encrypted) every chunk's authentication have been checked: as the
+// backup streams into a scratch database (PostgreSQL, MySQL/MariaDB,
+// MongoDB), or in a full read before (Redis, SQLite).
 func (r *Runner) RestoreClaimed(ctx context.Context, e *backup.Execution, req RestoreRequest) (*backup.Execution, error) {
 	return r.execute(ctx, e, func(ctx context.Context, l *execLog) (backup.Status, string) {
 		st, msg := r.restore(ctx, req, l)
@@ -291,16 +292,25 @@ func (r *Runner) restore(ctx context.Context, req RestoreRequest, l *execLog) (b
 	}
 	defer p.close()
 
-	l.stage(backup.StageVerify)
-	if err := p.verify(ctx, l.info); err != nil {
-		return fail("%v; nothing was restored", err)
+	// An engine that restores into a scratch database swaps it in only
+	// after the whole stream checked out: the backup is checked as it
+	// streams, with no read of its own before. Others read it whole first.
+	_, scratch := p.src.(source.Swapper)
+	if !scratch {
+		l.stage(backup.StageVerify)
+		if err := p.verify(ctx, l.info); err != nil {
+			return fail("%v; nothing was restored", err)
+		}
 	}
 
 	l.stage(backup.StageRestore)
+	if scratch {
+		l.info("the backup is checked as it streams (size, SHA-256%s): the scratch database is swapped in only once all of it checked out", map[bool]string{true: ", every chunk's authentication", false: ""}[p.meta.Encryption != nil])
+	}
 	opts := p.opts
 	opts.Track = &tracker{r: r, sourceID: p.srcID, execution: l.snapshot().ID, log: l}
 	var n pipeline.Counter
-	if err := p.restoreInto(ctx, p.src, opts, false, &n, l.slogger()); err != nil {
+	if err := p.restoreInto(ctx, p.src, opts, scratch, &n, l.slogger()); err != nil {
 		return fail("%v", err)
 	}
 	l.update(func(e *backup.Execution) { e.BytesDumped, e.BytesStored = n.N(), p.meta.Size })
