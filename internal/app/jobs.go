@@ -535,3 +535,24 @@ func (a *App) DuplicateJob(ctx context.Context, ref string) (*backup.Job, error)
 	}
 	return &c, nil
 }
+
+// InputOf is the input that would recreate j as it is: references as ids.
+// An update that starts from it changes only what it then sets.
+func InputOf(j *backup.Job) JobInput {
+	enabled := j.Enabled
+	in := JobInput{
+		Name: j.Name, Source: j.SourceID, Databases: slices.Clone(j.Databases),
+		Compression: string(j.Compression), CompressionLevel: j.CompressionLevel, Profile: j.ProfileID,
+		NamingTemplate: j.NamingTemplate, Schedule: j.Schedule, Enabled: &enabled,
+		ExpectEvery: j.ExpectEvery, RemindEvery: j.RemindEvery, Timezone: j.Timezone, CatchUp: j.CatchUp,
+		Retries: j.Retries, RetryBackoff: j.RetryBackoff, MaxDuration: j.MaxDuration, StallTimeout: j.StallTimeout,
+		DrillEvery: j.DrillEvery, DrillSchedule: j.DrillSchedule, DrillTarget: j.DrillTargetID, ProvenWithin: j.ProvenWithin,
+	}
+	for _, d := range j.Destinations {
+		in.Destinations = append(in.Destinations, JobDestInput{Destination: d.DestinationID, Policy: d.PolicyID, Retention: d.Retention})
+	}
+	for _, c := range j.Notifications {
+		in.Notifications = append(in.Notifications, JobChannelInput{Channel: c.ChannelID, Outcomes: slices.Clone(c.Outcomes)})
+	}
+	return in
+}

@@ -3,6 +3,8 @@ package cli
 import (
 	"bytes"
 	"context"
+	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -236,4 +238,42 @@ func readFile(t *testing.T, path string) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// job update changes what its flags name and nothing else: leaving out
+// -profile must not turn encryption off, nor -schedule unschedule the job.
+func TestJobUpdateChangesOnlyTheFlagsGiven(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	h.ok("", "source", "create", "-name", "pg", "-type", "postgres", "-config", `{"host":"127.0.0.1","user":"postgres","sslmode":"disable"}`)
+	h.ok("", "destination", "create", "-name", "disk", "-type", "local", "-config", `{"path":"`+t.TempDir()+`"}`)
+	h.ok("", "profile", "create", "-name", "main")
+	h.ok("", "job", "create", "-name", "j", "-source", "pg", "-databases", "postgres", "-destination", "disk",
+		"-profile", "main", "-schedule", "0 3 * * *", "-retries", "2", "-disabled")
+	show := func() map[string]any {
+		var j map[string]any
+		if err := json.Unmarshal([]byte(h.ok("", "job", "show", "j")), &j); err != nil {
+			t.Fatal(err)
+		}
+		return j
+	}
+	before := show()
+	h.ok("", "job", "update", "-compression", "gzip", "j")
+	after := show()
+	for _, k := range []string{"encryption_profile_id", "schedule", "retries", "enabled", "databases", "destinations"} {
+		if fmt.Sprint(after[k]) != fmt.Sprint(before[k]) {
+			t.Errorf("%s changed from %v to %v by an update that did not name it", k, before[k], after[k])
+		}
+	}
+	if after["compression"] != "gzip" {
+		t.Fatalf("compression %v, want gzip", after["compression"])
+	}
+	// Named explicitly, a setting does change, also to empty.
+	h.ok("", "job", "update", "-profile", "", "-schedule", "", "j")
+	if j := show(); j["encryption_profile_id"] != nil || j["schedule"] != nil || j["enabled"] != false {
+		t.Fatalf("after -profile \"\" -schedule \"\": profile %v, schedule %v, enabled %v", j["encryption_profile_id"], j["schedule"], j["enabled"])
+	}
+	if code, _, errs := h.run("", "job", "update", "-retention", "disk=keep", "j"); code == 0 || !strings.Contains(errs, "-destination") {
+		t.Fatalf("-retention without -destination: exit %d %s", code, errs)
+	}
 }

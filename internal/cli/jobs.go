@@ -16,7 +16,7 @@ import (
 func jobCommands() []command {
 	return []command{
 		{name: "job create", args: "-name N -source S -destination D [-destination D2…] [flags]", summary: "add a job", run: jobSave(false)},
-		{name: "job update", args: "[flags as for create] job", summary: "replace a job's settings", run: jobSave(true)},
+		{name: "job update", args: "[flags as for create] job", summary: "change the settings given as flags; the others stay as they are (-profile \"\" turns encryption off)", run: jobSave(true)},
 		{name: "job list", args: "[-json]", summary: "list jobs", run: jobList},
 		{name: "job show", args: "job", summary: "show a job as JSON", run: jobShow},
 		{name: "job delete", args: "job", summary: "delete a job (its backups and history stay)", run: jobDelete},
@@ -103,19 +103,56 @@ func jobSave(update bool) func(context.Context, *env, []string) error {
 			}
 			enabled := !disabled
 			in.Enabled = &enabled
-			var j *backup.Job
-			var err error
 			if update {
-				j, err = a.UpdateJob(ctx, fs.Arg(0), in)
-			} else {
-				j, err = a.CreateJob(ctx, in)
+				cur, err := a.Store.GetJob(ctx, fs.Arg(0))
+				if err != nil {
+					return err
+				}
+				given := map[string]bool{}
+				fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+				if given["retention"] && !given["destination"] {
+					return fmt.Errorf("%w: -retention needs the job's -destination flags too (they replace its destinations)", errUsage)
+				}
+				in = onlyGiven(app.InputOf(cur), in, given)
 			}
+			save := a.CreateJob
+			if update {
+				save = func(ctx context.Context, in app.JobInput) (*backup.Job, error) {
+					return a.UpdateJob(ctx, fs.Arg(0), in)
+				}
+			}
+			j, err := save(ctx, in)
 			if err != nil {
 				return err
 			}
 			return printJSON(e.stdout, j)
 		})
 	}
+}
+
+// onlyGiven is cur with the fields of the flags given taken from in: an
+// update changes what it names and nothing else.
+func onlyGiven(cur, in app.JobInput, given map[string]bool) app.JobInput {
+	fields := map[string]func(){
+		"name": func() { cur.Name = in.Name }, "source": func() { cur.Source = in.Source },
+		"databases": func() { cur.Databases = in.Databases }, "destination": func() { cur.Destinations = in.Destinations },
+		"notify": func() { cur.Notifications = in.Notifications }, "compression": func() { cur.Compression = in.Compression },
+		"level": func() { cur.CompressionLevel = in.CompressionLevel }, "profile": func() { cur.Profile = in.Profile },
+		"naming": func() { cur.NamingTemplate = in.NamingTemplate }, "schedule": func() { cur.Schedule = in.Schedule },
+		"schedule-timezone": func() { cur.Timezone = in.Timezone }, "catch-up": func() { cur.CatchUp = in.CatchUp },
+		"retries": func() { cur.Retries = in.Retries }, "retry-backoff": func() { cur.RetryBackoff = in.RetryBackoff },
+		"max-duration": func() { cur.MaxDuration = in.MaxDuration }, "stall-timeout": func() { cur.StallTimeout = in.StallTimeout },
+		"disabled": func() { cur.Enabled = in.Enabled }, "expect-every": func() { cur.ExpectEvery = in.ExpectEvery },
+		"remind-every": func() { cur.RemindEvery = in.RemindEvery }, "drill-every": func() { cur.DrillEvery = in.DrillEvery },
+		"drill-schedule": func() { cur.DrillSchedule = in.DrillSchedule }, "drill-target": func() { cur.DrillTarget = in.DrillTarget },
+		"proven-within": func() { cur.ProvenWithin = in.ProvenWithin },
+	}
+	for name := range given {
+		if set, ok := fields[name]; ok {
+			set()
+		}
+	}
+	return cur
 }
 
 func jobList(ctx context.Context, e *env, args []string) error {

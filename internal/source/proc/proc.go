@@ -104,9 +104,7 @@ func Run(ctx context.Context, c Cmd, in io.Reader, out io.Writer, log *slog.Logg
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			bp := copyBuffers.Get().(*[]byte)
-			defer copyBuffers.Put(bp)
-			if _, err := io.CopyBuffer(stdin, onlyReader{in}, *bp); err != nil && !errors.Is(err, syscall.EPIPE) {
+			if _, err := io.CopyBuffer(onlyWriter{stdin}, onlyReader{in}, make([]byte, 256<<10)); err != nil && !errors.Is(err, syscall.EPIPE) {
 				inErr = err
 				kill() // never let the tool finish on a partial input
 			}
@@ -203,9 +201,7 @@ func Mask(s string, secrets []string) string {
 // read it waits a moment, so that the pipe (1 MiB) gathers more: the
 // tool writes on undisturbed, and a read that fills the buffer never waits.
 func copyCoalescing(dst io.Writer, src io.Reader, wait time.Duration) error {
-	bp := copyBuffers.Get().(*[]byte)
-	defer copyBuffers.Put(bp)
-	buf := *bp
+	buf := make([]byte, 256<<10)
 	for {
 		n, err := src.Read(buf)
 		if n > 0 {
@@ -225,17 +221,17 @@ func copyCoalescing(dst io.Writer, src io.Reader, wait time.Duration) error {
 	}
 }
 
-// copyBuffers are the 256 KiB buffers tools are read with: one job may
-// run many tools, one after the other.
-var copyBuffers = sync.Pool{New: func() any { b := make([]byte, 256<<10); return &b }}
-
 // coalesceWait is how long a short read waits for more: a 1 MiB pipe
 // fills in it only above 500 MB/s, and then reads are full and never wait.
 const coalesceWait = 2 * time.Millisecond
 
-// onlyReader hides a reader's WriteTo, so that CopyBuffer uses the large
-// buffer given to it.
-type onlyReader struct{ io.Reader }
+// onlyReader and onlyWriter hide WriteTo and ReadFrom (an *os.File's
+// would copy through its own 32 KiB buffer), so that CopyBuffer uses the
+// large buffer given to it.
+type (
+	onlyReader struct{ io.Reader }
+	onlyWriter struct{ io.Writer }
+)
 
 // growPipe asks the kernel for a 1 MiB pipe: fewer, larger reads and fewer
 // context switches between the tool and dbackup. It says whether the pipe
