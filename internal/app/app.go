@@ -45,13 +45,13 @@ type App struct {
 	Location *time.Location
 	KeyInfo  string // what Open did about the server key, for the start banner
 
-	base     context.Context
-	stop     context.CancelCauseFunc
-	mu       sync.Mutex
-	running  map[string]context.CancelCauseFunc
-	wg       sync.WaitGroup
-	notifyWG sync.WaitGroup
-	lim      limiters
+	base      context.Context
+	stop      context.CancelCauseFunc
+	mu        sync.Mutex
+	running   map[string]context.CancelCauseFunc
+	wg        sync.WaitGroup
+	notifying inFlight
+	lim       limiters
 	// hashSlots bound the password checks running at once.
 	hashSlots chan struct{}
 	// managesMemory: the soft memory limit follows the setting (ManageMemory).
@@ -169,7 +169,7 @@ func (a *App) Close() error {
 	a.Queue.Stop(0)
 	a.stop(backup.ErrShutdown)
 	a.wg.Wait()
-	a.notifyWG.Wait()
+	a.notifying.wait()
 	return a.Store.Close()
 }
 

@@ -4,7 +4,9 @@ import (
 	"context"
 	"math"
 	"runtime/debug"
+	"sync/atomic"
 	"testing"
+	"time"
 )
 
 // Not parallel: the soft memory limit is the whole test process's.
@@ -31,5 +33,37 @@ func TestSoftMemoryLimitFollowsTheSettings(t *testing.T) {
 	}
 	if err := a.SetSetting(ctx, SettingMemoryLimit, "-1"); err == nil {
 		t.Fatal("a negative limit was accepted")
+	}
+}
+
+// Notifications may start while someone waits for them (a run finishing
+// while the test or Close waits): the wait covers them, with no race.
+func TestWaitNotificationsWhileMoreStart(t *testing.T) {
+	t.Parallel()
+	var f inFlight
+	var sent atomic.Int32
+	start := func() {
+		f.add()
+		go func() {
+			defer f.done()
+			time.Sleep(time.Millisecond)
+			sent.Add(1)
+		}()
+	}
+	start()
+	waited := make(chan struct{})
+	go func() {
+		for range 50 {
+			f.wait()
+		}
+		close(waited)
+	}()
+	for range 100 {
+		start()
+	}
+	<-waited
+	f.wait()
+	if sent.Load() != 101 {
+		t.Fatalf("the last wait returned with %d of 101 sent", sent.Load())
 	}
 }

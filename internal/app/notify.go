@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/dbackup/dbackup/internal/backup"
@@ -36,9 +37,9 @@ func (a *App) intSetting(ctx context.Context, name string) int {
 // every attempt lands in the notification log.
 func (a *App) deliver(ev notify.Event, channels []*backup.Endpoint) {
 	for _, ch := range channels {
-		a.notifyWG.Add(1)
+		a.notifying.add()
 		go func() {
-			defer a.notifyWG.Done()
+			defer a.notifying.done()
 			a.send(context.Background(), ch, ev)
 		}()
 	}
@@ -82,7 +83,41 @@ func (a *App) logAttempt(ctx context.Context, ch *backup.Endpoint, ev notify.Eve
 
 // WaitNotifications waits until every notification in flight is delivered
 // or has failed for good.
-func (a *App) WaitNotifications() { a.notifyWG.Wait() }
+func (a *App) WaitNotifications() { a.notifying.wait() }
+
+// inFlight counts goroutines in flight. Unlike a WaitGroup's, its add may
+// come while someone waits (a run finishing while notifications are
+// awaited): the wait then lasts until the count is zero.
+type inFlight struct {
+	mu   sync.Mutex
+	n    int
+	zero sync.Cond
+}
+
+func (f *inFlight) add() {
+	f.mu.Lock()
+	f.n++
+	f.mu.Unlock()
+}
+
+func (f *inFlight) done() {
+	f.mu.Lock()
+	if f.n--; f.n == 0 && f.zero.L != nil {
+		f.zero.Broadcast()
+	}
+	f.mu.Unlock()
+}
+
+func (f *inFlight) wait() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.zero.L == nil {
+		f.zero.L = &f.mu
+	}
+	for f.n > 0 {
+		f.zero.Wait()
+	}
+}
 
 // jobChannels returns the channels a job routes outcome to.
 func (a *App) jobChannels(ctx context.Context, job *backup.Job, outcome string, onlyType string) []*backup.Endpoint {
