@@ -206,7 +206,7 @@ $(row multi "dbackup, the 20 databases in one job (dump_concurrency 2)" "$(ratio
 | Restore | wall (s) | CPU (s) | peak RSS (MiB) | ratio |
 |---|---|---|---|---|
 $(row pgrestore "\`pg_restore\` of the plain dump into a new database" "1.00")
-$(row restore "\`dbackup restore\` of the stored backup (zstd + AES) into a new database: full verification read, then the restore" "$(ratio restore pgrestore) × pg_restore (target ≤ 1.15)")
+$(row restore "\`dbackup restore\` of the stored backup (zstd + AES) into a new database, checked as it streams into a scratch database" "$(ratio restore pgrestore) × pg_restore (target ≤ 1.15)")
 $(row restoremulti "\`dbackup restore\` of the 20 databases into 20 new ones" "")
 $(row drill "\`dbackup backup drill\`: throwaway PostgreSQL, every table counted (one run)" "$(ratio drill pgrestore) × pg_restore; server start-up $STARTUP ms, restore and count $RESTORE ms")
 
