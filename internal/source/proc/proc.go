@@ -69,24 +69,23 @@ func Run(ctx context.Context, c Cmd, in io.Reader, out io.Writer, log *slog.Logg
 	}
 	// The tool's input: our own pipe, so that it can be grown like the
 	// output's (exec's StdinPipe hides the file).
-	var stdin *os.File
+	var stdin, childIn *os.File
 	if in != nil {
-		pr, pw, err := os.Pipe()
-		if err != nil {
+		if childIn, stdin, err = os.Pipe(); err != nil {
 			return err
 		}
-		growPipe(pw)
-		cmd.Stdin, stdin = pr, pw
-		defer pr.Close()
+		growPipe(stdin)
+		cmd.Stdin = childIn
 	}
-	if err := cmd.Start(); err != nil {
+	err = cmd.Start()
+	if childIn != nil {
+		childIn.Close() // the child has its own copy
+	}
+	if err != nil {
 		if stdin != nil {
 			stdin.Close()
 		}
 		return fmt.Errorf("start %s: %w", name, err)
-	}
-	if stdin != nil {
-		cmd.Stdin.(*os.File).Close() // the child has its end
 	}
 	kill := func() { syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	stop := context.AfterFunc(ctx, kill)
