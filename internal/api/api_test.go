@@ -161,6 +161,67 @@ func TestAPIJobLifecycle(t *testing.T) {
 	if plain := c.download("/api/v1/destinations/disk/backups/download?plain=1&key=" + url.QueryEscape(key)); !bytes.HasPrefix(plain, []byte("PGDMP")) {
 		t.Fatalf("plain download starts %q", plain[:min(len(plain), 8)])
 	}
+	// A single-use link: no login needed, serves the same bytes once.
+	l := c.do("POST", "/api/v1/destinations/disk/backups/link", map[string]any{"key": key, "ttl": "5m"}, 201)
+	anon := func(path string) (int, []byte) {
+		resp, err := http.Get(c.base + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, b
+	}
+	if code, b := anon(l["path"].(string)); code != 200 || !bytes.Equal(b, stored) {
+		t.Fatalf("link download: %d, %d bytes (want %d)", code, len(b), len(stored))
+	}
+	if code, b := anon(l["path"].(string)); code != 404 || !strings.Contains(string(b), "unknown, used or expired") {
+		t.Fatalf("a used link: %d %s", code, b)
+	}
+	pl := c.do("POST", "/api/v1/destinations/disk/backups/link", map[string]any{"key": key, "plain": true}, 201)
+	if code, b := anon(pl["path"].(string)); code != 200 || !bytes.HasPrefix(b, []byte("PGDMP")) {
+		t.Fatalf("plain link download: %d %q", code, b[:min(len(b), 8)])
+	}
+	c.do("POST", "/api/v1/destinations/disk/backups/link", map[string]any{"key": key, "ttl": "2h"}, 400)
+	c.do("POST", "/api/v1/destinations/disk/backups/link", map[string]any{"key": "api_job/nope.dump"}, 404)
+	if code, _ := anon("/api/v1/downloads/forged-token"); code != 404 {
+		t.Fatalf("a forged link: %d", code)
+	}
+	c.do("GET", "/api/v1/audit", nil, 200)
+	if a := string(lastBody(c)); !strings.Contains(a, `"backup.link"`) || !strings.Contains(a, `"link:key:test-admin"`) {
+		t.Fatalf("link use not audited as its creator's: %s", a)
+	}
+	// The job list says how each job is doing; PATCH changes only what it
+	// names; clone and bulk.
+	c.do("GET", "/api/v1/jobs", nil, 200)
+	var jobs []map[string]any
+	if err := json.Unmarshal(lastBody(c), &jobs); err != nil || len(jobs) != 1 || jobs[0]["state"] != "Active" || jobs[0]["source_name"] != "pg" ||
+		jobs[0]["last_run"].(map[string]any)["status"] != "success" || jobs[0]["next_run"] != nil {
+		t.Fatalf("job list: %s (%v)", lastBody(c), err)
+	}
+	pj := c.do("PATCH", "/api/v1/jobs/api%20job", map[string]any{"compression": "gzip", "schedule": "0 3 * * *"}, 200)
+	if pj["compression"] != "gzip" || pj["encryption_profile_id"] == nil || len(pj["destinations"].([]any)) != 1 || pj["databases"].([]any)[0] != src {
+		t.Fatalf("patched job lost settings: %v", pj)
+	}
+	c.do("PATCH", "/api/v1/jobs/api%20job", map[string]any{"schedule": "61 * * * *"}, 400)
+	c.do("PATCH", "/api/v1/jobs/api%20job", map[string]any{"bogus": 1}, 400)
+	c.do("GET", "/api/v1/jobs", nil, 200)
+	json.Unmarshal(lastBody(c), &jobs)
+	if jobs[0]["next_run"] == nil || jobs[0]["schedule"] != "0 3 * * *" {
+		t.Fatalf("job list after a schedule: %s", lastBody(c))
+	}
+	cl := c.do("POST", "/api/v1/jobs/api%20job/clone", nil, 201)
+	if cl["name"] != "api job (Copy)" || cl["enabled"] != false || cl["encryption_profile_id"] != pj["encryption_profile_id"] {
+		t.Fatalf("clone: %v", cl)
+	}
+	c.do("POST", "/api/v1/jobs/bulk", map[string]any{"action": "enable", "jobs": []string{"api job (Copy)", "nope"}}, 200)
+	var res []map[string]any
+	if json.Unmarshal(lastBody(c), &res); len(res) != 2 || res[0]["ok"] != true || res[1]["ok"] != false || !strings.Contains(res[1]["error"].(string), "not found") {
+		t.Fatalf("bulk enable: %s", lastBody(c))
+	}
+	c.do("POST", "/api/v1/jobs/bulk", map[string]any{"action": "explode", "jobs": []string{"x"}}, 400)
+	c.do("POST", "/api/v1/jobs/bulk", map[string]any{"action": "delete", "jobs": []string{"api job (Copy)"}}, 200)
+	c.do("GET", "/api/v1/jobs/api%20job%20(Copy)", nil, 404)
 	target := pgtest.Name("dbackup_api_restored")
 	pgtest.Drop(t, target)
 	pf := c.do("POST", "/api/v1/restores/preflight", map[string]any{"destination": "disk", "key": key, "source": "pg", "targets": map[string]string{src: target}}, 200)

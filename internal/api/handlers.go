@@ -1,8 +1,10 @@
 package api
 
 import (
+	"io"
 	"net/http"
 	"strconv"
+	"time"
 
 	"github.com/dbackup/dbackup/internal/app"
 	"github.com/dbackup/dbackup/internal/backup"
@@ -177,15 +179,56 @@ func (h *Handler) profileDelete(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *Handler) jobList(w http.ResponseWriter, r *http.Request) {
-	list, err := h.app.Store.ListJobs(r.Context())
+	jobs, err := h.app.Store.ListJobs(r.Context())
 	if err != nil {
 		fail(w, err)
 		return
 	}
-	if list == nil {
-		list = []*backup.Job{}
+	list, err := h.app.SummarizeJobs(r.Context(), jobs)
+	if err != nil {
+		fail(w, err)
+		return
 	}
 	writeJSON(w, http.StatusOK, list)
+}
+
+func (h *Handler) jobPatch(w http.ResponseWriter, r *http.Request) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "invalid body: "+err.Error())
+		return
+	}
+	j, err := h.app.PatchJob(r.Context(), r.PathValue("ref"), body)
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, j)
+}
+
+func (h *Handler) jobClone(w http.ResponseWriter, r *http.Request) {
+	j, err := h.app.DuplicateJob(r.Context(), r.PathValue("ref"))
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, j)
+}
+
+func (h *Handler) jobBulk(w http.ResponseWriter, r *http.Request) {
+	var in struct {
+		Action string   `json:"action"`
+		Jobs   []string `json:"jobs"`
+	}
+	if !decode(w, r, &in) {
+		return
+	}
+	res, err := h.app.BulkJobs(r.Context(), in.Action, in.Jobs)
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, res)
 }
 
 func (h *Handler) jobCreate(w http.ResponseWriter, r *http.Request) {
@@ -345,6 +388,33 @@ func (h *Handler) restorePreflight(w http.ResponseWriter, r *http.Request) {
 // decrypted, decompressed dump.
 func (h *Handler) backupDownload(w http.ResponseWriter, r *http.Request) {
 	dl, err := h.app.OpenDownload(r.Context(), r.PathValue("ref"), r.URL.Query().Get("key"), r.URL.Query().Get("plain") == "1")
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	httpsec.ServeDownload(w, dl.Name, dl, h.app.Log)
+}
+
+func (h *Handler) backupLink(w http.ResponseWriter, r *http.Request) {
+	var in struct {
+		Key   string          `json:"key"`
+		Plain bool            `json:"plain"`
+		TTL   backup.Duration `json:"ttl"`
+	}
+	if !decode(w, r, &in) {
+		return
+	}
+	l, err := h.app.CreateDownloadLink(r.Context(), r.PathValue("ref"), in.Key, in.Plain, time.Duration(in.TTL))
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, l)
+}
+
+// downloadByLink serves a backup to whoever holds a link's token, once.
+func (h *Handler) downloadByLink(w http.ResponseWriter, r *http.Request) {
+	dl, err := h.app.OpenDownloadLink(r.Context(), r.PathValue("token"), httpsec.ClientIP(r, h.app.Cfg.TrustedProxies))
 	if err != nil {
 		fail(w, err)
 		return

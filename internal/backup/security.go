@@ -52,3 +52,16 @@ type AuditEntry struct {
 	OK     bool      `json:"ok"`
 	Detail string    `json:"detail,omitempty"`
 }
+
+// DownloadLink lets whoever holds its token download one backup once,
+// before it expires, without logging in; only the token's hash is stored.
+type DownloadLink struct {
+	TokenHash     string
+	DestinationID string
+	Key           string // the backup's data key
+	Plain         bool   // decrypted and decompressed
+	CreatedBy     string // the actor who made it, for the audit log
+	CreatedAt     time.Time
+	ExpiresAt     time.Time
+	UsedAt        *time.Time
+}

@@ -213,6 +213,11 @@ type Store interface {
 	RevokeAPIKey(ctx context.Context, id string, at time.Time) error
 	TouchAPIKey(ctx context.Context, id string, at time.Time) error
 	AppendAudit(ctx context.Context, e *backup.AuditEntry) error
+	// CreateDownloadLink stores a single-use download link.
+	CreateDownloadLink(ctx context.Context, l *backup.DownloadLink) error
+	// UseDownloadLink marks a link used and returns it, once: not found
+	// when it is unknown, used or expired.
+	UseDownloadLink(ctx context.Context, tokenHash string, now time.Time) (*backup.DownloadLink, error)
 	// ListAudit lists entries newest first.
 	ListAudit(ctx context.Context, limit, offset int) ([]backup.AuditEntry, error)
 	PruneAudit(ctx context.Context, before time.Time) (int, error)

@@ -1,7 +1,6 @@
 package web
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"html/template"
@@ -13,78 +12,8 @@ import (
 	"github.com/dbackup/dbackup/internal/app"
 	"github.com/dbackup/dbackup/internal/backup"
 	"github.com/dbackup/dbackup/internal/dest"
-	"github.com/dbackup/dbackup/internal/queue"
-	"github.com/dbackup/dbackup/internal/schedule"
 	"github.com/dbackup/dbackup/internal/store"
 )
-
-// jobRow is one line of the jobs list.
-type jobRow struct {
-	Job          *backup.Job
-	Source       string
-	Destinations []string
-	Words        string // the schedule in words
-	Last         *backup.Execution
-	Next         *time.Time
-	State        string // Active, Disabled, Running, Failed or Partial
-}
-
-// jobRows builds lines of the jobs list in a fixed number of queries
-// whatever the number of jobs: sources, destinations, the newest
-// execution of each job.
-func (h *Handler) jobRows(ctx context.Context, jobs []*backup.Job) ([]jobRow, error) {
-	names := map[string]string{}
-	for _, es := range []store.Endpoints{h.app.Store.Sources(), h.app.Store.Destinations()} {
-		list, err := es.List(ctx)
-		if err != nil {
-			return nil, err
-		}
-		for _, e := range list {
-			names[e.ID] = e.Name
-		}
-	}
-	ids := make([]string, len(jobs))
-	for i, j := range jobs {
-		ids[i] = j.ID
-	}
-	latest, err := h.app.Store.LatestExecutions(ctx, backup.KindBackup, ids)
-	if err != nil {
-		return nil, err
-	}
-	zone, now := h.app.Queue.Zone(ctx), time.Now()
-	rows := make([]jobRow, 0, len(jobs))
-	for _, j := range jobs {
-		row := jobRow{Job: j, Source: names[j.SourceID], Last: latest[j.ID], State: jobState(j, latest[j.ID])}
-		for _, d := range j.Destinations {
-			row.Destinations = append(row.Destinations, names[d.DestinationID])
-		}
-		if j.Schedule != "" {
-			row.Words = schedule.Describe(j.Schedule)
-			if s, err := schedule.Parse(j.Schedule); err == nil && j.Enabled {
-				next := s.Next(now, queue.JobZone(j, zone))
-				row.Next = &next
-			}
-		}
-		rows = append(rows, row)
-	}
-	return rows, nil
-}
-
-// jobState is a job's badge: running while an execution is, else disabled,
-// else what its last run says.
-func jobState(j *backup.Job, last *backup.Execution) string {
-	switch {
-	case last != nil && (last.Status == backup.StatusRunning || last.Status == backup.StatusQueued):
-		return "Running"
-	case !j.Enabled:
-		return "Disabled"
-	case last != nil && last.Status == backup.StatusFailed:
-		return "Failed"
-	case last != nil && last.Status == backup.StatusPartial:
-		return "Partial"
-	}
-	return "Active"
-}
 
 const jobsPage = 100
 
@@ -98,7 +27,7 @@ func (h *Handler) jobs(w http.ResponseWriter, r *http.Request, p *app.Principal)
 		h.fail(w, err)
 		return
 	}
-	rows, err := h.jobRows(r.Context(), jobs)
+	rows, err := h.app.SummarizeJobs(r.Context(), jobs)
 	if err != nil {
 		h.fail(w, err)
 		return

@@ -233,4 +233,16 @@ var migrations = []string{
 	ALTER TABLE sources ADD COLUMN scratch INTEGER NOT NULL DEFAULT 0;
 	ALTER TABLE destinations ADD COLUMN scratch INTEGER NOT NULL DEFAULT 0;
 	ALTER TABLE channels ADD COLUMN scratch INTEGER NOT NULL DEFAULT 0;`,
+	// 10: single-use download links.
+	`CREATE TABLE download_links (
+		token_hash TEXT PRIMARY KEY,
+		destination_id TEXT NOT NULL,
+		backup_key TEXT NOT NULL,
+		plain INTEGER NOT NULL,
+		created_by TEXT NOT NULL,
+		created_at {BIGINT} NOT NULL,
+		expires_at {BIGINT} NOT NULL,
+		used_at {BIGINT}
+	);
+	CREATE INDEX download_links_expires ON download_links(expires_at);`,
 }

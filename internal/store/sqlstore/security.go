@@ -3,6 +3,8 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
+	"errors"
+	"fmt"
 	"time"
 
 	"github.com/google/uuid"
@@ -280,4 +282,35 @@ func (s *DB) PruneAudit(ctx context.Context, before time.Time) (int, error) {
 	}
 	n, _ := res.RowsAffected()
 	return int(n), nil
+}
+
+// CreateDownloadLink stores a download link, and forgets links expired
+// for a day.
+func (s *DB) CreateDownloadLink(ctx context.Context, l *backup.DownloadLink) error {
+	if _, err := s.exec(ctx, "DELETE FROM download_links WHERE expires_at < ?", micros(l.CreatedAt.Add(-24*time.Hour))); err != nil {
+		return err
+	}
+	_, err := s.exec(ctx, "INSERT INTO download_links (token_hash, destination_id, backup_key, plain, created_by, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+		l.TokenHash, l.DestinationID, l.Key, boolInt(l.Plain), l.CreatedBy, micros(l.CreatedAt), micros(l.ExpiresAt))
+	return err
+}
+
+// UseDownloadLink marks a link used and returns it, exactly once for any
+// number of concurrent callers; not found when it is unknown, used or
+// expired.
+func (s *DB) UseDownloadLink(ctx context.Context, tokenHash string, now time.Time) (*backup.DownloadLink, error) {
+	l := backup.DownloadLink{TokenHash: tokenHash}
+	var plain int
+	var created, expires int64
+	err := s.queryRow(ctx, "UPDATE download_links SET used_at = ? WHERE token_hash = ? AND used_at IS NULL AND expires_at > ? "+
+		"RETURNING destination_id, backup_key, plain, created_by, created_at, expires_at", micros(now), tokenHash, micros(now)).
+		Scan(&l.DestinationID, &l.Key, &plain, &l.CreatedBy, &created, &expires)
+	if err != nil {
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil, fmt.Errorf("%w: this download link is unknown, used or expired; ask for a new one", backup.ErrNotFound)
+		}
+		return nil, err
+	}
+	l.Plain, l.CreatedAt, l.ExpiresAt, l.UsedAt = plain != 0, fromMicros(created), fromMicros(expires), &now
+	return &l, nil
 }

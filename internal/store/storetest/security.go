@@ -159,3 +159,43 @@ func runInstanceKeyAndLeftovers(t *testing.T, h Harness) {
 		t.Fatalf("leftovers after a delete: %+v", l)
 	}
 }
+
+// runDownloadLinks: a link serves once however many use it at the same
+// time, and never after it expires.
+func runDownloadLinks(t *testing.T, h Harness) {
+	ctx := context.Background()
+	s := h.Open(t)
+	now := time.Now().UTC().Truncate(time.Microsecond)
+	l := &backup.DownloadLink{TokenHash: "h1", DestinationID: "d1", Key: "job/x.sql.zst", Plain: true, CreatedBy: "user:alice", CreatedAt: now, ExpiresAt: now.Add(5 * time.Minute)}
+	if err := s.CreateDownloadLink(ctx, l); err != nil {
+		t.Fatal(err)
+	}
+	s.CreateDownloadLink(ctx, &backup.DownloadLink{TokenHash: "h2", DestinationID: "d1", Key: "k", CreatedBy: "x", CreatedAt: now.Add(-time.Hour), ExpiresAt: now.Add(-time.Minute)})
+	var won atomic.Int32
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			got, err := s.UseDownloadLink(ctx, "h1", now.Add(time.Minute))
+			if err == nil {
+				won.Add(1)
+				if got.Key != l.Key || got.DestinationID != "d1" || !got.Plain || got.CreatedBy != "user:alice" {
+					t.Errorf("used link: %+v", got)
+				}
+			} else if !errors.Is(err, backup.ErrNotFound) {
+				t.Errorf("use: %v", err)
+			}
+		}()
+	}
+	wg.Wait()
+	if won.Load() != 1 {
+		t.Fatalf("a single-use link served %d times", won.Load())
+	}
+	if _, err := s.UseDownloadLink(ctx, "h2", now); !errors.Is(err, backup.ErrNotFound) {
+		t.Fatalf("an expired link: %v", err)
+	}
+	if _, err := s.UseDownloadLink(ctx, "nope", now); !errors.Is(err, backup.ErrNotFound) {
+		t.Fatalf("an unknown link: %v", err)
+	}
+}

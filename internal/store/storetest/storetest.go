@@ -367,6 +367,7 @@ func Run(t *testing.T, h Harness) {
 	t.Run("FirstUserExactlyOnce", func(t *testing.T) { runFirstUser(t, h) })
 	t.Run("InstanceKeyAndLeftovers", func(t *testing.T) { runInstanceKeyAndLeftovers(t, h) })
 	t.Run("Drills", func(t *testing.T) { runDrills(t, h) })
+	t.Run("DownloadLinksSingleUse", func(t *testing.T) { runDownloadLinks(t, h) })
 
 	t.Run("Settings", func(t *testing.T) {
 		s := h.Open(t)
