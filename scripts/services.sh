@@ -80,7 +80,8 @@ install_valkey() {
 install_tools() {
   # /usr/bin/python3 with cryptography runs the independent decryptor;
   # redis-server runs the Redis tests' private servers and loads snapshots.
-  apt_install python3 python3-cryptography redis-server redis-tools curl chromium zstd
+  # prometheus brings promtool, which checks /metrics.
+  apt_install python3 python3-cryptography redis-server redis-tools curl chromium zstd prometheus
 }
 
 # The storage servers share one system user and its files under $SRV.

@@ -1,6 +1,8 @@
 package api
 
 import (
+	"crypto/sha256"
+	"crypto/subtle"
 	"net/http"
 	"strconv"
 	"strings"
@@ -252,4 +254,25 @@ func (h *Handler) auditList(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, list)
+}
+
+// Metrics serves the Prometheus metrics: to a scraper with the configured
+// bearer token, or, without one, to administrators.
+func (h *Handler) Metrics() http.Handler {
+	serve := h.app.Metrics.Handler()
+	token := h.app.Cfg.MetricsToken
+	if token == "" {
+		return h.guard(auth.Administer, serve.ServeHTTP)
+	}
+	want := sha256.Sum256([]byte(token))
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		bearer, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		got := sha256.Sum256([]byte(strings.TrimSpace(bearer)))
+		if subtle.ConstantTimeCompare(got[:], want[:]) != 1 {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="dbackup metrics"`)
+			writeError(w, http.StatusUnauthorized, "send the metrics token (DBACKUP_METRICS_TOKEN) as a bearer token")
+			return
+		}
+		serve.ServeHTTP(w, r)
+	})
 }

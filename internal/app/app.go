@@ -19,6 +19,7 @@ import (
 	"github.com/dbackup/dbackup/internal/config"
 	"github.com/dbackup/dbackup/internal/dest"
 	destall "github.com/dbackup/dbackup/internal/dest/all"
+	"github.com/dbackup/dbackup/internal/metrics"
 	"github.com/dbackup/dbackup/internal/notify"
 	notifyall "github.com/dbackup/dbackup/internal/notify/all"
 	"github.com/dbackup/dbackup/internal/plugin"
@@ -44,6 +45,7 @@ type App struct {
 	Log      *slog.Logger
 	Location *time.Location
 	KeyInfo  string // what Open did about the server key, for the start banner
+	Metrics  *metrics.Metrics
 
 	base      context.Context
 	stop      context.CancelCauseFunc
@@ -113,6 +115,7 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error
 	a.Queue = &queue.Queue{Store: st, Runner: a.Runner, Log: log, Node: cfg.NodeID, Location: loc, StaleAfter: cfg.StaleAfter,
 		OnInterrupted: a.cleanupInterrupted, DrillFor: a.DrillNewest}
 	a.Runner.Zone = a.Queue.Zone
+	a.Metrics = metrics.New(a.metricsState, log)
 	return a, nil
 }
 

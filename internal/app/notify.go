@@ -74,6 +74,7 @@ func (a *App) logAttempt(ctx context.Context, ch *backup.Endpoint, ev notify.Eve
 		Outcome: string(ev.Outcome), JobName: ev.JobName, ExecutionID: ev.ExecutionID, Attempt: attempt, Status: "sent", Payload: payload}
 	if err != nil {
 		entry.Status, entry.Error = "failed", err.Error()
+		a.Metrics.NotificationFailed(ch.Name)
 		a.Log.Warn("notification failed", "channel", ch.Name, "event", ev.Kind, "attempt", attempt, "err", err)
 	}
 	if werr := a.Store.AppendNotificationLog(context.WithoutCancel(ctx), entry); werr != nil {
@@ -174,6 +175,7 @@ func (a *App) onStart(e *backup.Execution) {
 
 // onFinish routes a finished execution's outcome.
 func (a *App) onFinish(e *backup.Execution) {
+	a.Metrics.Ended(e)
 	ctx := context.Background()
 	switch e.Kind {
 	case backup.KindBackup:

@@ -4,6 +4,7 @@ package backup
 
 import (
 	"encoding/json"
+	"fmt"
 	"strings"
 	"time"
 )
@@ -276,6 +277,29 @@ type DestResult struct {
 	Error        string `json:"error,omitempty"`
 }
 
+// StageTiming is the time one stage of a backup spent on its own work and
+// the bytes it handled. The stages of a backup stream at once (the dump,
+// compression, encryption and every upload overlap), so their times do
+// not add up to the run's; compression's is summed over the cores it used.
+type StageTiming struct {
+	Stage       string  `json:"stage"` // dump, compress, encrypt, upload, verify
+	Destination string  `json:"destination,omitempty"`
+	Bytes       int64   `json:"bytes"`
+	Seconds     float64 `json:"seconds"`
+}
+
+// Rate is the stage's throughput in bytes per second of its own time.
+func (t StageTiming) Rate() float64 { return float64(t.Bytes) / max(t.Seconds, 0.001) }
+
+// String is "dump: 1.0 GiB in 4.1 s (250.0 MiB/s)".
+func (t StageTiming) String() string {
+	name := t.Stage
+	if t.Destination != "" {
+		name += " to " + t.Destination
+	}
+	return fmt.Sprintf("%s: %s in %.1f s (%s/s)", name, HumanBytes(t.Bytes), t.Seconds, HumanBytes(int64(t.Rate())))
+}
+
 // Execution is one run of a job (or one restore), as the history shows it.
 type Execution struct {
 	ID           string       `json:"id"`
@@ -298,6 +322,8 @@ type Execution struct {
 	// Drill is what a drill proved (Kind drill); its backup is
 	// Destinations[0].Key at Destinations[0].DestinationID.
 	Drill *Drill `json:"drill,omitempty"`
+	// Timings say where a backup's time went, stage by stage.
+	Timings []StageTiming `json:"timings,omitempty"`
 	// Queue bookkeeping.
 	Attempt         int        `json:"attempt"`
 	NotBefore       *time.Time `json:"not_before,omitempty"`

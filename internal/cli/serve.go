@@ -63,6 +63,7 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	mux := http.NewServeMux()
 	apiH := api.New(a)
 	mux.Handle("/api/", apiH)
+	mux.Handle("/metrics", apiH.Metrics())
 	mux.Handle("/", webH)
 	if *pprofOn {
 		// Administrators only: profiles show what the process does, and a

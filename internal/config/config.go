@@ -38,6 +38,10 @@ type Config struct {
 	// DrillDir (DBACKUP_DRILL_DIR) is where drills start their throwaway
 	// servers, one private directory each; default: the temporary directory.
 	DrillDir string
+	// MetricsToken (DBACKUP_METRICS_TOKEN or DBACKUP_METRICS_TOKEN_FILE)
+	// is the bearer token a Prometheus scraper sends for /metrics; empty:
+	// /metrics is for administrators (an admin API key).
+	MetricsToken string
 }
 
 // Env reads environment variables; tests pass a map.
@@ -94,6 +98,11 @@ func Register(fs *flag.FlagSet, env Env) (*Config, func() error) {
 	// The key itself is never a flag: a flag would show on the command line.
 	if v, ok := env("DBACKUP_SECRET_KEY"); ok {
 		c.SecretKey = v
+	}
+	if v, ok, err := lookup(env, "DBACKUP_METRICS_TOKEN"); err != nil {
+		errs = append(errs, err)
+	} else if ok {
+		c.MetricsToken = v
 	}
 	return c, func() error {
 		if len(errs) > 0 {

@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync/atomic"
+	"time"
 
 	"github.com/dbackup/dbackup/internal/backup"
 	"github.com/dbackup/dbackup/internal/pipeline/compress"
@@ -63,7 +65,37 @@ type Result struct {
 	// Compression says what the compressor did (levels used and why), when
 	// it can tell.
 	Compression string
+	// Timings: dump, compress and (when encrypted) encrypt, each its own
+	// time (see backup.StageTiming).
+	Timings []backup.StageTiming
 }
+
+// timed is a writer that adds up the time its writes take (its own work
+// and everything downstream of it), from any goroutine.
+type timed struct {
+	w    io.Writer
+	busy atomic.Int64
+}
+
+func (t *timed) Write(p []byte) (int, error) {
+	start := time.Now()
+	n, err := t.w.Write(p)
+	t.busy.Add(int64(time.Since(start)))
+	return n, err
+}
+
+// closeTimed closes c, adding the time to t.
+func (t *timed) closeTimed(c io.Closer) error {
+	start := time.Now()
+	err := c.Close()
+	t.busy.Add(int64(time.Since(start)))
+	return err
+}
+
+func (t *timed) took() time.Duration { return time.Duration(t.busy.Load()) }
+
+// seconds is a duration, never below zero, in seconds.
+func seconds(d time.Duration) float64 { return max(d, 0).Seconds() }
 
 // DumpFunc writes the whole dump to w and returns nil only if it is complete.
 type DumpFunc func(ctx context.Context, w io.Writer) error
@@ -78,27 +110,34 @@ func Run(ctx context.Context, dump DumpFunc, opts Options, prog *Progress, consu
 	fan := NewFanout(consumers...)
 	hasher := sha256.New()
 	prog.Stored.W = io.MultiWriter(hasher, fan)
-	var top io.Writer = &prog.Stored
+	// Each stage's writer is timed; a stage's own time is its writer's
+	// less the next one's.
+	stored := &timed{w: &prog.Stored}
+	top := stored
 	var enc *crypt.Writer
 	if opts.Key != nil {
 		var err error
-		if enc, err = crypt.NewWriter(top, opts.Key, 0); err != nil {
+		if enc, err = crypt.NewWriter(stored, opts.Key, 0); err != nil {
 			return Result{}, fan.Abort(err), err
 		}
-		top = enc
+		top = &timed{w: enc}
 	}
 	cw, err := compress.NewWriter(opts.Compression, opts.Level, top)
 	if err != nil {
 		return Result{}, fan.Abort(err), err
 	}
-	prog.Dumped.W = cw
+	compressed := &timed{w: cw}
+	prog.Dumped.W = compressed
 	var check *Fanout
 	if opts.Validate != nil {
 		check = NewFanout(validator(opts.Validate))
-		prog.Dumped.W = io.MultiWriter(check, cw)
+		prog.Dumped.W = io.MultiWriter(check, compressed)
 	}
+	dumped := &timed{w: &prog.Dumped}
 
-	err = dump(ctx, &prog.Dumped)
+	dumpStart := time.Now()
+	err = dump(ctx, dumped)
+	dumpWall := time.Since(dumpStart)
 	if err == nil && prog.Dumped.N() == 0 {
 		err = errors.New("the dump produced no data")
 	}
@@ -106,10 +145,10 @@ func Run(ctx context.Context, dump DumpFunc, opts Options, prog *Progress, consu
 		err = finishCheck(check, err)
 	}
 	if err == nil {
-		err = cw.Close()
+		err = compressed.closeTimed(cw)
 	}
 	if err == nil && enc != nil {
-		err = enc.Close()
+		err = top.closeTimed(enc)
 	}
 	if err == nil {
 		err = ctx.Err()
@@ -130,6 +169,20 @@ func Run(ctx context.Context, dump DumpFunc, opts Options, prog *Progress, consu
 	}
 	if s, ok := cw.(interface{ Summary() string }); ok {
 		res.Compression = s.Summary()
+	}
+	// The dump's own time is the time it did not spend waiting for the
+	// stages after it; compression's, the encoders' own (summed over the
+	// cores) when it can tell, else its writer's less encryption's.
+	compressOwn := compressed.took() - top.took()
+	if b, ok := cw.(interface{ Busy() time.Duration }); ok {
+		compressOwn = b.Busy()
+	}
+	res.Timings = []backup.StageTiming{
+		{Stage: "dump", Bytes: res.DumpBytes, Seconds: seconds(dumpWall - dumped.took())},
+		{Stage: "compress", Bytes: res.DumpBytes, Seconds: seconds(compressOwn)},
+	}
+	if enc != nil {
+		res.Timings = append(res.Timings, backup.StageTiming{Stage: "encrypt", Bytes: res.StoredBytes, Seconds: seconds(top.took() - stored.took())})
 	}
 	return res, errs, nil
 }

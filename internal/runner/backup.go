@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -173,9 +174,13 @@ func (b *backupRun) dump() error {
 	consumers := make([]pipeline.Consumer, len(b.usable))
 	for i, t := range b.usable {
 		consumers[i] = func(rd io.Reader) error {
-			info, err := t.d.Put(b.ctx, b.key, rd)
+			// The upload's own time: its whole time less the time it
+			// waited for the stream.
+			start, in := time.Now(), &waitingReader{r: rd}
+			info, err := t.d.Put(b.ctx, b.key, in)
 			if err == nil {
 				t.result.Size = info.Size
+				t.upload = backup.StageTiming{Stage: "upload", Destination: t.ep.Name, Bytes: info.Size, Seconds: max(time.Since(start)-in.waited, 0).Seconds()}
 			}
 			return err
 		}
@@ -222,8 +227,23 @@ func (b *backupRun) validate(rd io.Reader) error {
 	return err
 }
 
-// upload records what each destination's upload did.
+// waitingReader adds up the time its reader blocks.
+type waitingReader struct {
+	r      io.Reader
+	waited time.Duration
+}
+
+func (w *waitingReader) Read(p []byte) (int, error) {
+	start := time.Now()
+	n, err := w.r.Read(p)
+	w.waited += time.Since(start)
+	return n, err
+}
+
+// upload records what each destination's upload did. The uploads ran
+// during the dump; each one's own time says which one held it back.
 func (b *backupRun) upload() error {
+	timings := slices.Clone(b.res.Timings)
 	for i, t := range b.usable {
 		if b.putErrs[i] != nil {
 			t.result.Status, t.result.Error = backup.StatusFailed, b.putErrs[i].Error()
@@ -231,8 +251,12 @@ func (b *backupRun) upload() error {
 			continue
 		}
 		t.result.Key = b.key
-		b.l.info("destination %s: %s uploaded", t.ep.Name, backup.HumanBytes(t.result.Size))
+		timings = append(timings, t.upload)
 	}
+	for _, t := range timings {
+		b.l.info("%s", t)
+	}
+	b.l.update(func(e *backup.Execution) { e.Timings = timings })
 	return nil
 }
 
@@ -251,7 +275,9 @@ func (b *backupRun) verify() error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			start := time.Now()
 			method, err := b.r.verifyAndCommit(b.ctx, t, b.key, meta, macKey, b.l)
+			t.verify = backup.StageTiming{Stage: "verify", Destination: t.ep.Name, Bytes: meta.Size, Seconds: time.Since(start).Seconds()}
 			if err != nil {
 				t.result.Status, t.result.Error = backup.StatusFailed, err.Error()
 				b.l.error("destination %s: %v", t.ep.Name, err)
@@ -261,7 +287,17 @@ func (b *backupRun) verify() error {
 		}()
 	}
 	wg.Wait()
-	b.l.update(func(e *backup.Execution) { e.Destinations = results(b.targets) })
+	var timings []backup.StageTiming
+	for i, t := range b.usable {
+		if b.putErrs[i] == nil && t.result.Verified {
+			b.l.info("%s (%s)", t.verify, t.result.VerifyMethod)
+			timings = append(timings, t.verify)
+		}
+	}
+	b.l.update(func(e *backup.Execution) {
+		e.Destinations = results(b.targets)
+		e.Timings = append(e.Timings, timings...)
+	})
 	return b.ctx.Err()
 }
 

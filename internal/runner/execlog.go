@@ -72,7 +72,9 @@ func (l *execLog) stage(s backup.Stage) {
 	l.mu.Lock()
 	prev, took := l.exec.Stage, l.now().Sub(l.stageAt)
 	l.mu.Unlock()
-	if prev != "" && prev != backup.StageQueued {
+	// The upload happens during the dump (one pass): its stage only
+	// records the results, and the stage timings say what each took.
+	if prev != "" && prev != backup.StageQueued && prev != backup.StageUpload {
 		l.info("stage %s finished in %s", prev, took.Round(time.Millisecond))
 	}
 	l.update(func(e *backup.Execution) { e.Stage = s })

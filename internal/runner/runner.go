@@ -160,6 +160,8 @@ type target struct {
 	ep     *backup.Endpoint
 	d      dest.Destination
 	result *backup.DestResult
+	// What the backup's upload and its verification took here.
+	upload, verify backup.StageTiming
 }
 
 func (r *Runner) openTargets(ctx context.Context, job *backup.Job, l *execLog) ([]*target, error) {

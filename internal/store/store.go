@@ -127,6 +127,11 @@ type Store interface {
 	// LatestExecutions returns the newest execution of a kind of each of
 	// some jobs, by job id.
 	LatestExecutions(ctx context.Context, kind backup.Kind, jobIDs []string) (map[string]*backup.Execution, error)
+	// LastSuccesses returns, by job id, when each job's newest successful
+	// execution of a kind ended.
+	LastSuccesses(ctx context.Context, kind backup.Kind) (map[string]time.Time, error)
+	// CountActive counts the queued and the running executions.
+	CountActive(ctx context.Context) (queued, running int, err error)
 	// ProvenPoints returns, by job id, when the newest backup that passed a
 	// drill was made (jobs without one are absent).
 	ProvenPoints(ctx context.Context, jobIDs []string) (map[string]time.Time, error)

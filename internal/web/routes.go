@@ -383,6 +383,7 @@ func (h *Handler) when(t *time.Time) template.HTML {
 var funcs = template.FuncMap{
 	"has":       slices.Contains[[]string],
 	"bytes":     backup.HumanBytes,
+	"rate":      func(t backup.StageTiming) int64 { return int64(t.Rate()) },
 	"holds":     func(m *backup.Meta) string { return m.Contents.Summary(m.SourceType) },
 	"thousands": backup.Thousands,
 	"ms":        backup.Millis,

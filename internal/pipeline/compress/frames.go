@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/klauspost/compress/zstd"
 
@@ -57,6 +58,7 @@ type Frames struct {
 	closed bool
 
 	pending  atomic.Int32 // frames submitted and not yet encoded
+	busy     atomic.Int64 // nanoseconds the workers spent encoding, summed
 	err      atomic.Pointer[error]
 	workers  sync.WaitGroup
 	perLevel map[int]int
@@ -111,7 +113,9 @@ func (f *Frames) newFrame() *frame {
 func (f *Frames) encode() {
 	defer f.workers.Done()
 	for fr := range f.jobs {
+		start := time.Now()
 		fr.out = f.encoders[fr.level].EncodeAll(fr.in, fr.out[:0])
+		f.busy.Add(int64(time.Since(start)))
 		f.pending.Add(-1)
 		fr.encoded <- struct{}{}
 	}
@@ -243,6 +247,10 @@ func (f *Frames) Close() error {
 	}
 	return f.failed()
 }
+
+// Busy is the time the workers spent encoding, summed over them: more
+// than the wall time when several cores worked at once.
+func (f *Frames) Busy() time.Duration { return time.Duration(f.busy.Load()) }
 
 // Summary says which levels the frames used and, when adaptive, why.
 func (f *Frames) Summary() string {

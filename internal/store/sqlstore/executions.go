@@ -63,6 +63,15 @@ func drillJSON(d *backup.Drill) string {
 	return string(b)
 }
 
+// timingsJSON is a backup's stage timings as stored; "" when none.
+func timingsJSON(t []backup.StageTiming) string {
+	if len(t) == 0 {
+		return ""
+	}
+	b, _ := json.Marshal(t)
+	return string(b)
+}
+
 func nonNilDests(d []backup.DestResult) []backup.DestResult {
 	if d == nil {
 		return []backup.DestResult{}
@@ -71,7 +80,7 @@ func nonNilDests(d []backup.DestResult) []backup.DestResult {
 }
 
 const executionColumns = `id, job_id, job_name, kind, status, trigger_type, stage, created_at, started_at, ended_at,
-	bytes_dumped, bytes_stored, backup_name, sha256, error, destinations, locked, attempt, not_before, scheduled_for, node, heartbeat_at, cancel_requested, drill`
+	bytes_dumped, bytes_stored, backup_name, sha256, error, destinations, locked, attempt, not_before, scheduled_for, node, heartbeat_at, cancel_requested, drill, timings`
 
 func scanExecution(row interface{ Scan(...any) error }) (*backup.Execution, error) {
 	var e backup.Execution
@@ -82,10 +91,10 @@ func scanExecution(row interface{ Scan(...any) error }) (*backup.Execution, erro
 	var locked, cancel int
 	var notBefore int64
 	var scheduled, heartbeat sql.NullInt64
-	var drill string
+	var drill, timings string
 	err := row.Scan(&e.ID, &jobID, &e.JobName, &e.Kind, &e.Status, &e.Trigger, &e.Stage, &created, &started, &ended,
 		&e.BytesDumped, &e.BytesStored, &e.BackupName, &e.SHA256, &e.Error, &dests, &locked,
-		&e.Attempt, &notBefore, &scheduled, &e.Node, &heartbeat, &cancel, &drill)
+		&e.Attempt, &notBefore, &scheduled, &e.Node, &heartbeat, &cancel, &drill, &timings)
 	if err != nil {
 		return nil, err
 	}
@@ -93,6 +102,11 @@ func scanExecution(row interface{ Scan(...any) error }) (*backup.Execution, erro
 		e.Drill = &backup.Drill{}
 		if err := json.Unmarshal([]byte(drill), e.Drill); err != nil {
 			return nil, fmt.Errorf("execution %s drill: %w", e.ID, err)
+		}
+	}
+	if timings != "" {
+		if err := json.Unmarshal([]byte(timings), &e.Timings); err != nil {
+			return nil, fmt.Errorf("execution %s timings: %w", e.ID, err)
 		}
 	}
 	e.JobID = jobID.String
@@ -282,8 +296,8 @@ func (s *DB) queryExecutions(ctx context.Context, q string, args ...any) ([]*bac
 func (s *DB) UpdateExecution(ctx context.Context, e *backup.Execution) error {
 	dests, _ := json.Marshal(nonNilDests(e.Destinations))
 	res, err := s.exec(ctx, `UPDATE executions SET stage = ?, bytes_dumped = ?, bytes_stored = ?, backup_name = ?, sha256 = ?,
-		error = ?, destinations = ?, drill = ?, proves_at = ? WHERE id = ?`,
-		string(e.Stage), e.BytesDumped, e.BytesStored, e.BackupName, e.SHA256, e.Error, string(dests), drillJSON(e.Drill), provesAt(e.Drill), e.ID)
+		error = ?, destinations = ?, drill = ?, proves_at = ?, timings = ? WHERE id = ?`,
+		string(e.Stage), e.BytesDumped, e.BytesStored, e.BackupName, e.SHA256, e.Error, string(dests), drillJSON(e.Drill), provesAt(e.Drill), timingsJSON(e.Timings), e.ID)
 	if err != nil {
 		return err
 	}
@@ -354,4 +368,32 @@ func (s *DB) ListLogs(ctx context.Context, executionID string, afterSeq int64, l
 		out = append(out, l)
 	}
 	return out, rows.Err()
+}
+
+// LastSuccesses returns, by job id, when each job's newest successful
+// execution of a kind ended.
+func (s *DB) LastSuccesses(ctx context.Context, kind backup.Kind) (map[string]time.Time, error) {
+	rows, err := s.query(ctx, `SELECT job_id, MAX(ended_at) FROM executions WHERE kind = ? AND status = 'success'
+		AND job_id IS NOT NULL AND ended_at IS NOT NULL GROUP BY job_id`, string(kind))
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := map[string]time.Time{}
+	for rows.Next() {
+		var id string
+		var at int64
+		if err := rows.Scan(&id, &at); err != nil {
+			return nil, err
+		}
+		out[id] = fromMicros(at)
+	}
+	return out, rows.Err()
+}
+
+// CountActive counts the queued and the running executions.
+func (s *DB) CountActive(ctx context.Context) (queued, running int, err error) {
+	err = s.queryRow(ctx, `SELECT COALESCE(SUM(CASE WHEN status = 'queued' THEN 1 ELSE 0 END), 0),
+		COALESCE(SUM(CASE WHEN status = 'running' THEN 1 ELSE 0 END), 0) FROM executions WHERE status IN ('queued', 'running')`).Scan(&queued, &running)
+	return queued, running, err
 }

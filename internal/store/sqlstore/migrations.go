@@ -233,8 +233,9 @@ var migrations = []string{
 	ALTER TABLE sources ADD COLUMN scratch INTEGER NOT NULL DEFAULT 0;
 	ALTER TABLE destinations ADD COLUMN scratch INTEGER NOT NULL DEFAULT 0;
 	ALTER TABLE channels ADD COLUMN scratch INTEGER NOT NULL DEFAULT 0;`,
-	// 10: single-use download links.
-	`CREATE TABLE download_links (
+	// 10: single-use download links; backups' stage timings.
+	`ALTER TABLE executions ADD COLUMN timings TEXT NOT NULL DEFAULT '';
+	CREATE TABLE download_links (
 		token_hash TEXT PRIMARY KEY,
 		destination_id TEXT NOT NULL,
 		backup_key TEXT NOT NULL,

@@ -175,14 +175,27 @@ func Run(t *testing.T, h Harness) {
 		e, _ := s.GetExecution(ctx, ids[0])
 		e.Stage, e.BytesDumped, e.BytesStored, e.SHA256 = backup.StageUpload, 1<<40, 12345, "ab"
 		e.Destinations = []backup.DestResult{{DestinationID: "d", Name: "disk", Status: backup.StatusSuccess, Key: "j/x.dump", Size: 12345, Verified: true}}
+		e.Timings = []backup.StageTiming{{Stage: "dump", Bytes: 1 << 40, Seconds: 2.5}, {Stage: "upload", Destination: "disk", Bytes: 12345, Seconds: 0.25}}
 		must(t, s.UpdateExecution(ctx, e))
+		if q, r, err := s.CountActive(ctx); q != 4 || r != 1 || err != nil {
+			t.Fatalf("active: %d queued, %d running (%v)", q, r, err)
+		}
 		if ok, _ := s.Transition(ctx, ids[0], backup.StatusRunning, backup.StatusPartial, now, "one destination failed"); !ok {
 			t.Fatal("finish failed")
 		}
 		got, _ := s.GetExecution(ctx, ids[0])
 		if got.Status != backup.StatusPartial || got.BytesDumped != 1<<40 || got.EndedAt == nil || got.StartedAt == nil ||
-			got.Error != "one destination failed" || len(got.Destinations) != 1 || !got.Destinations[0].Verified {
+			got.Error != "one destination failed" || len(got.Destinations) != 1 || !got.Destinations[0].Verified ||
+			len(got.Timings) != 2 || got.Timings[1] != e.Timings[1] {
 			t.Fatalf("execution read back wrong: %+v", got)
+		}
+		if last, err := s.LastSuccesses(ctx, backup.KindBackup); err != nil || len(last) != 0 {
+			t.Fatalf("last successes with none: %v %v", last, err)
+		}
+		s.Transition(ctx, ids[1], backup.StatusQueued, backup.StatusRunning, now, "")
+		s.Transition(ctx, ids[1], backup.StatusRunning, backup.StatusSuccess, now.Add(time.Minute), "")
+		if last, err := s.LastSuccesses(ctx, backup.KindBackup); err != nil || !last[j.ID].Equal(now.Add(time.Minute).Truncate(time.Microsecond)) {
+			t.Fatalf("last successes: %v %v", last, err)
 		}
 		if _, err := s.Transition(ctx, ids[0], backup.StatusSuccess, backup.StatusRunning, now, ""); err == nil {
 			t.Fatal("a finished execution was allowed back to running")
@@ -192,8 +205,8 @@ func Run(t *testing.T, h Harness) {
 			t.Fatalf("list newest first with limit: got %d, first %v", len(list), list[0].ID)
 		}
 		queued, _ := s.ListExecutions(ctx, store.ExecutionFilter{Status: backup.StatusQueued})
-		if len(queued) != 4 {
-			t.Fatalf("%d queued, want 4", len(queued))
+		if len(queued) != 3 {
+			t.Fatalf("%d queued, want 3", len(queued))
 		}
 	})
 
