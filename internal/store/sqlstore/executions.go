@@ -210,12 +210,18 @@ func (s *DB) ProvenPoints(ctx context.Context, jobIDs []string) (map[string]time
 	for _, id := range jobIDs {
 		args = append(args, id)
 	}
-	rows, err := s.query(ctx, `SELECT job_id, MAX(proves_at) FROM executions WHERE kind = ? AND status = 'success' AND proves_at > 0
+	return s.timesByJob(ctx, `SELECT job_id, MAX(proves_at) FROM executions WHERE kind = ? AND status = 'success' AND proves_at > 0
 		AND job_id IN (?`+strings.Repeat(", ?", len(jobIDs)-1)+`) GROUP BY job_id`, args...)
+}
+
+// timesByJob runs a query of (job id, time in microseconds) rows.
+func (s *DB) timesByJob(ctx context.Context, query string, args ...any) (map[string]time.Time, error) {
+	rows, err := s.query(ctx, query, args...)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
+	out := map[string]time.Time{}
 	for rows.Next() {
 		var id string
 		var at int64
@@ -373,22 +379,8 @@ func (s *DB) ListLogs(ctx context.Context, executionID string, afterSeq int64, l
 // LastSuccesses returns, by job id, when each job's newest successful
 // execution of a kind ended.
 func (s *DB) LastSuccesses(ctx context.Context, kind backup.Kind) (map[string]time.Time, error) {
-	rows, err := s.query(ctx, `SELECT job_id, MAX(ended_at) FROM executions WHERE kind = ? AND status = 'success'
+	return s.timesByJob(ctx, `SELECT job_id, MAX(ended_at) FROM executions WHERE kind = ? AND status = 'success'
 		AND job_id IS NOT NULL AND ended_at IS NOT NULL GROUP BY job_id`, string(kind))
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	out := map[string]time.Time{}
-	for rows.Next() {
-		var id string
-		var at int64
-		if err := rows.Scan(&id, &at); err != nil {
-			return nil, err
-		}
-		out[id] = fromMicros(at)
-	}
-	return out, rows.Err()
 }
 
 // CountActive counts the queued and the running executions.
