@@ -14,21 +14,25 @@ build: ## build the static binary bin/dbackup (CGO off)
 	CGO_ENABLED=0 go build -trimpath -ldflags '$(LDFLAGS)' -o bin/dbackup ./cmd/dbackup
 
 .PHONY: tools
-tools: ## install the database client tools dbackup runs (pg_dump, pg_restore)
+tools: ## install the database client tools dbackup runs (pg_dump, pg_restore, mariadb-dump, mariadb)
 	bash scripts/tools.sh
 
 .PHONY: run
 run: tools build ## run dbackup with its embedded defaults (./data, SQLite, http://127.0.0.1:8080)
 	./bin/dbackup serve
 
+.PHONY: image
+image: ## build the container image localhost/dbackup:dev with podman (installs podman, runc, debootstrap; the base image is debootstrapped once)
+	bash scripts/image.sh
+
 .PHONY: services
 services: ## install and start the test services (PostgreSQL on 127.0.0.1)
 	bash scripts/services.sh
 
 .PHONY: test
-test: services lint ## run the whole test suite against real services, then a short fuzz run
+test: services lint image ## run the whole test suite against real services, then a short fuzz run
 	go test $(GO_TEST_FLAGS) $$(go list ./... | grep -v /internal/e2e)
-	@echo "process-level tests (kill -9, several nodes), run alone so load cannot starve their timers:"
+	@echo "process-level tests (kill -9, several nodes, the container image), run alone so load cannot starve their timers:"
 	go test -count=1 -timeout 15m ./internal/e2e
 	$(MAKE) --no-print-directory fuzz FUZZTIME=200000x
 

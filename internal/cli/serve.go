@@ -2,7 +2,10 @@ package cli
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
+	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/http/pprof"
@@ -18,7 +21,52 @@ import (
 )
 
 func serveCommands() []command {
-	return []command{{name: "serve", summary: "run the service: web UI, JSON API and backups", run: runServe}}
+	return []command{
+		{name: "serve", summary: "run the service: web UI, JSON API and backups", run: runServe},
+		{name: "health", args: "[-url URL]", summary: "exit 0 if the service on -listen (or URL) answers healthy (a container's HEALTHCHECK)", run: runHealth},
+	}
+}
+
+// runHealth asks a running service whether it is healthy: its store
+// answers. The URL defaults to the health endpoint on -listen, reached
+// over loopback when it listens on every address.
+func runHealth(ctx context.Context, e *env, args []string) error {
+	fs, cfg, finish := e.flags("health")
+	url := fs.String("url", "", "the health endpoint; default http(s)://<listen>/api/v1/health")
+	if err := parse(fs, finish, args); err != nil {
+		return err
+	}
+	if *url == "" {
+		host, port, err := net.SplitHostPort(cfg.Listen)
+		if err != nil {
+			return fmt.Errorf("listen %q: %v", cfg.Listen, err)
+		}
+		if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+			host = "127.0.0.1"
+		}
+		scheme := "http"
+		if cfg.TLSCert != "" {
+			scheme = "https"
+		}
+		*url = scheme + "://" + net.JoinHostPort(host, port) + "/api/v1/health"
+	}
+	client := &http.Client{Timeout: 5 * time.Second}
+	if cfg.TLSCert != "" {
+		// Its own certificate may not name the loopback address.
+		client.Transport = &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}} //nolint:gosec // a liveness probe of itself
+	}
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, *url, nil)
+	resp, err := client.Do(req)
+	if err != nil {
+		return exitError{ExitFailed, "unhealthy: " + err.Error()}
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+	if resp.StatusCode != http.StatusOK {
+		return exitError{ExitFailed, fmt.Sprintf("unhealthy: %s: %s", resp.Status, strings.TrimSpace(string(body)))}
+	}
+	fmt.Fprintln(e.stdout, strings.TrimSpace(string(body)))
+	return nil
 }
 
 func versionString() string { return version.Version }

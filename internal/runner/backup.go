@@ -138,6 +138,9 @@ func (b *backupRun) initialize() error {
 		return err
 	}
 	b.plan.Concurrency = r.dumpConcurrency(b.ctx)
+	for _, w := range b.plan.Warnings {
+		l.warn("%s", w)
+	}
 	l.info("databases: %s; engine version %s", strings.Join(b.plan.Databases, ", "), b.plan.EngineVersion)
 	b.started = r.now()
 	var nameDBs []string

@@ -22,6 +22,9 @@ type Plan struct {
 	// Concurrency is how many databases of a multi-database plan are
 	// dumped at once (0 or 1: one after the other).
 	Concurrency int
+	// Warnings are for the run's log (a dump tool much newer than the
+	// server, say).
+	Warnings []string
 }
 
 // RestoreOptions select and rename what a restore writes.

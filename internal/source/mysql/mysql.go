@@ -12,6 +12,7 @@ import (
 	"net"
 	"os/exec"
 	"slices"
+	"regexp"
 	"strings"
 	"time"
 	"unicode"
@@ -223,6 +224,11 @@ func (s *Source) Plan(ctx context.Context, dbs []string) (source.Plan, error) {
 		return source.Plan{}, err
 	}
 	p := source.Plan{Databases: dbs, Format: "sql", Ext: "sql", EngineVersion: v, Tables: map[string][]string{}}
+	if warn, err := s.checkClient(ctx, v); err != nil {
+		return source.Plan{}, err
+	} else if warn != "" {
+		p.Warnings = append(p.Warnings, warn)
+	}
 	if len(dbs) > 1 {
 		p.Format, p.Ext = "tar", "tar"
 	}
@@ -232,6 +238,48 @@ func (s *Source) Plan(ctx context.Context, dbs []string) (source.Plan, error) {
 		}
 	}
 	return p, nil
+}
+
+// distribVersion and verVersion find the server version a dump client was built for:
+// "Distrib 10.11.18-MariaDB," (MariaDB, and MySQL before 8) or "Ver 8.0.36 ".
+var (
+	distribVersion = regexp.MustCompile(`Distrib (\d+(?:\.\d+)*)`)
+	verVersion     = regexp.MustCompile(`Ver (\d+(?:\.\d+)+)[ ,]`)
+)
+
+// checkClient refuses a dump client older than the server; one of the
+// other vendor (mysqldump of MySQL against MariaDB) is only a warning.
+func (s *Source) checkClient(ctx context.Context, server string) (string, error) {
+	tool := proc.Binary(s.cfg.BinDir, s.tool("mariadb-dump", "mysqldump"))
+	mariadb := strings.HasSuffix(server, "-MariaDB")
+	fix := "install a mariadb-client at least as new as the server (Debian: apt-get install mariadb-client; the container image has Debian's), or set the source's bin_dir to a directory holding one"
+	if !mariadb {
+		fix = "install MySQL's client tools at least as new as the server (mysqldump), or set the source's bin_dir to a directory holding them"
+	}
+	otherVendor := ""
+	warn, err := source.ClientCheck{
+		Tool: tool, Server: server, Parts: 2, MuchNewer: 1, Fix: fix,
+		Parse: func(out string) string {
+			m := distribVersion.FindStringSubmatch(out)
+			if m == nil {
+				m = verVersion.FindStringSubmatch(out)
+			}
+			if m == nil {
+				return ""
+			}
+			v := m[1]
+			if strings.Contains(out, "MariaDB") != mariadb {
+				otherVendor = v
+				return ""
+			}
+			return v
+		},
+	}.Check(ctx)
+	if otherVendor != "" {
+		return fmt.Sprintf("%s is %s's (%s) and the server is %s: dumps across vendors may miss what only one of them has", tool,
+			map[bool]string{true: "MariaDB", false: "MySQL"}[!mariadb], otherVendor, server), nil
+	}
+	return warn, err
 }
 
 // tables lists the base tables of a database: each must be in its dump.

@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -170,10 +171,34 @@ func (s *Source) Plan(ctx context.Context, dbs []string) (source.Plan, error) {
 		return source.Plan{}, err
 	}
 	p := source.Plan{Databases: dbs, Format: "pg_custom", Ext: "dump", EngineVersion: v}
+	if warn, err := s.checkClient(ctx, v); err != nil {
+		return source.Plan{}, err
+	} else if warn != "" {
+		p.Warnings = append(p.Warnings, warn)
+	}
 	if len(dbs) > 1 {
 		p.Format, p.Ext = "tar", "tar"
 	}
 	return p, nil
+}
+
+var pgDumpVersion = regexp.MustCompile(`\(PostgreSQL\) (\d+(?:\.\d+)*)`)
+
+// checkClient refuses a pg_dump older than the server: it refuses to
+// dump it, or worse, misses what it does not know.
+func (s *Source) checkClient(ctx context.Context, server string) (string, error) {
+	major, _, _ := strings.Cut(server, ".")
+	return source.ClientCheck{
+		Tool: proc.Binary(s.cfg.BinDir, "pg_dump"), Server: server, Parts: 1, MuchNewer: 4,
+		Parse: func(out string) string {
+			if m := pgDumpVersion.FindStringSubmatch(out); m != nil {
+				return m[1]
+			}
+			return ""
+		},
+		Fix: fmt.Sprintf("install postgresql-client-%s or newer (Debian/Ubuntu: from apt.postgresql.org; the container image: a newer image), "+
+			"or set the source's bin_dir to a directory holding pg_dump %s or newer", major, major),
+	}.Check(ctx)
 }
 
 // Dump runs pg_dump for each planned database.
