@@ -28,6 +28,9 @@ type client struct {
 	key  string       // an admin API key
 	seen bytes.Buffer // every response body, to search for leaked secrets
 	last []byte
+	// The OpenAPI description every answer is checked against.
+	spec map[string]any
+	mux  *http.ServeMux
 }
 
 func lastBody(c *client) []byte { return c.last }
@@ -49,6 +52,11 @@ func (c *client) do(method, path string, body any, wantStatus int) map[string]an
 	raw, _ := io.ReadAll(resp.Body)
 	c.seen.Write(raw)
 	c.last = raw
+	if c.spec != nil {
+		if err := checkAnswer(c.spec, c.mux, req, resp.StatusCode, raw); err != nil {
+			c.t.Errorf("an answer unlike the OpenAPI description: %v\n%s", err, raw)
+		}
+	}
 	if resp.StatusCode != wantStatus {
 		c.t.Fatalf("%s %s: status %d, want %d: %s", method, path, resp.StatusCode, wantStatus, raw)
 	}
@@ -96,13 +104,18 @@ func setup(t *testing.T) (*client, *app.App) {
 	}
 	a.Queue.Poll = 50 * time.Millisecond
 	a.Serve(context.Background())
-	srv := httptest.NewServer(New(a))
+	h := New(a)
+	srv := httptest.NewServer(h)
 	t.Cleanup(func() { srv.Close(); a.Close() })
 	key, _, err := a.CreateAPIKey(context.Background(), "test-admin", "admin", 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &client{t: t, base: srv.URL, key: key}, a
+	routes := http.NewServeMux()
+	for _, r := range h.Routes {
+		routes.HandleFunc(r.Pattern, func(http.ResponseWriter, *http.Request) {})
+	}
+	return &client{t: t, base: srv.URL, key: key, spec: specOf(t, h), mux: routes}, a
 }
 
 func TestAPIJobLifecycle(t *testing.T) {

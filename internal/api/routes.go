@@ -30,6 +30,7 @@ func New(a *app.App) *Handler {
 func (h *Handler) routes() {
 	a := h.audited
 	h.handle("GET /api/v1/health", auth.Public, h.health)
+	h.handle("GET /api/v1/openapi.json", auth.Public, h.openapi)
 	h.handle("POST /api/v1/auth/login", auth.Public, h.login)
 	h.handle("POST /api/v1/auth/setup", auth.Public, h.setup)
 	h.handle("POST /api/v1/auth/logout", auth.Read, h.logout)

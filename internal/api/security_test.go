@@ -115,7 +115,7 @@ func TestRouteCrawlerEnforcesRoles(t *testing.T) {
 			t.Errorf("viewer may %s", r.Pattern)
 		}
 	}
-	if public != 4 || len(s.h.Routes) < 50 {
+	if public != 5 || len(s.h.Routes) < 50 {
 		t.Fatalf("%d routes, %d public", len(s.h.Routes), public)
 	}
 	// Operators cannot manage users, settings or keys.
