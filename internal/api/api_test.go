@@ -155,6 +155,11 @@ func TestAPIJobLifecycle(t *testing.T) {
 	if logs := final["logs"].([]any); len(logs) < 5 {
 		t.Fatalf("execution has %d log entries", len(logs))
 	}
+	// The event stream of a finished run: one event, the whole log.
+	c.do("GET", "/api/v1/executions/"+e["id"].(string)+"/events", nil, 200)
+	if ev := string(lastBody(c)); strings.Count(ev, "data: ") != 1 || !strings.Contains(ev, `"status":"success"`) || !strings.Contains(ev, "stage complete started") {
+		t.Fatalf("event stream: %s", ev)
+	}
 	list := c.do("GET", "/api/v1/destinations/disk/backups", nil, 200)
 	backups := list["backups"].([]any)
 	if len(backups) != 1 {

@@ -1,6 +1,8 @@
 package api
 
 import (
+	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"strconv"
@@ -439,5 +441,48 @@ func (h *Handler) jobEnable(enabled bool) http.HandlerFunc {
 			return
 		}
 		writeJSON(w, http.StatusOK, j)
+	}
+}
+
+// executionEvents streams an execution as Server-Sent Events: each event
+// is the execution with the log entries written since the last one, until
+// it ends (or the client goes away). Last-Event-ID (or after) resumes.
+func (h *Handler) executionEvents(w http.ResponseWriter, r *http.Request) {
+	flusher, ok := w.(http.Flusher)
+	if !ok {
+		writeError(w, http.StatusInternalServerError, "streaming unsupported")
+		return
+	}
+	after, _ := strconv.ParseInt(r.Header.Get("Last-Event-ID"), 10, 64)
+	if after == 0 {
+		after, _ = strconv.ParseInt(r.URL.Query().Get("after"), 10, 64)
+	}
+	ex, err := h.app.GetExecution(r.Context(), r.PathValue("id"), after)
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	w.Header().Set("Content-Type", "text/event-stream")
+	w.Header().Set("Cache-Control", "no-store")
+	tick := time.NewTicker(300 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		if n := len(ex.Logs); n > 0 {
+			after = ex.Logs[n-1].Seq
+		}
+		b, _ := json.Marshal(ex)
+		fmt.Fprintf(w, "id: %d\ndata: %s\n\n", after, b)
+		flusher.Flush()
+		if ex.Status.Terminal() {
+			return
+		}
+		select {
+		case <-r.Context().Done():
+			return
+		case <-tick.C:
+		}
+		if ex, err = h.app.GetExecution(r.Context(), r.PathValue("id"), after); err != nil {
+			return
+		}
 	}
 }

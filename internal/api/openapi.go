@@ -22,6 +22,7 @@ type doc struct {
 	status  int          // the answer's status when it succeeds
 	out     reflect.Type // JSON answer; nil: none (or file, below)
 	file    bool         // the answer is a file (application/octet-stream)
+	stream  reflect.Type // the answer is Server-Sent Events, each of this JSON
 	query   []string     // query parameters
 }
 
@@ -162,6 +163,7 @@ func docs() map[string]doc {
 		"POST /api/v1/jobs/{ref}/retention/apply":         {summary: "apply retention now", in: t[applyIn](), status: 200, out: t[[]app.RetentionResult]()},
 		"GET /api/v1/executions":                          {summary: "the history, newest first unless sorted", status: 200, out: t[[]*backup.Execution](), query: []string{"job", "status", "kind", "trigger", "sort", "limit", "offset"}},
 		"GET /api/v1/executions/{id}":                     {summary: "an execution with its log after a sequence number", status: 200, out: t[app.ExecutionWithLogs](), query: []string{"after"}},
+		"GET /api/v1/executions/{id}/events":              {summary: "the execution as Server-Sent Events until it ends: each event the execution with the log entries since the last", status: 200, stream: t[app.ExecutionWithLogs](), query: []string{"after"}},
 		"POST /api/v1/executions/{id}/cancel":             {summary: "cancel a queued or running execution", status: 202, out: t[*backup.Execution]()},
 		"POST /api/v1/restores":                           {summary: "start a restore", in: t[restoreIn](), status: 202, out: t[*backup.Execution]()},
 		"POST /api/v1/restores/preflight":                 {summary: "a restore's checks, writing nothing", in: t[restoreIn](), status: 200, out: t[preflightOut]()},
@@ -229,6 +231,8 @@ func (h *Handler) OpenAPI() map[string]any {
 		switch {
 		case dd.file:
 			ok200["content"] = map[string]any{"application/octet-stream": map[string]any{"schema": map[string]any{"type": "string", "format": "binary"}}}
+		case dd.stream != nil:
+			ok200["content"] = map[string]any{"text/event-stream": map[string]any{"itemSchema": s.shape(dd.stream)}}
 		case dd.out != nil:
 			ok200["content"] = map[string]any{"application/json": map[string]any{"schema": s.shape(dd.out)}}
 		}

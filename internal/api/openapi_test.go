@@ -108,6 +108,9 @@ func checkAnswer(spec map[string]any, mux *http.ServeMux, req *http.Request, sta
 		r = responses["default"].(map[string]any)
 	}
 	content, _ := r["content"].(map[string]any)
+	if sse, ok := content["text/event-stream"].(map[string]any); ok {
+		return checkEvents(spec, sse["itemSchema"].(map[string]any), pattern, body)
+	}
 	js, _ := content["application/json"].(map[string]any)
 	if js == nil {
 		if len(body) > 0 && content == nil {
@@ -122,6 +125,30 @@ func checkAnswer(spec map[string]any, mux *http.ServeMux, req *http.Request, sta
 	defs := spec["components"].(map[string]any)["schemas"].(map[string]any)
 	if err := validate(defs, js["schema"].(map[string]any), v, "$"); err != nil {
 		return fmt.Errorf("%s %d: %v", pattern, status, err)
+	}
+	return nil
+}
+
+// checkEvents validates every event of a Server-Sent Events answer.
+func checkEvents(spec, item map[string]any, pattern string, body []byte) error {
+	defs := spec["components"].(map[string]any)["schemas"].(map[string]any)
+	n := 0
+	for _, line := range strings.Split(string(body), "\n") {
+		data, ok := strings.CutPrefix(line, "data: ")
+		if !ok {
+			continue
+		}
+		n++
+		var v any
+		if err := json.Unmarshal([]byte(data), &v); err != nil {
+			return fmt.Errorf("%s: event %d is not JSON: %v", pattern, n, err)
+		}
+		if err := validate(defs, item, v, fmt.Sprintf("event %d", n)); err != nil {
+			return fmt.Errorf("%s: %v", pattern, err)
+		}
+	}
+	if n == 0 {
+		return fmt.Errorf("%s: no event", pattern)
 	}
 	return nil
 }

@@ -86,6 +86,7 @@ func (h *Handler) routes() {
 
 	h.handle("GET /api/v1/executions", auth.Read, h.executionList)
 	h.handle("GET /api/v1/executions/{id}", auth.Read, h.executionGet)
+	h.handle("GET /api/v1/executions/{id}/events", auth.Read, h.executionEvents)
 	h.handle("POST /api/v1/executions/{id}/cancel", auth.Run, h.executionCancel)
 
 	h.handle("POST /api/v1/restores", auth.Restore, h.restoreStart)

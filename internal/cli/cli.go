@@ -224,20 +224,34 @@ func Run(ctx context.Context) int {
 	return run(ctx, &env{stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr, getenv: config.OSEnv, process: true}, os.Args[1:])
 }
 
-// withApp parses args (after setup registered the command's own flags),
-// checks there are exactly nargs positional arguments (-1: any), opens the
-// app and runs fn.
-func (e *env) withApp(ctx context.Context, name string, args []string, nargs int, setup func(fs *flag.FlagSet),
-	fn func(a *app.App, fs *flag.FlagSet) error) error {
+// parseArgs parses a command's flags (after setup registered its own)
+// and checks there are exactly nargs positional arguments (-1: any); it
+// returns -server too.
+func (e *env) parseArgs(name string, args []string, nargs int, setup func(fs *flag.FlagSet)) (*flag.FlagSet, *config.Config, string, error) {
 	fs, cfg, finish := e.flags(name)
+	server := e.serverFlag(fs)
 	if setup != nil {
 		setup(fs)
 	}
 	if err := parse(fs, finish, args); err != nil {
-		return err
+		return nil, nil, "", err
 	}
 	if nargs >= 0 && fs.NArg() != nargs {
-		return fmt.Errorf("%w: expected %d argument(s), got %d", errUsage, nargs, fs.NArg())
+		return nil, nil, "", fmt.Errorf("%w: expected %d argument(s), got %d", errUsage, nargs, fs.NArg())
+	}
+	return fs, cfg, *server, nil
+}
+
+// withApp parses args, opens the app and runs fn: for the commands that
+// need the store on this host.
+func (e *env) withApp(ctx context.Context, name string, args []string, nargs int, setup func(fs *flag.FlagSet),
+	fn func(a *app.App, fs *flag.FlagSet) error) error {
+	fs, cfg, server, err := e.parseArgs(name, args, nargs, setup)
+	if err != nil {
+		return err
+	}
+	if server != "" {
+		return fmt.Errorf("%w: this command works on the server's host only (it needs the store and the server key): run it there, without -server and DBACKUP_SERVER", errUsage)
 	}
 	a, err := e.open(ctx, cfg)
 	if err != nil {

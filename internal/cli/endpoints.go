@@ -45,7 +45,7 @@ func endpointSave(k app.Kind, update bool) func(context.Context, *env, []string)
 		if update {
 			nargs = 1
 		}
-		return e.withApp(ctx, string(k), args, nargs, f.register, func(a *app.App, fs *flag.FlagSet) error {
+		return e.withBackend(ctx, string(k), args, nargs, f.register, func(b backend, fs *flag.FlagSet) error {
 			secrets, err := e.readSecrets(f.secretsStdin, f.secretEnv)
 			if err != nil {
 				return err
@@ -64,21 +64,14 @@ func endpointSave(k app.Kind, update bool) func(context.Context, *env, []string)
 				}
 				in.Config = json.RawMessage(f.config)
 			}
-			var ep *app.EndpointView
+			var ep app.EndpointView
 			if update {
-				x, err := a.UpdateEndpoint(ctx, k, fs.Arg(0), in)
-				if err != nil {
-					return err
-				}
-				v := app.View(x)
-				ep = &v
+				ep, err = b.UpdateEndpoint(ctx, k, fs.Arg(0), in)
 			} else {
-				x, err := a.CreateEndpoint(ctx, k, in)
-				if err != nil {
-					return err
-				}
-				v := app.View(x)
-				ep = &v
+				ep, err = b.CreateEndpoint(ctx, k, in)
+			}
+			if err != nil {
+				return err
 			}
 			return printJSON(e.stdout, ep)
 		})
@@ -89,15 +82,13 @@ func endpointList(k app.Kind) func(context.Context, *env, []string) error {
 	return func(ctx context.Context, e *env, args []string) error {
 		var asJSON bool
 		setup := func(fs *flag.FlagSet) { fs.BoolVar(&asJSON, "json", false, "print JSON") }
-		return e.withApp(ctx, string(k), args, 0, setup, func(a *app.App, _ *flag.FlagSet) error {
-			list, err := a.ListEndpoints(ctx, k)
+		return e.withBackend(ctx, string(k), args, 0, setup, func(b backend, _ *flag.FlagSet) error {
+			views, err := b.ListEndpoints(ctx, k)
 			if err != nil {
 				return err
 			}
-			views := make([]app.EndpointView, 0, len(list))
 			var rows [][]string
-			for _, ep := range list {
-				views = append(views, app.View(ep))
+			for _, ep := range views {
 				rows = append(rows, []string{ep.Name, ep.Type, string(ep.Config), ep.ID})
 			}
 			if asJSON {
@@ -111,20 +102,20 @@ func endpointList(k app.Kind) func(context.Context, *env, []string) error {
 
 func endpointShow(k app.Kind) func(context.Context, *env, []string) error {
 	return func(ctx context.Context, e *env, args []string) error {
-		return e.withApp(ctx, string(k), args, 1, nil, func(a *app.App, fs *flag.FlagSet) error {
-			ep, err := a.GetEndpoint(ctx, k, fs.Arg(0))
+		return e.withBackend(ctx, string(k), args, 1, nil, func(b backend, fs *flag.FlagSet) error {
+			ep, err := b.GetEndpoint(ctx, k, fs.Arg(0))
 			if err != nil {
 				return err
 			}
-			return printJSON(e.stdout, app.View(ep))
+			return printJSON(e.stdout, ep)
 		})
 	}
 }
 
 func endpointDelete(k app.Kind) func(context.Context, *env, []string) error {
 	return func(ctx context.Context, e *env, args []string) error {
-		return e.withApp(ctx, string(k), args, 1, nil, func(a *app.App, fs *flag.FlagSet) error {
-			if err := a.DeleteEndpoint(ctx, k, fs.Arg(0)); err != nil {
+		return e.withBackend(ctx, string(k), args, 1, nil, func(b backend, fs *flag.FlagSet) error {
+			if err := b.DeleteEndpoint(ctx, k, fs.Arg(0)); err != nil {
 				return err
 			}
 			fmt.Fprintf(e.stdout, "%s %s deleted\n", k, fs.Arg(0))
@@ -141,8 +132,8 @@ func endpointTest(k app.Kind) func(context.Context, *env, []string) error {
 				write = fs.Bool("write", false, "also store, read back and remove a probe under .dbackup/")
 			}
 		}
-		return e.withApp(ctx, string(k), args, 1, setup, func(a *app.App, fs *flag.FlagSet) error {
-			res, err := a.TestEndpoint(ctx, k, fs.Arg(0), write != nil && *write)
+		return e.withBackend(ctx, string(k), args, 1, setup, func(b backend, fs *flag.FlagSet) error {
+			res, err := b.TestEndpoint(ctx, k, fs.Arg(0), write != nil && *write)
 			if err != nil {
 				return err
 			}

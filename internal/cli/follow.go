@@ -35,7 +35,7 @@ func follow(ctx context.Context, w io.Writer, a *app.App, id string, run func(ct
 			return
 		}
 		for _, l := range logs {
-			fmt.Fprintf(w, "%s %-5s [%s] %s\n", l.Time.Local().Format("15:04:05"), l.Level, l.Stage, l.Message)
+			printLog(w, l)
 			seq = l.Seq
 		}
 	}

@@ -10,7 +10,6 @@ import (
 
 	"github.com/dbackup/dbackup/internal/app"
 	"github.com/dbackup/dbackup/internal/backup"
-	"github.com/dbackup/dbackup/internal/store"
 )
 
 func jobCommands() []command {
@@ -67,7 +66,7 @@ func jobSave(update bool) func(context.Context, *env, []string) error {
 		if update {
 			nargs = 1
 		}
-		return e.withApp(ctx, "job", args, nargs, jobFlags(&in, &dests, &retentions, &notifies, &dbs, &disabled), func(a *app.App, fs *flag.FlagSet) error {
+		return e.withBackend(ctx, "job", args, nargs, jobFlags(&in, &dests, &retentions, &notifies, &dbs, &disabled), func(b backend, fs *flag.FlagSet) error {
 			policies := map[string]string{}
 			for _, r := range retentions {
 				d, p, ok := strings.Cut(r, "=")
@@ -104,7 +103,7 @@ func jobSave(update bool) func(context.Context, *env, []string) error {
 			enabled := !disabled
 			in.Enabled = &enabled
 			if update {
-				cur, err := a.Store.GetJob(ctx, fs.Arg(0))
+				cur, err := b.GetJob(ctx, fs.Arg(0))
 				if err != nil {
 					return err
 				}
@@ -115,10 +114,10 @@ func jobSave(update bool) func(context.Context, *env, []string) error {
 				}
 				in = onlyGiven(app.InputOf(cur), in, given)
 			}
-			save := a.CreateJob
+			save := b.CreateJob
 			if update {
 				save = func(ctx context.Context, in app.JobInput) (*backup.Job, error) {
-					return a.UpdateJob(ctx, fs.Arg(0), in)
+					return b.UpdateJob(ctx, fs.Arg(0), in)
 				}
 			}
 			j, err := save(ctx, in)
@@ -157,38 +156,34 @@ func onlyGiven(cur, in app.JobInput, given map[string]bool) app.JobInput {
 
 func jobList(ctx context.Context, e *env, args []string) error {
 	var asJSON bool
-	return e.withApp(ctx, "job list", args, 0, func(fs *flag.FlagSet) { fs.BoolVar(&asJSON, "json", false, "print JSON") },
-		func(a *app.App, _ *flag.FlagSet) error {
-			jobs, err := a.Store.ListJobs(ctx)
+	return e.withBackend(ctx, "job list", args, 0, func(fs *flag.FlagSet) { fs.BoolVar(&asJSON, "json", false, "print JSON") },
+		func(b backend, _ *flag.FlagSet) error {
+			jobs, err := b.ListJobs(ctx)
 			if err != nil {
 				return err
 			}
 			if asJSON {
-				if jobs == nil {
-					jobs = []*backup.Job{}
-				}
 				return printJSON(e.stdout, jobs)
 			}
 			var rows [][]string
 			for _, j := range jobs {
-				last := "never"
-				if ex, _ := a.Store.ListExecutions(ctx, store.ExecutionFilter{JobID: j.ID, Kind: backup.KindBackup, Limit: 1}); len(ex) > 0 {
-					last = string(ex[0].Status) + " " + ex[0].CreatedAt.Local().Format("2006-01-02 15:04")
+				last, next := "never", "—"
+				if j.Last != nil {
+					last = string(j.Last.Status) + " " + j.Last.CreatedAt.Local().Format("2006-01-02 15:04")
 				}
-				state := "enabled"
-				if !j.Enabled {
-					state = "disabled"
+				if j.Next != nil {
+					next = j.Next.Local().Format("2006-01-02 15:04")
 				}
-				rows = append(rows, []string{j.Name, state, string(j.Compression), fmt.Sprint(len(j.Destinations)), j.Schedule, last})
+				rows = append(rows, []string{j.Name, j.State, string(j.Compression), strings.Join(j.DestNames, ","), j.Schedule, last, next})
 			}
-			table(e.stdout, "NAME\tSTATE\tCOMPRESSION\tDESTINATIONS\tSCHEDULE\tLAST RUN", rows)
+			table(e.stdout, "NAME\tSTATE\tCOMPRESSION\tDESTINATIONS\tSCHEDULE\tLAST RUN\tNEXT RUN", rows)
 			return nil
 		})
 }
 
 func jobShow(ctx context.Context, e *env, args []string) error {
-	return e.withApp(ctx, "job show", args, 1, nil, func(a *app.App, fs *flag.FlagSet) error {
-		j, err := a.Store.GetJob(ctx, fs.Arg(0))
+	return e.withBackend(ctx, "job show", args, 1, nil, func(b backend, fs *flag.FlagSet) error {
+		j, err := b.GetJob(ctx, fs.Arg(0))
 		if err != nil {
 			return err
 		}
@@ -197,8 +192,8 @@ func jobShow(ctx context.Context, e *env, args []string) error {
 }
 
 func jobDelete(ctx context.Context, e *env, args []string) error {
-	return e.withApp(ctx, "job delete", args, 1, nil, func(a *app.App, fs *flag.FlagSet) error {
-		if err := a.DeleteJob(ctx, fs.Arg(0)); err != nil {
+	return e.withBackend(ctx, "job delete", args, 1, nil, func(b backend, fs *flag.FlagSet) error {
+		if err := b.DeleteJob(ctx, fs.Arg(0)); err != nil {
 			return err
 		}
 		fmt.Fprintf(e.stdout, "job %s deleted; its backups and history are kept\n", fs.Arg(0))
@@ -208,17 +203,8 @@ func jobDelete(ctx context.Context, e *env, args []string) error {
 
 func jobRun(ctx context.Context, e *env, args []string) error {
 	var lock bool
-	return e.withApp(ctx, "job run", args, 1, func(fs *flag.FlagSet) { fs.BoolVar(&lock, "lock", false, "lock this backup against retention") },
-		func(a *app.App, fs *flag.FlagSet) error {
-			ex, err := a.EnqueueForeground(ctx, fs.Arg(0), backup.TriggerManual, lock)
-			if err != nil {
-				return err
-			}
-			if ex.Status == backup.StatusSkipped {
-				return exitError{ExitFailed, ex.Error}
-			}
-			return follow(ctx, e.stdout, a, ex.ID, func(ctx context.Context) (*backup.Execution, error) { return a.RunQueued(ctx, ex) })
-		})
+	return e.withBackend(ctx, "job run", args, 1, func(fs *flag.FlagSet) { fs.BoolVar(&lock, "lock", false, "lock this backup against retention") },
+		func(b backend, fs *flag.FlagSet) error { return b.RunJob(ctx, e.stdout, fs.Arg(0), lock) })
 }
 
 // durationFlag sets a backup.Duration from "26h".
@@ -238,8 +224,8 @@ func (f durationFlag) Set(v string) error {
 }
 
 func jobNext(ctx context.Context, e *env, args []string) error {
-	return e.withApp(ctx, "job next", args, 1, nil, func(a *app.App, fs *flag.FlagSet) error {
-		n, err := a.JobNextRuns(ctx, fs.Arg(0), 5)
+	return e.withBackend(ctx, "job next", args, 1, nil, func(b backend, fs *flag.FlagSet) error {
+		n, err := b.JobNextRuns(ctx, fs.Arg(0))
 		if err != nil {
 			return err
 		}
@@ -261,8 +247,8 @@ func jobNext(ctx context.Context, e *env, args []string) error {
 
 func jobEnable(enabled bool) func(context.Context, *env, []string) error {
 	return func(ctx context.Context, e *env, args []string) error {
-		return e.withApp(ctx, "job enable", args, 1, nil, func(a *app.App, fs *flag.FlagSet) error {
-			j, err := a.SetEnabled(ctx, fs.Arg(0), enabled)
+		return e.withBackend(ctx, "job enable", args, 1, nil, func(b backend, fs *flag.FlagSet) error {
+			j, err := b.SetEnabled(ctx, fs.Arg(0), enabled)
 			if err != nil {
 				return err
 			}
@@ -274,9 +260,9 @@ func jobEnable(enabled bool) func(context.Context, *env, []string) error {
 
 func jobRecovery(ctx context.Context, e *env, args []string) error {
 	var asJSON bool
-	return e.withApp(ctx, "job recovery", args, 0, func(fs *flag.FlagSet) { fs.BoolVar(&asJSON, "json", false, "print JSON") },
-		func(a *app.App, _ *flag.FlagSet) error {
-			list, err := a.Recovery(ctx)
+	return e.withBackend(ctx, "job recovery", args, 0, func(fs *flag.FlagSet) { fs.BoolVar(&asJSON, "json", false, "print JSON") },
+		func(b backend, _ *flag.FlagSet) error {
+			list, err := b.Recovery(ctx)
 			if err != nil {
 				return err
 			}

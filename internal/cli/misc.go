@@ -10,7 +10,6 @@ import (
 
 	"github.com/dbackup/dbackup/internal/app"
 	"github.com/dbackup/dbackup/internal/backup"
-	"github.com/dbackup/dbackup/internal/pipeline/crypt"
 	"github.com/dbackup/dbackup/internal/runner"
 	"github.com/dbackup/dbackup/internal/secret"
 	"github.com/dbackup/dbackup/internal/store"
@@ -33,7 +32,7 @@ func profileCreate(ctx context.Context, e *env, args []string) error {
 		fs.StringVar(&name, "name", "", "profile name")
 		fs.BoolVar(&importKey, "import-key-stdin", false, "read an existing key (64 hex digits) from stdin")
 	}
-	return e.withApp(ctx, "profile create", args, 0, setup, func(a *app.App, _ *flag.FlagSet) error {
+	return e.withBackend(ctx, "profile create", args, 0, setup, func(b backend, _ *flag.FlagSet) error {
 		keyHex := ""
 		if importKey {
 			b, err := io.ReadAll(io.LimitReader(e.stdin, 4096))
@@ -42,11 +41,11 @@ func profileCreate(ctx context.Context, e *env, args []string) error {
 			}
 			keyHex = strings.TrimSpace(string(b))
 		}
-		p, err := a.CreateProfile(ctx, name, keyHex)
+		p, err := b.CreateProfile(ctx, name, keyHex)
 		if err != nil {
 			return err
 		}
-		if err := printJSON(e.stdout, app.ViewProfile(p)); err != nil {
+		if err := printJSON(e.stdout, p); err != nil {
 			return err
 		}
 		fmt.Fprintln(e.stderr, "Keep a copy of this profile's key outside dbackup: `dbackup profile export-key "+p.Name+"`. Without it its backups cannot be decrypted.")
@@ -55,14 +54,14 @@ func profileCreate(ctx context.Context, e *env, args []string) error {
 }
 
 func profileList(ctx context.Context, e *env, args []string) error {
-	return e.withApp(ctx, "profile list", args, 0, nil, func(a *app.App, _ *flag.FlagSet) error {
-		list, err := a.Store.ListProfiles(ctx)
+	return e.withBackend(ctx, "profile list", args, 0, nil, func(b backend, _ *flag.FlagSet) error {
+		list, err := b.ListProfiles(ctx)
 		if err != nil {
 			return err
 		}
 		var rows [][]string
 		for _, p := range list {
-			rows = append(rows, []string{p.Name, crypt.KeyID(p.Key), p.ID})
+			rows = append(rows, []string{p.Name, p.KeyID, p.ID})
 		}
 		table(e.stdout, "NAME\tKEY ID\tID", rows)
 		return nil
@@ -70,18 +69,18 @@ func profileList(ctx context.Context, e *env, args []string) error {
 }
 
 func profileShow(ctx context.Context, e *env, args []string) error {
-	return e.withApp(ctx, "profile show", args, 1, nil, func(a *app.App, fs *flag.FlagSet) error {
-		p, err := a.Store.GetProfile(ctx, fs.Arg(0))
+	return e.withBackend(ctx, "profile show", args, 1, nil, func(b backend, fs *flag.FlagSet) error {
+		p, err := b.GetProfile(ctx, fs.Arg(0))
 		if err != nil {
 			return err
 		}
-		return printJSON(e.stdout, app.ViewProfile(p))
+		return printJSON(e.stdout, p)
 	})
 }
 
 func profileDelete(ctx context.Context, e *env, args []string) error {
-	return e.withApp(ctx, "profile delete", args, 1, nil, func(a *app.App, fs *flag.FlagSet) error {
-		if err := a.DeleteProfile(ctx, fs.Arg(0)); err != nil {
+	return e.withBackend(ctx, "profile delete", args, 1, nil, func(b backend, fs *flag.FlagSet) error {
+		if err := b.DeleteProfile(ctx, fs.Arg(0)); err != nil {
 			return err
 		}
 		fmt.Fprintf(e.stdout, "profile %s deleted\n", fs.Arg(0))
@@ -122,13 +121,13 @@ func executionList(ctx context.Context, e *env, args []string) error {
 		fs.IntVar(&f.Limit, "limit", 50, "at most this many")
 		fs.BoolVar(&asJSON, "json", false, "print JSON")
 	}
-	return e.withApp(ctx, "execution list", args, 0, setup, func(a *app.App, _ *flag.FlagSet) error {
+	return e.withBackend(ctx, "execution list", args, 0, setup, func(b backend, _ *flag.FlagSet) error {
 		f.Status = backup.Status(status)
 		var err error
 		if f.Sort, err = store.ParseExecutionSort(sort); err != nil {
 			return err
 		}
-		list, err := a.ListExecutions(ctx, f)
+		list, err := b.ListExecutions(ctx, f)
 		if err != nil {
 			return err
 		}
@@ -149,9 +148,9 @@ func executionList(ctx context.Context, e *env, args []string) error {
 
 func executionShow(ctx context.Context, e *env, args []string) error {
 	var asJSON bool
-	return e.withApp(ctx, "execution show", args, 1, func(fs *flag.FlagSet) { fs.BoolVar(&asJSON, "json", false, "print JSON") },
-		func(a *app.App, fs *flag.FlagSet) error {
-			x, err := a.GetExecution(ctx, fs.Arg(0), 0)
+	return e.withBackend(ctx, "execution show", args, 1, func(fs *flag.FlagSet) { fs.BoolVar(&asJSON, "json", false, "print JSON") },
+		func(b backend, fs *flag.FlagSet) error {
+			x, err := b.GetExecution(ctx, fs.Arg(0))
 			if err != nil {
 				return err
 			}
@@ -159,7 +158,7 @@ func executionShow(ctx context.Context, e *env, args []string) error {
 				return printJSON(e.stdout, x)
 			}
 			for _, l := range x.Logs {
-				fmt.Fprintf(e.stdout, "%s %-5s [%s] %s\n", l.Time.Local().Format("15:04:05"), l.Level, l.Stage, l.Message)
+				printLog(e.stdout, l)
 			}
 			summarize(e.stdout, x.Execution)
 			return nil
@@ -183,8 +182,8 @@ func backupList(ctx context.Context, e *env, args []string) error {
 		fs.StringVar(&jobRef, "job", "", "only this job's backups")
 		fs.BoolVar(&asJSON, "json", false, "print JSON")
 	}
-	return e.withApp(ctx, "backup list", args, 0, setup, func(a *app.App, _ *flag.FlagSet) error {
-		list, err := a.ListBackups(ctx, destRef, jobRef)
+	return e.withBackend(ctx, "backup list", args, 0, setup, func(b backend, _ *flag.FlagSet) error {
+		list, err := b.ListBackups(ctx, destRef, jobRef)
 		if err != nil {
 			return err
 		}
@@ -217,9 +216,9 @@ func backupList(ctx context.Context, e *env, args []string) error {
 
 func backupVerify(ctx context.Context, e *env, args []string) error {
 	var destRef string
-	return e.withApp(ctx, "backup verify", args, 1, func(fs *flag.FlagSet) { fs.StringVar(&destRef, "destination", "", "destination name or id") },
-		func(a *app.App, fs *flag.FlagSet) error {
-			m, err := a.VerifyBackup(ctx, destRef, fs.Arg(0))
+	return e.withBackend(ctx, "backup verify", args, 1, func(fs *flag.FlagSet) { fs.StringVar(&destRef, "destination", "", "destination name or id") },
+		func(b backend, fs *flag.FlagSet) error {
+			m, err := b.VerifyBackup(ctx, destRef, fs.Arg(0))
 			if err != nil {
 				return err
 			}
@@ -239,16 +238,9 @@ func backupDrill(ctx context.Context, e *env, args []string) error {
 		fs.StringVar(&req.Destination, "destination", "", "destination name or id")
 		fs.StringVar(&req.Target, "target", "", "scratch source to restore into (default: the job's drill target, else a throwaway server)")
 	}
-	return e.withApp(ctx, "backup drill", args, 1, setup, func(a *app.App, fs *flag.FlagSet) error {
+	return e.withBackend(ctx, "backup drill", args, 1, setup, func(b backend, fs *flag.FlagSet) error {
 		req.Key = fs.Arg(0)
-		ex, err := a.QueueDrill(ctx, req)
-		if err != nil {
-			return err
-		}
-		if ex.Status == backup.StatusSkipped {
-			return exitError{ExitFailed, ex.Error}
-		}
-		return follow(ctx, e.stdout, a, ex.ID, func(ctx context.Context) (*backup.Execution, error) { return a.RunQueued(ctx, ex) })
+		return b.Drill(ctx, e.stdout, req)
 	})
 }
 
@@ -261,11 +253,11 @@ func backupDownload(ctx context.Context, e *env, args []string) error {
 		fs.StringVar(&out, "out", "", "file to write (under a temporary name, renamed when complete and checked)")
 		fs.BoolVar(&plain, "plain", false, "decrypt with the profile's key and decompress: the dump itself")
 	}
-	return e.withApp(ctx, "backup download", args, 1, setup, func(a *app.App, fs *flag.FlagSet) error {
+	return e.withBackend(ctx, "backup download", args, 1, setup, func(b backend, fs *flag.FlagSet) error {
 		if out == "" {
 			return fmt.Errorf("%w: -out FILE is required", errUsage)
 		}
-		dl, err := a.OpenDownload(ctx, destRef, fs.Arg(0), plain)
+		dl, err := b.Download(ctx, destRef, fs.Arg(0), plain)
 		if err != nil {
 			return err
 		}
@@ -297,7 +289,7 @@ func restoreRun(ctx context.Context, e *env, args []string) error {
 		fs.StringVar(&req.Profile, "profile", "", "encryption profile to use instead of the one in the sidecar")
 		fs.StringVar(&keyFile, "key-file", "", "file with the encryption key (64 hex digits), if no profile has it")
 	}
-	return e.withApp(ctx, "restore", args, 0, setup, func(a *app.App, _ *flag.FlagSet) error {
+	return e.withBackend(ctx, "restore", args, 0, setup, func(b backend, _ *flag.FlagSet) error {
 		if req.Destination == "" || req.Key == "" || req.Source == "" {
 			return fmt.Errorf("%w: -destination, -backup and -source are required", errUsage)
 		}
@@ -318,12 +310,7 @@ func restoreRun(ctx context.Context, e *env, args []string) error {
 			}
 			req.MasterKey = k
 		}
-		req.Trigger = backup.TriggerManual
-		ex, err := a.NewRestore(ctx, req)
-		if err != nil {
-			return err
-		}
-		return follow(ctx, e.stdout, a, ex.ID, func(ctx context.Context) (*backup.Execution, error) { return a.RunRestore(ctx, ex, req) })
+		return b.Restore(ctx, e.stdout, req)
 	})
 }
 
@@ -340,8 +327,8 @@ func readKeyFile(path string) ([]byte, error) {
 }
 
 func executionCancel(ctx context.Context, e *env, args []string) error {
-	return e.withApp(ctx, "execution cancel", args, 1, nil, func(a *app.App, fs *flag.FlagSet) error {
-		x, err := a.Cancel(ctx, fs.Arg(0))
+	return e.withBackend(ctx, "execution cancel", args, 1, nil, func(b backend, fs *flag.FlagSet) error {
+		x, err := b.Cancel(ctx, fs.Arg(0))
 		if err != nil {
 			return err
 		}
