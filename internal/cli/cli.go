@@ -71,6 +71,7 @@ var commands = func() []command {
 	commands = append(commands, decryptCommands()...)
 	commands = append(commands, retentionCommands()...)
 	commands = append(commands, settingCommands()...)
+	commands = append(commands, configCommands()...)
 	sort.SliceStable(commands, func(i, j int) bool { return commands[i].name < commands[j].name })
 	return commands
 }()

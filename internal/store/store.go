@@ -86,6 +86,10 @@ type NotificationFilter struct {
 
 // Store is all of dbackup's persistent state except the backups themselves.
 type Store interface {
+	// InTx runs fn with a store whose reads and writes are one
+	// transaction: committed when fn returns nil, else rolled back.
+	InTx(ctx context.Context, fn func(Store) error) error
+
 	Sources() Endpoints
 	Destinations() Endpoints
 	// Channels are notification channels; Delete refuses one a job routes to.

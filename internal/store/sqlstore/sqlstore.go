@@ -30,6 +30,7 @@ type dialect struct {
 // DB is the SQL store.
 type DB struct {
 	db       *sql.DB
+	txn      *sql.Tx // set in the store InTx gives its function
 	d        dialect
 	box      *secret.Box
 	sources  *endpoints
@@ -81,10 +82,48 @@ func Open(ctx context.Context, url string, box *secret.Box) (*DB, error) {
 		s.db.Close()
 		return nil, err
 	}
-	s.sources = &endpoints{s: &s, table: "sources", jobsQuery: "SELECT count(*) FROM jobs WHERE ? IN (source_id, drill_target_id)"}
-	s.dests = &endpoints{s: &s, table: "destinations", jobsQuery: "SELECT count(*) FROM job_destinations WHERE destination_id = ?"}
-	s.channels = &endpoints{s: &s, table: "channels", jobsQuery: "SELECT count(*) FROM job_channels WHERE channel_id = ?"}
+	s.initEndpoints()
 	return &s, nil
+}
+
+func (s *DB) initEndpoints() {
+	s.sources = &endpoints{s: s, table: "sources", jobsQuery: "SELECT count(*) FROM jobs WHERE ? IN (source_id, drill_target_id)"}
+	s.dests = &endpoints{s: s, table: "destinations", jobsQuery: "SELECT count(*) FROM job_destinations WHERE destination_id = ?"}
+	s.channels = &endpoints{s: s, table: "channels", jobsQuery: "SELECT count(*) FROM job_channels WHERE channel_id = ?"}
+}
+
+// InTx runs fn with a store whose every read and write is one
+// transaction, committed if fn returns nil and rolled back otherwise.
+// With SQLite it holds the only connection: other users wait.
+func (s *DB) InTx(ctx context.Context, fn func(store.Store) error) error {
+	if s.txn != nil {
+		return fn(s)
+	}
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	c := &DB{db: s.db, txn: tx, d: s.d, box: s.box}
+	c.initEndpoints()
+	if err := fn(c); err != nil {
+		tx.Rollback()
+		return err
+	}
+	return tx.Commit()
+}
+
+// execer is the database, or the transaction of InTx.
+type execer interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+func (s *DB) conn() execer {
+	if s.txn != nil {
+		return s.txn
+	}
+	return s.db
 }
 
 // Dialect names the SQL dialect in use ("sqlite" or "postgres").
@@ -112,15 +151,15 @@ func (s *DB) q(query string) string {
 }
 
 func (s *DB) exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
-	return s.db.ExecContext(ctx, s.q(query), args...)
+	return s.conn().ExecContext(ctx, s.q(query), args...)
 }
 
 func (s *DB) query(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
-	return s.db.QueryContext(ctx, s.q(query), args...)
+	return s.conn().QueryContext(ctx, s.q(query), args...)
 }
 
 func (s *DB) queryRow(ctx context.Context, query string, args ...any) *sql.Row {
-	return s.db.QueryRowContext(ctx, s.q(query), args...)
+	return s.conn().QueryRowContext(ctx, s.q(query), args...)
 }
 
 func (s *DB) migrate(ctx context.Context) error {
@@ -167,6 +206,9 @@ func (s *DB) migrate(ctx context.Context) error {
 }
 
 func (s *DB) tx(ctx context.Context, fn func(*sql.Tx) error) error {
+	if s.txn != nil {
+		return fn(s.txn) // within InTx: its transaction
+	}
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return err

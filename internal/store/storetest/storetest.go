@@ -381,6 +381,33 @@ func Run(t *testing.T, h Harness) {
 	t.Run("InstanceKeyAndLeftovers", func(t *testing.T) { runInstanceKeyAndLeftovers(t, h) })
 	t.Run("Drills", func(t *testing.T) { runDrills(t, h) })
 	t.Run("DownloadLinksSingleUse", func(t *testing.T) { runDownloadLinks(t, h) })
+	t.Run("TransactionAllOrNothing", func(t *testing.T) {
+		s := h.Open(t)
+		boom := errors.New("boom")
+		err := s.InTx(ctx, func(tx store.Store) error {
+			must(t, tx.Sources().Create(ctx, &backup.Endpoint{Name: "a", Type: "postgres"}))
+			must(t, tx.CreatePolicy(ctx, &backup.PolicyTemplate{Name: "p", Policy: []byte(`{"mode":"simple","keep":1}`)}))
+			if _, err := tx.Sources().Get(ctx, "a"); err != nil {
+				t.Errorf("the transaction does not see its own write: %v", err)
+			}
+			return boom
+		})
+		if !errors.Is(err, boom) {
+			t.Fatalf("InTx: %v", err)
+		}
+		if _, err := s.Sources().Get(ctx, "a"); !errors.Is(err, backup.ErrNotFound) {
+			t.Fatalf("a rolled-back source exists: %v", err)
+		}
+		if _, err := s.GetPolicy(ctx, "p"); !errors.Is(err, backup.ErrNotFound) {
+			t.Fatalf("a rolled-back policy exists: %v", err)
+		}
+		must(t, s.InTx(ctx, func(tx store.Store) error {
+			return tx.Sources().Create(ctx, &backup.Endpoint{Name: "b", Type: "postgres"})
+		}))
+		if _, err := s.Sources().Get(ctx, "b"); err != nil {
+			t.Fatalf("a committed source: %v", err)
+		}
+	})
 
 	t.Run("Settings", func(t *testing.T) {
 		s := h.Open(t)
