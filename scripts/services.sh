@@ -82,6 +82,9 @@ install_tools() {
   # redis-server runs the Redis tests' private servers and loads snapshots.
   # prometheus brings promtool, which checks /metrics.
   apt_install python3 python3-cryptography redis-server redis-tools curl chromium zstd prometheus
+  # The container image's build and test (make image): podman with runc
+  # (crun refuses this host's cgroups) and debootstrap for its base.
+  apt_install podman runc debootstrap
 }
 
 # The storage servers share one system user and its files under $SRV.

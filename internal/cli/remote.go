@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -36,6 +37,9 @@ func (e *env) remote(server string) (*remote, error) {
 	key, err := e.apiKey()
 	if err != nil {
 		return nil, err
+	}
+	if ip := net.ParseIP(u.Hostname()); u.Scheme == "http" && u.Hostname() != "localhost" && (ip == nil || !ip.IsLoopback()) {
+		fmt.Fprintf(e.stderr, "warning: the API key goes to %s over plain http; use https\n", u.Host)
 	}
 	return &remote{base: u.String(), key: key, hc: &http.Client{}}, nil
 }

@@ -156,7 +156,8 @@ func waitUntil(t *testing.T, timeout time.Duration, what string, cond func() boo
 func slowPgDump(t *testing.T, once bool) string {
 	bin := t.TempDir()
 	marker := filepath.Join(bin, "hung-once")
-	script := "#!/bin/sh\n"
+	// --version answers as the real one (dbackup asks before dumping).
+	script := "#!/bin/sh\nif [ \"$1\" = --version ]; then exec /usr/bin/pg_dump --version; fi\n"
 	if once {
 		script += "if [ -e " + marker + " ]; then exec /usr/bin/pg_dump \"$@\"; fi\ntouch " + marker + "\n"
 	}

@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 )
@@ -51,16 +52,44 @@ func (c ClientCheck) Check(ctx context.Context) (warning string, err error) {
 	return "", nil
 }
 
-// version runs the tool's --version and reads its output until a version
+// versions caches what each tool said, by path, size and modification
+// time (and how it was read): a backup does not start a process only to
+// ask again.
+var versions sync.Map
+
+// version is the tool's version, asked once per file.
+func (c ClientCheck) version(ctx context.Context) (string, string, error) {
+	path, err := exec.LookPath(c.Tool)
+	if err != nil {
+		return "", "", err
+	}
+	fi, err := os.Stat(path)
+	if err != nil {
+		return "", "", err
+	}
+	// Fix differs where Parse reads the same output differently (MySQL's
+	// client against MariaDB).
+	key := fmt.Sprintf("%s|%d|%d|%s", path, fi.Size(), fi.ModTime().UnixNano(), c.Fix)
+	if v, ok := versions.Load(key); ok {
+		return v.([2]string)[0], v.([2]string)[1], nil
+	}
+	v, out, err := c.ask(ctx, path)
+	if err == nil && v != "" {
+		versions.Store(key, [2]string{v, out})
+	}
+	return v, out, err
+}
+
+// ask runs the tool's --version and reads its output until a version
 // appears, the output ends or 10 s pass; then the tool (and whatever it
 // started) is killed: a wrapper script may go on after printing it.
-func (c ClientCheck) version(ctx context.Context) (version, out string, err error) {
+func (c ClientCheck) ask(ctx context.Context, tool string) (version, out string, err error) {
 	r, w, err := os.Pipe()
 	if err != nil {
 		return "", "", err
 	}
 	defer r.Close()
-	cmd := exec.Command(c.Tool, "--version")
+	cmd := exec.Command(tool, "--version")
 	cmd.Stdout, cmd.Stderr = w, w
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	err = cmd.Start()
