@@ -96,12 +96,10 @@ func TestBrowserRunJobAndWatchIt(t *testing.T) {
 		chromedp.SendKeys(`input[name=password]`, "first-admin-pw"),
 		chromedp.SendKeys(`input[name=password2]`, "first-admin-pw"),
 		chromedp.Submit(`input[name=password2]`),
-		chromedp.WaitVisible(`form[action="/login"] input[name=password]`))
-	step("login",
-		chromedp.SendKeys(`input[name=name]`, "root"),
-		chromedp.SendKeys(`input[name=password]`, "first-admin-pw"),
-		chromedp.Submit(`input[name=password]`),
-		chromedp.WaitVisible(`nav.side`))
+		chromedp.WaitVisible(`nav.side`)) // signed in by the setup itself
+	if who := text(`form.who span`); who != "root · admin" {
+		t.Fatalf("the sidebar names the user %q", who)
+	}
 	// The theme button: auto → light → dark, kept across pages.
 	step("theme", chromedp.Click(`#theme`), chromedp.Click(`#theme`), chromedp.Navigate(srv.URL+"/jobs"), chromedp.WaitVisible(`#theme`))
 	if bg, err := chromedp.Run(b, chromedp.Evaluate[string](`document.documentElement.dataset.theme + " " + getComputedStyle(document.body).backgroundColor`)); err != nil || bg != "dark rgb(15, 19, 24)" {

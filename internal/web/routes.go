@@ -289,10 +289,15 @@ func (h *Handler) loginPost(w http.ResponseWriter, r *http.Request, _ *app.Princ
 		h.render(w, status, "login.html", map[string]any{"CSRF": h.formToken(w, r), "Error": err.Error(), "Name": name})
 		return
 	}
+	h.setSession(w, r, token, csrf)
+	http.Redirect(w, r, "/", http.StatusSeeOther)
+}
+
+// setSession sets the cookies of a new session.
+func (h *Handler) setSession(w http.ResponseWriter, r *http.Request, token, csrf string) {
 	for name, v := range map[string]string{httpsec.SessionCookie: token, csrfCookie: csrf} {
 		http.SetCookie(w, &http.Cookie{Name: name, Value: v, Path: "/", HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: httpsec.Secure(r, h.app.Cfg.TrustedProxies)})
 	}
-	http.Redirect(w, r, "/", http.StatusSeeOther)
 }
 
 func (h *Handler) setupForm(w http.ResponseWriter, r *http.Request, _ *app.Principal) {
@@ -309,12 +314,20 @@ func (h *Handler) setupPost(w http.ResponseWriter, r *http.Request, _ *app.Princ
 		h.render(w, http.StatusBadRequest, "setup.html", map[string]any{"CSRF": h.formToken(w, r), "Error": "the two passwords differ", "Name": name})
 		return
 	}
-	ctx := app.WithPrincipal(r.Context(), &app.Principal{Actor: "user:" + name, IP: httpsec.ClientIP(r, h.app.Cfg.TrustedProxies)})
+	ip := httpsec.ClientIP(r, h.app.Cfg.TrustedProxies)
+	ctx := app.WithPrincipal(r.Context(), &app.Principal{Actor: "user:" + name, IP: ip})
 	if _, err := h.app.Setup(ctx, name, pw); err != nil {
 		h.render(w, http.StatusBadRequest, "setup.html", map[string]any{"CSRF": h.formToken(w, r), "Error": err.Error(), "Name": name})
 		return
 	}
-	http.Redirect(w, r, "/login", http.StatusSeeOther)
+	// The administrator just chose this password: signed in at once.
+	token, csrf, _, err := h.app.Login(r.Context(), name, pw, ip)
+	if err != nil {
+		http.Redirect(w, r, "/login", http.StatusSeeOther)
+		return
+	}
+	h.setSession(w, r, token, csrf)
+	http.Redirect(w, r, "/", http.StatusSeeOther)
 }
 
 func (h *Handler) logoutPost(w http.ResponseWriter, r *http.Request, _ *app.Principal) {
@@ -337,6 +350,7 @@ func (h *Handler) page2(w http.ResponseWriter, r *http.Request, p *app.Principal
 func (h *Handler) page2Status(w http.ResponseWriter, r *http.Request, p *app.Principal, status int, name, title string, data map[string]any) {
 	h.zone.Store(h.app.Queue.Zone(r.Context()))
 	data["Actor"], data["Role"], data["CSRF"], data["Nav"] = p.Actor, string(p.Role), csrfOf(r), title
+	data["Who"] = strings.TrimPrefix(strings.TrimPrefix(p.Actor, "user:"), "key:")
 	data["CanRun"] = p.Role.Allows(auth.Run)
 	data["CanConfigure"] = p.Role.Allows(auth.Configure)
 	data["IsAdmin"] = p.Role.Allows(auth.Administer)

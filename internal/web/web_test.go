@@ -96,10 +96,16 @@ func TestFirstStartLoginCSRFLogout(t *testing.T) {
 	if resp, body := post(t, b, srv.URL+"/setup", form); resp.StatusCode != http.StatusSeeOther {
 		t.Fatalf("setup: %d %s", resp.StatusCode, body)
 	}
-	if resp, _ := get(t, b, srv.URL+"/"); resp.Header.Get("Location") != "/login" {
-		t.Fatalf("after setup: → %q, want the login page", resp.Header.Get("Location"))
+	// Setup signs the new administrator in: no second login.
+	resp, page = get(t, b, srv.URL+"/")
+	if resp.StatusCode != 200 || !strings.Contains(page, "root · admin") || strings.Count(page, "<main") != 1 {
+		t.Fatalf("after setup: %d (want the dashboard, signed in as root, one <main>) %s", resp.StatusCode, page)
 	}
+	post(t, b, srv.URL+"/logout", url.Values{"csrf": {csrfOfPage(t, page)}})
 	_, page = get(t, b, srv.URL+"/login")
+	if strings.Count(page, "<main") != 1 {
+		t.Fatalf("the login page nests <main>: %s", page)
+	}
 	login := url.Values{"name": {"root"}, "password": {"wrong-password"}, "csrf": {csrfOfPage(t, page)}}
 	if resp, body := post(t, b, srv.URL+"/login", login); resp.StatusCode != http.StatusUnauthorized || !strings.Contains(body, "wrong user name or password") {
 		t.Fatalf("wrong password: %d", resp.StatusCode)
@@ -109,7 +115,7 @@ func TestFirstStartLoginCSRFLogout(t *testing.T) {
 		t.Fatalf("login: %d", resp.StatusCode)
 	}
 	resp, page = get(t, b, srv.URL+"/")
-	if resp.StatusCode != 200 || !strings.Contains(page, "user:root (admin)") {
+	if resp.StatusCode != 200 || !strings.Contains(page, "root · admin") {
 		t.Fatalf("home after login: %d %s", resp.StatusCode, page)
 	}
 	if resp, _ := post(t, b, srv.URL+"/logout", url.Values{}); resp.StatusCode != http.StatusForbidden {
