@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"path"
@@ -191,8 +192,17 @@ func (a *App) newRestore(ctx context.Context, req runner.RestoreRequest) (e *bac
 	return e, a.Store.CreateExecution(ctx, e)
 }
 
-// StartRestore starts a restore in the background and returns at once.
+// StartRestore starts a restore in the background and returns at once,
+// unless its checks refuse it now (a target that holds data, a key that
+// is missing, a server too old): then nothing starts and the caller
+// learns why.
 func (a *App) StartRestore(ctx context.Context, req runner.RestoreRequest) (*backup.Execution, error) {
+	if err := a.Runner.CheckRestore(ctx, req); err != nil {
+		if !errors.Is(err, backup.ErrNotFound) && !errors.Is(err, backup.ErrUntrusted) && !errors.Is(err, backup.ErrInvalid) {
+			err = fmt.Errorf("%w: %v", backup.ErrInvalid, err)
+		}
+		return nil, err
+	}
 	e, err := a.newRestore(ctx, req)
 	if err != nil {
 		return nil, err

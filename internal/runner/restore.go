@@ -268,6 +268,19 @@ func (p *restorePlan) checkTargets(ctx context.Context, info func(string, ...any
 	return nil
 }
 
+// CheckRestore runs the checks a restore makes before it reads the
+// backup (the sidecar, the key, the target server, its version, what each
+// target holds): the quick half of the pre-flight, so that a restore that
+// would be refused is refused before it starts.
+func (r *Runner) CheckRestore(ctx context.Context, req RestoreRequest) error {
+	p, err := r.planRestore(ctx, req, func(string, ...any) {})
+	if err != nil {
+		return err
+	}
+	p.close()
+	return nil
+}
+
 // PreflightRestore runs every check a restore makes before it writes,
 // including the full read against the checksum, and writes nothing. It
 // returns what each check found; err says which one refused.

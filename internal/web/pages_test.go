@@ -196,6 +196,17 @@ func TestPagesOverARealBackup(t *testing.T) {
 	if err != nil || !bytes.HasPrefix(plainDump, []byte("SQLite format 3\x00")) || bytes.Equal(plainDump, stored) {
 		t.Fatalf("plain download: %v, %d bytes, starts %q", err, len(plainDump), plainDump[:min(16, len(plainDump))])
 	}
+	// Start into a target that holds data: refused before anything
+	// starts, the wizard still open with the reason.
+	resp, page := post(t, b, srv.URL+"/restore", url.Values{"csrf": {csrf}, "dest": {"disk"}, "key": {key}, "source": {"lite"},
+		"db0": {"on"}, "name0": {meta.Databases[0]}, "to0": {meta.Databases[0]}})
+	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(page, "nothing was started") || !strings.Contains(page, "holds") ||
+		!strings.Contains(page, `role="alert"`) || !strings.Contains(page, `name="to0"`) {
+		t.Fatalf("start into a database that holds data: %d\n%s", resp.StatusCode, page)
+	}
+	if list, _ := a.ListExecutions(ctx, store.ExecutionFilter{Kind: backup.KindRestore}); len(list) != 0 {
+		t.Fatalf("a refused restore was started: %d", len(list))
+	}
 	path := filepath.Join(destDir, filepath.FromSlash(key))
 	data, _ := os.ReadFile(path)
 	data[len(data)/2] ^= 0x20
@@ -206,7 +217,7 @@ func TestPagesOverARealBackup(t *testing.T) {
 		}
 	}
 	// The restore wizard's pre-flight reads the whole backup: refused.
-	resp, page := post(t, b, srv.URL+"/restore", url.Values{"csrf": {csrf}, "action": {"check"}, "dest": {"disk"}, "key": {key}, "source": {"lite"},
+	resp, page = post(t, b, srv.URL+"/restore", url.Values{"csrf": {csrf}, "action": {"check"}, "dest": {"disk"}, "key": {key}, "source": {"lite"},
 		"db0": {"on"}, "name0": {meta.Databases[0]}, "to0": {meta.Databases[0]}})
 	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(page, "refused: ") || !strings.Contains(page, "pre-flight: sqlite backup from version") {
 		t.Fatalf("pre-flight of a tampered backup: %d\n%s", resp.StatusCode, page)

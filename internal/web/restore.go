@@ -88,7 +88,8 @@ func (h *Handler) restorePost(w http.ResponseWriter, r *http.Request, p *app.Pri
 	}
 	e, err := h.app.StartRestore(r.Context(), req)
 	if err != nil {
-		h.fail(w, err)
+		// The wizard stays open with the problem; nothing started.
+		h.renderRestore(w, r, p, http.StatusBadRequest, req, chosen, map[string]any{"Error": "nothing was started: " + err.Error()})
 		return
 	}
 	http.Redirect(w, r, "/executions/"+url.PathEscape(e.ID), http.StatusSeeOther)
