@@ -302,6 +302,37 @@ func TestPagesOverARealBackup(t *testing.T) {
 			t.Errorf("audit log lacks %s", want)
 		}
 	}
+
+	// The execution page fits each kind of run and its outcome: a failed
+	// backup's stage is red, not running blue; a restore shows its own
+	// stages and its backup, no dump figures and no empty destinations.
+	now := time.Now().UTC()
+	failed := &backup.Execution{JobName: "nightly-lite", Kind: backup.KindBackup, Status: backup.StatusFailed, Trigger: backup.TriggerManual,
+		Stage: backup.StageDump, CreatedAt: now, StartedAt: &now, EndedAt: &now, Error: "dump failed: connection refused"}
+	restored := &backup.Execution{Kind: backup.KindRestore, Status: backup.StatusSuccess, Trigger: backup.TriggerManual, Stage: backup.StageComplete,
+		CreatedAt: now, StartedAt: &now, EndedAt: &now, BackupName: key, BytesDumped: 4096, BytesStored: 2048}
+	for _, e := range []*backup.Execution{failed, restored} {
+		if err := a.Store.CreateExecution(ctx, e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, page = get(t, b, srv.URL+"/executions/"+failed.ID)
+	for _, want := range []string{`data-stage="initialize" class="done"`, `data-stage="dump" class="failed"`, `data-stage="upload" class="todo"`, `<progress id="progress" class="failed"`} {
+		if !strings.Contains(page, want) {
+			t.Errorf("failed run's page lacks %s", want)
+		}
+	}
+	_, page = get(t, b, srv.URL+"/executions/"+restored.ID)
+	for _, want := range []string{`data-stage="restore" class="done"`, "Restore of <code>" + key, `Read <span id="dumped">4.0 KiB</span> of the dump`} {
+		if !strings.Contains(page, want) {
+			t.Errorf("restore page lacks %q", want)
+		}
+	}
+	for _, unwanted := range []string{"<h2>Destinations</h2>", "Dumped", `data-stage="dump"`} {
+		if strings.Contains(page, unwanted) {
+			t.Errorf("restore page shows %q", unwanted)
+		}
+	}
 }
 
 func settingValue(list []app.Setting, name string) string {

@@ -427,6 +427,8 @@ var funcs = template.FuncMap{
 			return "todo"
 		case order[s] < cur || (e.Status == backup.StatusSuccess || e.Status == backup.StatusPartial) && order[s] <= cur:
 			return "done"
+		case order[s] == cur && (e.Status == backup.StatusFailed || e.Status == backup.StatusCancelled):
+			return "failed"
 		case order[s] == cur:
 			return "current"
 		}

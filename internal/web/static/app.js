@@ -10,7 +10,7 @@ document.addEventListener("submit", function (ev) {
   "use strict";
   var sec = document.getElementById("execution");
   if (!sec || sec.dataset.done === "true" || !window.EventSource) return;
-  var order = ["initialize", "dump", "upload", "verify", "retention", "complete"];
+  var order = Array.prototype.map.call(document.querySelectorAll("ol.stages li"), function (li) { return li.dataset.stage; });
   var log = document.getElementById("log");
   var last = log.lastElementChild ? log.lastElementChild.dataset.seq : "0";
   var es = new EventSource("/executions/" + encodeURIComponent(sec.dataset.id) + "/events?after=" + last);
@@ -24,10 +24,12 @@ document.addEventListener("submit", function (ev) {
     if (bar) {
       if (u.done) bar.value = bar.max;
       else if (bar.max > 1) bar.value = Math.min(u.dumped, bar.max);
+      bar.className = u.status;
     }
     var cur = order.indexOf(u.stage), finished = u.status === "success" || u.status === "partial";
+    var broke = u.status === "failed" || u.status === "cancelled";
     document.querySelectorAll("ol.stages li").forEach(function (li, i) {
-      li.className = cur < 0 ? "todo" : (i < cur || (finished && i <= cur)) ? "done" : i === cur ? "current" : "todo";
+      li.className = cur < 0 ? "todo" : (i < cur || (finished && i <= cur)) ? "done" : i === cur ? (broke ? "failed" : "current") : "todo";
     });
     (u.logs || []).forEach(function (l) {
       var s = document.createElement("span");
