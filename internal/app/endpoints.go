@@ -195,7 +195,34 @@ func (a *App) DeleteEndpoint(ctx context.Context, k Kind, ref string) error {
 	if err != nil {
 		return err
 	}
+	if users, err := a.jobsUsing(ctx, e.ID); err != nil {
+		return err
+	} else if len(users) > 0 {
+		return fmt.Errorf("%w: %s %q is used by job %s; remove it from them first", backup.ErrInUse, k, e.Name, strings.Join(users, ", "))
+	}
 	return a.endpoints(k).Delete(ctx, e.ID)
+}
+
+// jobsUsing names the jobs that use a source, destination or channel.
+func (a *App) jobsUsing(ctx context.Context, id string) ([]string, error) {
+	jobs, err := a.Store.ListJobs(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var names []string
+	for _, j := range jobs {
+		uses := j.SourceID == id || j.DrillTargetID == id
+		for _, d := range j.Destinations {
+			uses = uses || d.DestinationID == id
+		}
+		for _, c := range j.Notifications {
+			uses = uses || c.ChannelID == id
+		}
+		if uses {
+			names = append(names, fmt.Sprintf("%q", j.Name))
+		}
+	}
+	return names, nil
 }
 
 // TestResult is the outcome of a connection test.

@@ -55,30 +55,37 @@ func (h *Handler) endpointAction(action string) func(http.ResponseWriter, *http.
 			http.NotFound(w, r)
 			return
 		}
-		ref := r.PathValue("ref")
-		msg := ""
+		page := "/" + r.PathValue("kind")
+		ep, err := h.app.GetEndpoint(r.Context(), k, r.PathValue("ref"))
+		if err != nil {
+			h.flashFailure(w, r, page, err.Error())
+			return
+		}
+		name := ep.Name // messages name things, never by id
 		switch action {
 		case "test":
-			res, err := h.app.TestEndpoint(r.Context(), k, ref, false)
+			res, err := h.app.TestEndpoint(r.Context(), k, ep.ID, false)
 			switch {
 			case err != nil:
-				msg = ref + ": " + err.Error()
-			case res.OK:
-				msg = ref + ": connection ok"
+				h.flashFailure(w, r, page, name+": "+err.Error())
+			case !res.OK:
+				h.flashFailure(w, r, page, name+": "+res.Error)
+			case k == app.KindChannel:
+				h.flashTo(w, r, page, name+": a test message was sent; check that it arrived")
+			default:
+				msg := name + ": connection ok"
 				if res.Version != "" {
 					msg += ", version " + res.Version
 				}
-			default:
-				msg = ref + ": connection failed: " + res.Error
+				h.flashTo(w, r, page, msg)
 			}
 		case "delete":
-			if err := h.app.DeleteEndpoint(r.Context(), k, ref); err != nil {
-				msg = ref + ": " + err.Error()
+			if err := h.app.DeleteEndpoint(r.Context(), k, ep.ID); err != nil {
+				h.flashFailure(w, r, page, name+" was not deleted: "+err.Error())
 			} else {
-				msg = ref + " deleted"
+				h.flashTo(w, r, page, name+" deleted")
 			}
 		}
-		h.flashTo(w, r, "/"+r.PathValue("kind"), msg)
 	}
 }
 

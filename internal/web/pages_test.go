@@ -303,6 +303,19 @@ func TestPagesOverARealBackup(t *testing.T) {
 		}
 	}
 
+	// Messages name things, never by id; a refused delete names the jobs
+	// that use the destination and shows as an alert.
+	dest, _ := a.GetEndpoint(ctx, app.KindDestination, "disk")
+	post(t, b, srv.URL+"/destinations/"+dest.ID+"/delete", url.Values{"csrf": {csrf}})
+	_, page = get(t, b, srv.URL+"/destinations")
+	if !strings.Contains(page, `role="alert" class="note alert" id="msg">disk was not deleted`) || !strings.Contains(page, "nightly-lite") || strings.Contains(page, dest.ID+":") {
+		t.Errorf("refused delete: %s", page)
+	}
+	post(t, b, srv.URL+"/destinations/"+dest.ID+"/test", url.Values{"csrf": {csrf}})
+	if _, page = get(t, b, srv.URL+"/destinations"); !strings.Contains(page, `role="status" class="note" id="msg">disk: connection ok`) {
+		t.Errorf("test message: %s", page)
+	}
+
 	// The execution page fits each kind of run and its outcome: a failed
 	// backup's stage is red, not running blue; a restore shows its own
 	// stages and its backup, no dump figures and no empty destinations.

@@ -398,6 +398,7 @@ var funcs = template.FuncMap{
 	"has":       slices.Contains[[]string],
 	"bytes":     backup.HumanBytes,
 	"rate":      func(t backup.StageTiming) int64 { return int64(t.Rate()) },
+	"failed":    isFailure,
 	"holds":     func(m *backup.Meta) string { return m.Contents.Summary(m.SourceType) },
 	"thousands": backup.Thousands,
 	"ms":        backup.Millis,
@@ -466,6 +467,35 @@ const flashCookie = "dbackup_flash"
 
 // flashTo goes back to page, which will show msg once.
 func (h *Handler) flashTo(w http.ResponseWriter, r *http.Request, page, msg string) {
+	h.flash(w, r, page, notice{Text: msg})
+}
+
+// flashFailure is flashTo for a refusal: shown as an alert.
+func (h *Handler) flashFailure(w http.ResponseWriter, r *http.Request, page, msg string) {
+	h.flash(w, r, page, notice{Text: msg, Failed: true})
+}
+
+// notice is a message an action leaves for the next page.
+type notice struct {
+	Text   string
+	Failed bool
+}
+
+func (n *notice) String() string { return n.Text }
+
+// isFailure reports whether a page's message is a refusal.
+func isFailure(v any) bool {
+	n, ok := v.(*notice)
+	return ok && n.Failed
+}
+
+const failedMark = "\x00"
+
+func (h *Handler) flash(w http.ResponseWriter, r *http.Request, page string, n notice) {
+	msg := n.Text
+	if n.Failed {
+		msg = failedMark + msg
+	}
 	if len(msg) > 1000 {
 		msg = msg[:1000] + "…"
 	}
@@ -474,18 +504,20 @@ func (h *Handler) flashTo(w http.ResponseWriter, r *http.Request, page, msg stri
 	http.Redirect(w, r, page, http.StatusSeeOther)
 }
 
-// takeFlash returns the message an action left for this page, once.
-func (h *Handler) takeFlash(w http.ResponseWriter, r *http.Request) string {
+// takeFlash returns the message an action left for this page, once
+// (nil when there is none).
+func (h *Handler) takeFlash(w http.ResponseWriter, r *http.Request) *notice {
 	c, err := r.Cookie(flashCookie)
 	if err != nil {
-		return ""
+		return nil
 	}
 	http.SetCookie(w, &http.Cookie{Name: flashCookie, Path: "/", MaxAge: -1, HttpOnly: true, SameSite: http.SameSiteStrictMode})
 	b, err := base64.RawURLEncoding.DecodeString(c.Value)
-	if err != nil {
-		return ""
+	if err != nil || len(b) == 0 {
+		return nil
 	}
-	return string(b)
+	text, bad := strings.CutPrefix(string(b), failedMark)
+	return &notice{Text: text, Failed: bad}
 }
 
 // ago is how long ago t was, in the largest unit that fits: 42m, 26h, 3d.
