@@ -240,9 +240,10 @@ func (a *App) Cancel(ctx context.Context, id string) (e *backup.Execution, err e
 	if err != nil {
 		return nil, err
 	}
+	by := "cancelled by " + who(ctx)
 	switch e.Status {
 	case backup.StatusQueued:
-		ok, err := a.Store.Transition(ctx, id, backup.StatusQueued, backup.StatusCancelled, time.Now().UTC(), "cancelled by user before it started")
+		ok, err := a.Store.Transition(ctx, id, backup.StatusQueued, backup.StatusCancelled, time.Now().UTC(), by+" before it started")
 		if err != nil {
 			return nil, err
 		}
@@ -251,7 +252,8 @@ func (a *App) Cancel(ctx context.Context, id string) (e *backup.Execution, err e
 		}
 		return a.Cancel(ctx, id) // it started meanwhile
 	case backup.StatusRunning:
-		if a.cancelRunning(id) || a.Queue.CancelLocal(id) {
+		cause := fmt.Errorf("%w by %s", backup.ErrCancelled, who(ctx))
+		if a.cancelRunning(id, cause) || a.Queue.CancelLocal(id, cause) {
 			return e, nil
 		}
 		// Another process or node runs it: it sees the request at its next heartbeat.
@@ -263,12 +265,27 @@ func (a *App) Cancel(ctx context.Context, id string) (e *backup.Execution, err e
 	return nil, fmt.Errorf("%w: execution %s is already %s", backup.ErrInvalid, id, e.Status)
 }
 
-func (a *App) cancelRunning(id string) bool {
+func (a *App) cancelRunning(id string, cause error) bool {
 	a.mu.Lock()
 	cancel, ok := a.running[id]
 	a.mu.Unlock()
 	if ok {
-		cancel(backup.ErrCancelled)
+		cancel(cause)
 	}
 	return ok
+}
+
+// who names the person (or key) behind ctx for messages: "admin",
+// "key ci", or "the command line".
+func who(ctx context.Context) string {
+	p := PrincipalFrom(ctx)
+	switch {
+	case p == nil:
+		return "the command line"
+	case strings.HasPrefix(p.Actor, "user:"):
+		return strings.TrimPrefix(p.Actor, "user:")
+	case strings.HasPrefix(p.Actor, "key:"):
+		return "API key " + strings.TrimPrefix(p.Actor, "key:")
+	}
+	return p.Actor
 }

@@ -249,7 +249,7 @@ func TestCancelRunningBackupCommitsNothing(t *testing.T) {
 		return x.Stage == backup.StageDump && x.BytesDumped > 0
 	})
 	start := time.Now()
-	if _, err := a.Cancel(context.Background(), e.ID); err != nil {
+	if _, err := a.Cancel(WithPrincipal(context.Background(), &Principal{Actor: "user:alice"}), e.ID); err != nil {
 		t.Fatal(err)
 	}
 	var final *backup.Execution
@@ -257,8 +257,8 @@ func TestCancelRunningBackupCommitsNothing(t *testing.T) {
 		final, _ = a.Store.GetExecution(context.Background(), e.ID)
 		return final.Status.Terminal()
 	})
-	if final.Status != backup.StatusCancelled {
-		t.Fatalf("status %s (%s), want cancelled", final.Status, final.Error)
+	if final.Status != backup.StatusCancelled || final.Error != "cancelled by alice" {
+		t.Fatalf("status %s (%q), want cancelled by alice", final.Status, final.Error)
 	}
 	if took := time.Since(start); took > 10*time.Second {
 		t.Fatalf("cancel took %s: the dump's process group was not killed", took)

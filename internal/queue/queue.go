@@ -142,12 +142,12 @@ func (q *Queue) Running() int {
 }
 
 // CancelLocal cancels an execution if this node runs it.
-func (q *Queue) CancelLocal(id string) bool {
+func (q *Queue) CancelLocal(id string, cause error) bool {
 	q.mu.Lock()
 	cancel, ok := q.running[id]
 	q.mu.Unlock()
 	if ok {
-		cancel(backup.ErrCancelled)
+		cancel(cause)
 	}
 	return ok
 }
@@ -330,7 +330,7 @@ func (q *Queue) beatLoop(ctx context.Context) {
 			continue
 		}
 		for _, id := range cancels {
-			q.CancelLocal(id)
+			q.CancelLocal(id, backup.ErrCancelled) // asked on another node: who is in its audit log
 		}
 	}
 }

@@ -143,6 +143,8 @@ func (r *Runner) execute(ctx context.Context, e *backup.Execution, fn func(conte
 func interrupted(ctx context.Context, err error) (backup.Status, string) {
 	cause := context.Cause(ctx)
 	switch {
+	case errors.Is(cause, backup.ErrCancelled) && cause != backup.ErrCancelled:
+		return backup.StatusCancelled, cause.Error() // "cancelled by admin"
 	case errors.Is(cause, backup.ErrCancelled):
 		return backup.StatusCancelled, "cancelled by user"
 	case errors.Is(cause, backup.ErrStalled), errors.Is(cause, backup.ErrTooLong):

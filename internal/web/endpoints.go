@@ -67,9 +67,9 @@ func (h *Handler) endpointAction(action string) func(http.ResponseWriter, *http.
 			res, err := h.app.TestEndpoint(r.Context(), k, ep.ID, false)
 			switch {
 			case err != nil:
-				h.flashFailure(w, r, page, name+": "+err.Error())
+				h.flashFailure(w, r, page, name+": "+explained(err.Error()))
 			case !res.OK:
-				h.flashFailure(w, r, page, name+": "+res.Error)
+				h.flashFailure(w, r, page, name+": "+explained(res.Error))
 			case k == app.KindChannel:
 				h.flashTo(w, r, page, name+": a test message was sent; check that it arrived")
 			default:
@@ -87,6 +87,14 @@ func (h *Handler) endpointAction(action string) func(http.ResponseWriter, *http.
 			}
 		}
 	}
+}
+
+// explained is an error's sentence first, then its raw text.
+func explained(raw string) string {
+	if s := backup.Explain(raw); s != "" {
+		return s + ". Details: " + raw
+	}
+	return raw
 }
 
 // profiles lists encryption profiles with their forms: create (a fresh

@@ -204,6 +204,7 @@ type update struct {
 	Logs        []logLine           `json:"logs"`
 	Dests       []backup.DestResult `json:"destinations"`
 	Done        bool                `json:"done"`
+	Explain     string              `json:"explain,omitempty"`
 }
 
 // logLine is a log entry as the live view prints it: its time already
@@ -242,7 +243,7 @@ func (h *Handler) events(w http.ResponseWriter, r *http.Request, _ *app.Principa
 		}
 		u := update{Status: ex.Status, Stage: ex.Stage, BytesDumped: backup.HumanBytes(ex.BytesDumped), BytesStored: backup.HumanBytes(ex.BytesStored),
 			Dumped: ex.BytesDumped, Rate: rate(ex.Execution),
-			Error: ex.Error, Logs: []logLine{}, Dests: ex.Destinations, Done: ex.Status.Terminal()}
+			Error: ex.Error, Explain: backup.Explain(ex.Error), Logs: []logLine{}, Dests: ex.Destinations, Done: ex.Status.Terminal()}
 		for _, l := range ex.Logs {
 			u.Logs = append(u.Logs, logLine{Seq: l.Seq, At: l.Time.In(h.zone.Load()).Format(timeLayout), Level: l.Level, Stage: l.Stage, Message: l.Message})
 		}

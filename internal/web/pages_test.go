@@ -321,7 +321,8 @@ func TestPagesOverARealBackup(t *testing.T) {
 	// stages and its backup, no dump figures and no empty destinations.
 	now := time.Now().UTC()
 	failed := &backup.Execution{JobName: "nightly-lite", Kind: backup.KindBackup, Status: backup.StatusFailed, Trigger: backup.TriggerManual,
-		Stage: backup.StageDump, CreatedAt: now, StartedAt: &now, EndedAt: &now, Error: "dump failed: connection refused"}
+		Stage: backup.StageDump, CreatedAt: now, StartedAt: &now, EndedAt: &now,
+		Error: "source pg: cannot reach postgres at 127.0.0.1:1: failed to connect to `user=postgres database=postgres`: 127.0.0.1:1 (127.0.0.1): dial error: dial tcp 127.0.0.1:1: connect: connection refused"}
 	restored := &backup.Execution{Kind: backup.KindRestore, Status: backup.StatusSuccess, Trigger: backup.TriggerManual, Stage: backup.StageComplete,
 		CreatedAt: now, StartedAt: &now, EndedAt: &now, BackupName: key, BytesDumped: 4096, BytesStored: 2048}
 	for _, e := range []*backup.Execution{failed, restored} {
@@ -330,7 +331,8 @@ func TestPagesOverARealBackup(t *testing.T) {
 		}
 	}
 	_, page = get(t, b, srv.URL+"/executions/"+failed.ID)
-	for _, want := range []string{`data-stage="initialize" class="done"`, `data-stage="dump" class="failed"`, `data-stage="upload" class="todo"`, `<progress id="progress" class="failed"`} {
+	for _, want := range []string{`data-stage="initialize" class="done"`, `data-stage="dump" class="failed"`, `data-stage="upload" class="todo"`, `<progress id="progress" class="failed"`,
+		`role="alert">Nothing is listening on 127.0.0.1:1. <details><summary>details</summary>source pg: cannot reach`} {
 		if !strings.Contains(page, want) {
 			t.Errorf("failed run's page lacks %s", want)
 		}

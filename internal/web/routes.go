@@ -399,6 +399,7 @@ var funcs = template.FuncMap{
 	"bytes":     backup.HumanBytes,
 	"rate":      func(t backup.StageTiming) int64 { return int64(t.Rate()) },
 	"failed":    isFailure,
+	"explain":   backup.Explain,
 	"holds":     func(m *backup.Meta) string { return m.Contents.Summary(m.SourceType) },
 	"thousands": backup.Thousands,
 	"ms":        backup.Millis,

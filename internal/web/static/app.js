@@ -19,7 +19,7 @@ document.addEventListener("submit", function (ev) {
     var u = JSON.parse(ev.data);
     var st = document.getElementById("status");
     st.textContent = u.status; st.className = "badge " + u.status;
-    text("dumped", u.bytes_dumped); text("stored", u.bytes_stored); text("error", u.error || ""); text("rate", u.rate ? ", " + u.rate : "");
+    text("dumped", u.bytes_dumped); text("stored", u.bytes_stored); text("error", u.error ? (u.explain ? u.explain + ". Details: " + u.error : u.error) : ""); text("rate", u.rate ? ", " + u.rate : "");
     var bar = document.getElementById("progress");
     if (bar) {
       if (u.done) bar.value = bar.max;
