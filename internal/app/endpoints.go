@@ -108,9 +108,18 @@ func (a *App) UpdateEndpoint(ctx context.Context, k Kind, ref string, in Endpoin
 	if err != nil {
 		return nil, err
 	}
+	if err := a.merge(ctx, k, e, in); err != nil {
+		return nil, err
+	}
+	return e, a.endpoints(k).Update(ctx, e)
+}
+
+// merge applies an update to e and validates it: empty secrets keep the
+// stored ones, except where the endpoint would connect elsewhere.
+func (a *App) merge(ctx context.Context, k Kind, e *backup.Endpoint, in EndpointInput) error {
 	if in.Name != "" {
 		if err := backup.CheckName(string(k)+" name", strings.TrimSpace(in.Name)); err != nil {
-			return nil, err
+			return err
 		}
 		e.Name = strings.TrimSpace(in.Name)
 	}
@@ -119,7 +128,7 @@ func (a *App) UpdateEndpoint(ctx context.Context, k Kind, ref string, in Endpoin
 	}
 	if len(in.Config) > 0 {
 		if moved := movedTo(e.Config, in.Config); moved != "" && len(e.Secrets) > 0 && len(dropEmpty(in.Secrets)) == 0 {
-			return nil, fmt.Errorf("%w: changing %s needs the secrets again: the stored ones are never sent to another server", backup.ErrInvalid, moved)
+			return fmt.Errorf("%w: changing %s needs the secrets again: the stored ones are never sent to another server", backup.ErrInvalid, moved)
 		}
 		e.Config = in.Config
 	}
@@ -129,12 +138,29 @@ func (a *App) UpdateEndpoint(ctx context.Context, k Kind, ref string, in Endpoin
 		}
 	}
 	if err := a.setScratch(ctx, k, e, in.Scratch); err != nil {
-		return nil, err
+		return err
 	}
-	if err := a.validate(k, e); err != nil {
-		return nil, err
+	return a.validate(k, e)
+}
+
+// TestEndpointInput tests what a form would save, saving nothing: a new
+// endpoint (ref empty) or the change of one (its stored secrets are used
+// only where it still connects).
+func (a *App) TestEndpointInput(ctx context.Context, k Kind, ref string, in EndpointInput) (TestResult, error) {
+	e := &backup.Endpoint{Name: strings.TrimSpace(in.Name), Type: in.Type, Config: in.Config, Secrets: dropEmpty(in.Secrets)}
+	if ref != "" {
+		cur, err := a.endpoints(k).Get(ctx, ref)
+		if err != nil {
+			return TestResult{}, err
+		}
+		e = cur
+		if err := a.merge(ctx, k, e, in); err != nil {
+			return TestResult{}, err
+		}
+	} else if err := a.validate(k, e); err != nil {
+		return TestResult{}, err
 	}
-	return e, a.endpoints(k).Update(ctx, e)
+	return a.testEndpoint(ctx, k, e, false), nil
 }
 
 // setScratch marks (or unmarks) a source as a drill target. A source a job
@@ -241,12 +267,16 @@ func (a *App) TestEndpoint(ctx context.Context, k Kind, ref string, write bool) 
 	if err != nil {
 		return TestResult{}, err
 	}
-	fail := func(err error) (TestResult, error) { return TestResult{Error: err.Error()}, nil }
+	return a.testEndpoint(ctx, k, e, write), nil
+}
+
+func (a *App) testEndpoint(ctx context.Context, k Kind, e *backup.Endpoint, write bool) TestResult {
+	fail := func(err error) TestResult { return TestResult{Error: err.Error()} }
 	if k == KindChannel {
-		if err := a.TestChannel(ctx, e.ID); err != nil {
+		if err := a.testChannel(ctx, e); err != nil {
 			return fail(err)
 		}
-		return TestResult{OK: true}, nil
+		return TestResult{OK: true}
 	}
 	if k == KindDestination {
 		d, err := a.Dests.New(e)
@@ -255,7 +285,9 @@ func (a *App) TestEndpoint(ctx context.Context, k Kind, ref string, write bool) 
 		}
 		defer d.Close()
 		if err := d.Check(ctx); err != nil {
-			a.onDestinationFailed(e.Name, err)
+			if e.ID != "" {
+				a.onDestinationFailed(e.Name, err)
+			}
 			return fail(err)
 		}
 		if write {
@@ -264,7 +296,7 @@ func (a *App) TestEndpoint(ctx context.Context, k Kind, ref string, write bool) 
 				return fail(err)
 			}
 		}
-		return TestResult{OK: true}, nil
+		return TestResult{OK: true}
 	}
 	s, err := a.Sources.New(e)
 	if err != nil {
@@ -279,7 +311,7 @@ func (a *App) TestEndpoint(ctx context.Context, k Kind, ref string, write bool) 
 	if err != nil {
 		return fail(err)
 	}
-	return TestResult{OK: true, Version: v, Databases: dbs}, nil
+	return TestResult{OK: true, Version: v, Databases: dbs}
 }
 
 func dropEmpty(m map[string]string) map[string]string {

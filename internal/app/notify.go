@@ -294,9 +294,26 @@ func (a *App) TestChannel(ctx context.Context, ref string) error {
 	if err != nil {
 		return err
 	}
-	return a.send(ctx, ch, notify.Event{Kind: notify.KindTest, Outcome: notify.OutcomeSuccess, Title: "Test notification from dbackup",
+	return a.testChannel(ctx, ch)
+}
+
+// testChannel sends a test message through a channel, saved (its
+// attempts logged, retried) or not (one attempt, nothing logged).
+func (a *App) testChannel(ctx context.Context, ch *backup.Endpoint) error {
+	ev := notify.Event{Kind: notify.KindTest, Outcome: notify.OutcomeSuccess, Title: "Test notification from dbackup",
 		Message: "If you can read this, channel " + ch.Name + " works.", Time: time.Now().UTC(),
-		Fields: []notify.Field{{Name: "Channel", Value: ch.Name + " (" + ch.Type + ")"}}})
+		Fields: []notify.Field{{Name: "Channel", Value: ch.Name + " (" + ch.Type + ")"}}}
+	if ch.ID != "" {
+		return a.send(ctx, ch, ev)
+	}
+	n, err := a.Channels.New(ch)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, time.Duration(a.intSetting(ctx, SettingNotifyTimeout))*time.Second)
+	defer cancel()
+	_, err = n.Notify(ctx, ev)
+	return err
 }
 
 // CheckMissed raises the missed-backup alarm for every enabled job whose last

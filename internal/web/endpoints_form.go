@@ -21,6 +21,8 @@ type endpointForm struct {
 	Errors map[string]string
 	// Scratch: a source marked as a drill target.
 	Scratch bool
+	// Tested is what a test before saving found.
+	Tested string
 }
 
 func (h *Handler) pluginType(k app.Kind, typ string) *app.PluginType {
@@ -114,6 +116,37 @@ func (h *Handler) endpointSave(w http.ResponseWriter, r *http.Request, p *app.Pr
 	if k == app.KindSource {
 		f.Scratch = r.PostFormValue("scratch") == "on"
 		in.Scratch = &f.Scratch
+	}
+	if r.PostFormValue("action") == "test" {
+		// Test before save: what the form says, saving nothing.
+		ref := ""
+		if f.Edit != nil {
+			ref = f.Edit.ID
+		}
+		res, err := h.app.TestEndpointInput(r.Context(), k, ref, in)
+		switch {
+		case err != nil:
+			f.Errors["form"] = explained(err.Error())
+		case !res.OK:
+			f.Errors["form"] = "the test failed: " + explained(res.Error)
+		case k == app.KindChannel:
+			f.Tested = "a test message was sent through this channel; check that it arrived. Nothing is saved yet."
+		default:
+			f.Tested = "connection ok"
+			if res.Version != "" {
+				f.Tested += ", version " + res.Version
+			}
+			if len(res.Databases) > 0 {
+				f.Tested += ", databases " + strings.Join(res.Databases, ", ")
+			}
+			f.Tested += ". Nothing is saved yet."
+		}
+		status := http.StatusOK
+		if f.Errors["form"] != "" {
+			status = http.StatusBadRequest
+		}
+		h.renderEndpoint(w, r, p, status, f)
+		return
 	}
 	var err error
 	action := string(k) + ".create"

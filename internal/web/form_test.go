@@ -3,7 +3,9 @@ package web
 import (
 	"context"
 	"encoding/json"
+	"io"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"reflect"
 	"slices"
@@ -227,4 +229,51 @@ func firstKey(m map[string]string) string {
 		return k
 	}
 	return ""
+}
+
+// Test before save: the form's test uses what it says, saves nothing,
+// and says it in one sentence; an unsaved channel sends its message.
+func TestEndpointTestBeforeSave(t *testing.T) {
+	t.Parallel()
+	srv, _, a := newServer(t)
+	ctx := context.Background()
+	b, csrf := loggedIn(t, srv.URL, a, "root", "admin")
+	if _, page := get(t, b, srv.URL+"/sources"); !strings.Contains(page, `<option value="" selected disabled>choose a type…</option>`) {
+		t.Fatal("the type select preselects a type")
+	}
+	form := url.Values{"csrf": {csrf}, "type": {"postgres"}, "name": {"pg"}, "f.host": {"127.0.0.1"}, "f.port": {"1"}, "f.user": {"postgres"},
+		"f.sslmode": {"disable"}, "action": {"test"}}
+	resp, page := post(t, b, srv.URL+"/sources/new", form)
+	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(page, "the test failed: Nothing is listening on 127.0.0.1:1") {
+		t.Fatalf("test of a closed port: %d\n%s", resp.StatusCode, page)
+	}
+	form.Set("f.port", "5432")
+	if resp, page = post(t, b, srv.URL+"/sources/new", form); resp.StatusCode != 200 || !strings.Contains(page, `id="tested">connection ok, version`) ||
+		!strings.Contains(page, `value="5432"`) {
+		t.Fatalf("test of PostgreSQL: %d\n%s", resp.StatusCode, page)
+	}
+	if list, _ := a.ListEndpoints(ctx, app.KindSource); len(list) != 0 {
+		t.Fatalf("a test saved the source: %d", len(list))
+	}
+	hits := make(chan string, 4)
+	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		hits <- string(body)
+	}))
+	defer hook.Close()
+	ch := url.Values{"csrf": {csrf}, "type": {"webhook"}, "name": {"hook"}, "f.method": {"POST"}, "secret.url": {hook.URL}, "action": {"test"}}
+	if resp, page = post(t, b, srv.URL+"/channels/new", ch); resp.StatusCode != 200 || !strings.Contains(page, "a test message was sent") {
+		t.Fatalf("test of a new channel: %d\n%s", resp.StatusCode, page)
+	}
+	select {
+	case body := <-hits:
+		if !strings.Contains(body, "Test notification") {
+			t.Fatalf("the hook got %q", body)
+		}
+	default:
+		t.Fatal("the unsaved channel sent nothing")
+	}
+	if list, _ := a.ListEndpoints(ctx, app.KindChannel); len(list) != 0 {
+		t.Fatal("a test saved the channel")
+	}
 }
