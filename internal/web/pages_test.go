@@ -303,6 +303,17 @@ func TestPagesOverARealBackup(t *testing.T) {
 		}
 	}
 
+	// Row buttons say what they act on, for screen readers.
+	_, page = get(t, b, srv.URL+"/jobs")
+	for _, want := range []string{`aria-label="Run nightly-lite now"`, `aria-label="Delete nightly-lite"`, `aria-label="Duplicate nightly-lite"`} {
+		if !strings.Contains(page, want) {
+			t.Errorf("jobs page lacks %s", want)
+		}
+	}
+	if _, page = get(t, b, srv.URL+"/storage/disk"); !strings.Contains(page, `aria-label="Verify `+key+`"`) || !strings.Contains(page, `aria-label="Delete `+key+`"`) {
+		t.Errorf("storage page: row buttons without their backup's name")
+	}
+
 	// Messages name things, never by id; a refused delete names the jobs
 	// that use the destination and shows as an alert.
 	dest, _ := a.GetEndpoint(ctx, app.KindDestination, "disk")
@@ -357,4 +368,14 @@ func settingValue(list []app.Setting, name string) string {
 		}
 	}
 	return ""
+}
+
+// A count of zero failures is not painted as an error.
+func TestDashboardZeroFailuresIsPlain(t *testing.T) {
+	t.Parallel()
+	srv, _, a := newServer(t)
+	b, _ := loggedIn(t, srv.URL, a, "root", "admin")
+	if _, page := get(t, b, srv.URL+"/"); !strings.Contains(page, `<b>0</b> failed`) {
+		t.Errorf("dashboard: %s", page)
+	}
 }
