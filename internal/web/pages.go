@@ -6,10 +6,12 @@ import (
 	"html/template"
 	"net/http"
 	"net/url"
+	"path"
 	"strconv"
 	"time"
 
 	"github.com/dbackup/dbackup/internal/app"
+	"github.com/dbackup/dbackup/internal/auth"
 	"github.com/dbackup/dbackup/internal/backup"
 	"github.com/dbackup/dbackup/internal/dest"
 	"github.com/dbackup/dbackup/internal/store"
@@ -180,8 +182,33 @@ func (h *Handler) execution(w http.ResponseWriter, r *http.Request, p *app.Princ
 		h.fail(w, err)
 		return
 	}
-	h.page2(w, r, p, "execution.html", "Execution", map[string]any{"E": ex.Execution, "P": h.progress(r, ex.Execution), "Logs": ex.Logs, "Stages": stages[ex.Kind],
-		"Done": ex.Status.Terminal(), "CanCancel": !ex.Status.Terminal() && p.Role.Allows("jobs.run")})
+	data := map[string]any{"E": ex.Execution, "P": h.progress(r, ex.Execution), "Logs": ex.Logs, "Stages": stages[ex.Kind],
+		"Done": ex.Status.Terminal(), "CanCancel": !ex.Status.Terminal() && p.Role.Allows("jobs.run"), "CanRestore": p.Role.Allows(auth.Restore),
+		"Title": executionTitle(ex.Execution)}
+	if ex.StartedAt != nil && ex.EndedAt != nil {
+		data["Took"] = ex.EndedAt.Sub(*ex.StartedAt).Round(time.Second).String()
+	}
+	// Where the backup this run made can be found (the first good copy).
+	for _, d := range ex.Destinations {
+		if ex.Kind == backup.KindBackup && d.Status == backup.StatusSuccess && d.Key != "" {
+			data["Copy"] = d
+			break
+		}
+	}
+	data["CanRetry"] = ex.Kind == backup.KindBackup && ex.JobID != "" && ex.Status.Terminal() && ex.Status != backup.StatusSuccess
+	h.page2(w, r, p, "execution.html", "History", data)
+}
+
+// executionTitle names a run for its page: "nightly backup", "restore
+// of shop_2026-12-01.dump.zst".
+func executionTitle(e *backup.Execution) string {
+	switch {
+	case e.Kind == backup.KindRestore:
+		return "Restore of " + path.Base(e.BackupName)
+	case e.JobName != "":
+		return e.JobName + " " + string(e.Kind)
+	}
+	return string(e.Kind)
 }
 
 func (h *Handler) executionCancel(w http.ResponseWriter, r *http.Request, _ *app.Principal) {

@@ -331,7 +331,7 @@ func TestPagesOverARealBackup(t *testing.T) {
 	// backup's stage is red, not running blue; a restore shows its own
 	// stages and its backup, no dump figures and no empty destinations.
 	now := time.Now().UTC()
-	failed := &backup.Execution{JobName: "nightly-lite", Kind: backup.KindBackup, Status: backup.StatusFailed, Trigger: backup.TriggerManual,
+	failed := &backup.Execution{JobID: e.JobID, JobName: "nightly-lite", Kind: backup.KindBackup, Status: backup.StatusFailed, Trigger: backup.TriggerManual,
 		Stage: backup.StageDump, CreatedAt: now, StartedAt: &now, EndedAt: &now,
 		Error: "source pg: cannot reach postgres at 127.0.0.1:1: failed to connect to `user=postgres database=postgres`: 127.0.0.1:1 (127.0.0.1): dial error: dial tcp 127.0.0.1:1: connect: connection refused"}
 	restored := &backup.Execution{Kind: backup.KindRestore, Status: backup.StatusSuccess, Trigger: backup.TriggerManual, Stage: backup.StageComplete,
@@ -343,13 +343,23 @@ func TestPagesOverARealBackup(t *testing.T) {
 	}
 	_, page = get(t, b, srv.URL+"/executions/"+failed.ID)
 	for _, want := range []string{`data-stage="initialize" class="done"`, `data-stage="dump" class="failed"`, `data-stage="upload" class="todo"`, `<progress id="progress" class="failed"`,
-		`role="alert">Nothing is listening on 127.0.0.1:1. <details><summary>details</summary>source pg: cannot reach`} {
+		`role="alert">Nothing is listening on 127.0.0.1:1. <details><summary>details</summary>source pg: cannot reach`,
+		`<form method="post" action="/jobs/` + e.JobID + `/run" id="retry">`, "<title>nightly-lite backup · dbackup</title>"} {
 		if !strings.Contains(page, want) {
 			t.Errorf("failed run's page lacks %s", want)
 		}
 	}
+	_, page = get(t, b, srv.URL+"/executions/"+e.ID)
+	for _, want := range []string{"<h1>nightly-lite backup</h1>", "<dt>Ended</dt>", " · took ", `<a href="/storage/disk">` + key + `</a>`, `id="restore-this"`, `class="lvl-info"`} {
+		if !strings.Contains(page, want) {
+			t.Errorf("a successful run's page lacks %q", want)
+		}
+	}
+	if strings.Contains(page, `id="retry"`) {
+		t.Error("a successful run offers a retry")
+	}
 	_, page = get(t, b, srv.URL+"/executions/"+restored.ID)
-	for _, want := range []string{`data-stage="restore" class="done"`, "Restore of <code>" + key, `Read <span id="dumped">4.0 KiB</span> of the dump`} {
+	for _, want := range []string{`data-stage="restore" class="done"`, "<h1>Restore of " + key[strings.LastIndex(key, "/")+1:] + "</h1>", "Restore of <code>" + key, `Read <span id="dumped">4.0 KiB</span> of the dump`} {
 		if !strings.Contains(page, want) {
 			t.Errorf("restore page lacks %q", want)
 		}

@@ -33,7 +33,7 @@ document.addEventListener("submit", function (ev) {
     });
     (u.logs || []).forEach(function (l) {
       var s = document.createElement("span");
-      s.dataset.seq = l.seq;
+      s.dataset.seq = l.seq; s.className = "lvl-" + l.level;
       s.textContent = l.at + " " + l.level + " [" + l.stage + "] " + l.message + "\n";
       log.appendChild(s);
     });
