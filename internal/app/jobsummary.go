@@ -57,9 +57,11 @@ func (a *App) SummarizeJobs(ctx context.Context, jobs []*backup.Job) ([]JobSumma
 			s.DestNames = append(s.DestNames, names[d.DestinationID])
 		}
 		if j.Schedule != "" {
-			s.Words = schedule.Describe(j.Schedule)
+			loc := queue.JobZone(j, zone)
+			// The words are in the schedule's own zone: say which.
+			s.Words = schedule.Describe(j.Schedule) + " (" + loc.String() + ")"
 			if c, err := schedule.Parse(j.Schedule); err == nil && j.Enabled {
-				next := c.Next(now, queue.JobZone(j, zone))
+				next := c.Next(now, loc)
 				s.Next = &next
 			}
 		}

@@ -305,7 +305,8 @@ func TestPagesOverARealBackup(t *testing.T) {
 
 	// Row buttons say what they act on, for screen readers.
 	_, page = get(t, b, srv.URL+"/jobs")
-	for _, want := range []string{`aria-label="Run nightly-lite now"`, `aria-label="Delete nightly-lite"`, `aria-label="Duplicate nightly-lite"`} {
+	for _, want := range []string{`aria-label="Run nightly-lite now"`, `aria-label="Delete nightly-lite"`, `aria-label="Duplicate nightly-lite"`,
+		"every day at 03:00 (UTC)", `<small class="rel">(in `, `<small class="rel">(just now)</small>`} {
 		if !strings.Contains(page, want) {
 			t.Errorf("jobs page lacks %s", want)
 		}
@@ -387,5 +388,16 @@ func TestDashboardZeroFailuresIsPlain(t *testing.T) {
 	b, _ := loggedIn(t, srv.URL, a, "root", "admin")
 	if _, page := get(t, b, srv.URL+"/"); !strings.Contains(page, `<b>0</b> failed`) {
 		t.Errorf("dashboard: %s", page)
+	}
+}
+
+func TestRelativeTimes(t *testing.T) {
+	now := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
+	for d, want := range map[time.Duration]string{
+		20 * time.Second: "just now", -3 * time.Minute: "3 min ago", 11*time.Hour + 5*time.Minute: "in 11 h", -50 * time.Hour: "2 days ago",
+	} {
+		if got := relative(now.Add(d), now); got != want {
+			t.Errorf("relative(%s) = %q, want %q", d, got, want)
+		}
 	}
 }

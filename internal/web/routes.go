@@ -383,7 +383,33 @@ const timeLayout = "2006-01-02 15:04:05 MST"
 
 // at shows a time in the scheduler time zone, as a <time> element.
 func (h *Handler) at(t time.Time) template.HTML {
-	return template.HTML(`<time datetime="` + t.UTC().Format(time.RFC3339) + `">` + t.In(h.zone.Load()).Format(timeLayout) + `</time>`)
+	return template.HTML(`<time datetime="` + t.UTC().Format(time.RFC3339) + `">` + t.In(h.zone.Load()).Format(timeLayout) + `</time>` +
+		` <small class="rel">(` + relative(t, time.Now()) + `)</small>`)
+}
+
+// relative is how far t is from now, as people say it: "3 min ago",
+// "in 11 h", "2 days ago", "just now".
+func relative(t, now time.Time) string {
+	d := t.Sub(now)
+	future := d > 0
+	if !future {
+		d = -d
+	}
+	var s string
+	switch {
+	case d < time.Minute:
+		return "just now"
+	case d < time.Hour:
+		s = fmt.Sprintf("%d min", int(d.Minutes()))
+	case d < 48*time.Hour:
+		s = fmt.Sprintf("%d h", int(d.Hours()))
+	default:
+		s = fmt.Sprintf("%d days", int(d.Hours()/24))
+	}
+	if future {
+		return "in " + s
+	}
+	return s + " ago"
 }
 
 // when is at for a time that may be missing.
