@@ -11,6 +11,7 @@ import (
 	"html/template"
 	"net/http"
 	"net/url"
+	"path"
 	"slices"
 	"strconv"
 	"strings"
@@ -426,6 +427,7 @@ var funcs = template.FuncMap{
 	"rate":      func(t backup.StageTiming) int64 { return int64(t.Rate()) },
 	"failed":    isFailure,
 	"explain":   backup.Explain,
+	"base":      path.Base,
 	"holds":     func(m *backup.Meta) string { return m.Contents.Summary(m.SourceType) },
 	"thousands": backup.Thousands,
 	"ms":        backup.Millis,
