@@ -3,6 +3,7 @@ package web
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -275,5 +276,42 @@ func TestEndpointTestBeforeSave(t *testing.T) {
 	}
 	if list, _ := a.ListEndpoints(ctx, app.KindChannel); len(list) != 0 {
 		t.Fatal("a test saved the channel")
+	}
+}
+
+// Destinations are numbered 1..n in the order meant: typed orders first,
+// then ticked ones without an order in row order; unused ones get none.
+func TestDestinationOrderRenumbered(t *testing.T) {
+	rows := []*destRow{{Use: true, Order: 0}, {Use: false, Order: 7}, {Use: true, Order: 5}, {Use: true, Order: 2}, {Use: true}}
+	for i, r := range rows {
+		r.Endpoint = &backup.Endpoint{Name: string(rune('a' + i))}
+	}
+	renumber(rows)
+	got := ""
+	for _, r := range rows {
+		got += fmt.Sprintf("%s%d ", r.Endpoint.Name, r.Order)
+	}
+	if got != "d1 c2 a3 e4 b0 " {
+		t.Fatalf("orders: %s", got)
+	}
+}
+
+// A new job's form leaves the order of destinations not yet chosen empty,
+// and the custom retention fields are in a block the page shows when
+// "custom…" is chosen (not a closed <details>).
+func TestNewJobFormOrdersAndCustomRetention(t *testing.T) {
+	t.Parallel()
+	srv, _, a := newServer(t)
+	ctx := context.Background()
+	for _, n := range []string{"d1", "d2", "d3"} {
+		if _, err := a.CreateEndpoint(ctx, app.KindDestination, app.EndpointInput{Name: n, Type: "local", Config: []byte(`{"path":"` + t.TempDir() + `"}`)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b, _ := loggedIn(t, srv.URL, a, "root", "admin")
+	_, page := get(t, b, srv.URL+"/jobs/new")
+	if strings.Count(page, `value="" size="2" inputmode="numeric" aria-label="order of`) != 3 || strings.Contains(page, `<details class="custom"`) ||
+		!strings.Contains(page, `<div class="custom">`) || !strings.Contains(page, `class="gfs-tier"`) {
+		t.Fatalf("new job form:\n%s", page)
 	}
 }

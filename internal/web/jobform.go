@@ -84,8 +84,8 @@ func (h *Handler) newJobForm(ctx context.Context, edit *backup.Job) (*jobForm, e
 	if err != nil {
 		return nil, err
 	}
-	for i, d := range dests {
-		f.Dests = append(f.Dests, &destRow{Endpoint: d, Order: len(dests) + i + 1})
+	for _, d := range dests {
+		f.Dests = append(f.Dests, &destRow{Endpoint: d}) // unused: no order
 	}
 	chans, err := h.app.Store.Channels().List(ctx)
 	if err != nil {
@@ -177,6 +177,30 @@ func (f *jobForm) fill(j *backup.Job, names map[string]string) {
 	slices.SortStableFunc(f.Dests, func(a, b *destRow) int { return a.Order - b.Order })
 }
 
+// renumber orders the destinations as the user meant: those used, by the
+// order typed (a used one without one after them, in row order), numbered
+// 1..n; those not used after them, without a number.
+func renumber(rows []*destRow) {
+	rank := func(d *destRow) int {
+		switch {
+		case !d.Use:
+			return 1 << 30
+		case d.Order <= 0:
+			return 1 << 29
+		}
+		return d.Order
+	}
+	slices.SortStableFunc(rows, func(a, b *destRow) int { return rank(a) - rank(b) })
+	n := 0
+	for _, d := range rows {
+		d.Order = 0
+		if d.Use {
+			n++
+			d.Order = n
+		}
+	}
+}
+
 // read takes the posted form into the fields and a job input, with the
 // errors of each field.
 func (f *jobForm) read(r *http.Request) app.JobInput {
@@ -256,7 +280,7 @@ func (f *jobForm) read(r *http.Request) app.JobInput {
 			*p, _ = strconv.Atoi(r.PostFormValue(k + "." + id))
 		}
 	}
-	slices.SortStableFunc(f.Dests, func(a, b *destRow) int { return a.Order - b.Order })
+	renumber(f.Dests)
 	for _, d := range f.Dests {
 		if !d.Use {
 			continue
