@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"path/filepath"
 	"reflect"
 	"slices"
 	"strings"
@@ -313,5 +314,35 @@ func TestNewJobFormOrdersAndCustomRetention(t *testing.T) {
 	if strings.Count(page, `value="" size="2" inputmode="numeric" aria-label="order of`) != 3 || strings.Contains(page, `<details class="custom"`) ||
 		!strings.Contains(page, `<div class="custom">`) || !strings.Contains(page, `class="gfs-tier"`) {
 		t.Fatalf("new job form:\n%s", page)
+	}
+}
+
+// The job's page tells a script how to run it, and names the job in its
+// title.
+func TestJobFormShowsTheAPITrigger(t *testing.T) {
+	t.Parallel()
+	srv, _, a := newServer(t)
+	ctx := context.Background()
+	if _, err := a.CreateEndpoint(ctx, app.KindSource, app.EndpointInput{Name: "lite", Type: "sqlite", Config: []byte(`{"path":"` + filepath.Join(t.TempDir(), "x.db") + `"}`)}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.CreateEndpoint(ctx, app.KindDestination, app.EndpointInput{Name: "disk", Type: "local", Config: []byte(`{"path":"` + t.TempDir() + `"}`)}); err != nil {
+		t.Fatal(err)
+	}
+	j, err := a.CreateJob(ctx, app.JobInput{Name: "nightly db", Source: "lite", Destinations: []app.JobDestInput{{Destination: "disk"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := loggedIn(t, srv.URL, a, "root", "admin")
+	_, page := get(t, b, srv.URL+"/jobs/"+j.ID+"/edit")
+	host := strings.TrimPrefix(srv.URL, "http://")
+	for _, want := range []string{"<title>Edit job nightly db · dbackup</title>", `id="api-trigger"`,
+		`curl -fsS -X POST -H &#34;Authorization: Bearer $DBACKUP_API_KEY&#34; http://` + host + `/api/v1/jobs/nightly%20db/run`} {
+		if !strings.Contains(page, want) {
+			t.Errorf("job page lacks %q", want)
+		}
+	}
+	if _, page = get(t, b, srv.URL+"/jobs/new"); !strings.Contains(page, "<title>New job · dbackup</title>") || strings.Contains(page, `id="api-trigger"`) {
+		t.Error("new job page: title, or a trigger for a job that does not exist yet")
 	}
 }

@@ -3,6 +3,7 @@ package web
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/url"
 	"slices"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/dbackup/dbackup/internal/app"
 	"github.com/dbackup/dbackup/internal/backup"
+	"github.com/dbackup/dbackup/internal/httpsec"
 	"github.com/dbackup/dbackup/internal/notify"
 	"github.com/dbackup/dbackup/internal/queue"
 	"github.com/dbackup/dbackup/internal/retention"
@@ -409,8 +411,18 @@ func (f *jobForm) Extra() string {
 }
 
 func (h *Handler) renderJobForm(w http.ResponseWriter, r *http.Request, p *app.Principal, status int, f *jobForm) {
-	h.page2Status(w, r, p, status, "jobform.html", "Jobs", map[string]any{"F": f, "Compressions": compressions, "Everies": everies,
-		"Weekdays": weekdays, "Outcomes": outcomes})
+	data := map[string]any{"F": f, "Compressions": compressions, "Everies": everies, "Weekdays": weekdays, "Outcomes": outcomes, "Title": "New job"}
+	if f.Edit != nil {
+		data["Title"] = "Edit job " + f.Edit.Name
+		// How a script runs this job: the API call, with a placeholder key.
+		scheme := "http"
+		if httpsec.Secure(r, h.app.Cfg.TrustedProxies) {
+			scheme = "https"
+		}
+		data["Trigger"] = fmt.Sprintf(`curl -fsS -X POST -H "Authorization: Bearer $DBACKUP_API_KEY" %s://%s/api/v1/jobs/%s/run`,
+			scheme, r.Host, url.PathEscape(f.Edit.Name))
+	}
+	h.page2Status(w, r, p, status, "jobform.html", "Jobs", data)
 }
 
 func (h *Handler) jobNew(w http.ResponseWriter, r *http.Request, p *app.Principal) {
