@@ -73,7 +73,7 @@ type (
 	userIn        struct{ Name, Password, Role string }
 	keyIn         struct{ Name, Role, ExpiresIn string }
 	profileIn     struct{ Name, Key string }
-	keyIn1        struct{ Key string }
+	backupKeyIn   struct{ Key string }
 	drillIn       struct{ Key, Target string }
 	lockIn        struct {
 		Key    string
@@ -131,9 +131,9 @@ func docs() map[string]doc {
 		"GET /api/v1/destinations/{ref}/backups/download": {summary: "a backup's stored bytes, or with plain=1 the dump, checked as it streams", status: 200, file: true, query: []string{"key", "plain"}},
 		"POST /api/v1/destinations/{ref}/backups/link":    {summary: "a short-lived, single-use download link", in: t[linkIn](), status: 201, out: t[app.DownloadLinkInfo]()},
 		"GET /api/v1/downloads/{token}":                   {summary: "download by link, once (public: the token is the credential)", status: 200, file: true},
-		"POST /api/v1/destinations/{ref}/verify":          {summary: "read a backup whole against its sidecar", in: t[keyIn1](), status: 200, out: t[verifyOut]()},
+		"POST /api/v1/destinations/{ref}/verify":          {summary: "read a backup whole against its sidecar", in: t[backupKeyIn](), status: 200, out: t[verifyOut]()},
 		"POST /api/v1/destinations/{ref}/backups/lock":    {summary: "lock or unlock a backup against retention", in: t[lockIn](), status: 200, out: t[lockOut]()},
-		"POST /api/v1/destinations/{ref}/backups/delete":  {summary: "delete a backup (never a locked one)", in: t[keyIn1](), status: 204},
+		"POST /api/v1/destinations/{ref}/backups/delete":  {summary: "delete a backup (never a locked one)", in: t[backupKeyIn](), status: 204},
 		"POST /api/v1/destinations/{ref}/backups/trust":   {summary: "re-sign a backup after reading it whole (admins)", in: t[trustIn](), status: 200, out: t[trustOut]()},
 		"POST /api/v1/destinations/{ref}/backups/drill":   {summary: "queue a restore drill of a backup", in: t[drillIn](), status: 202, out: t[*backup.Execution]()},
 		"GET /api/v1/recovery":                            {summary: "what drills proved per job", status: 200, out: t[[]app.JobRecovery]()},
